@@ -1,0 +1,66 @@
+# Cricket: a CRI container runtime. `make run` and `make test` do all set-up on a
+# fresh Debian 12 machine as root (Debian packages, npm deps, build).
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+# What the runtime needs (runc, conmon, CNI plugins, catatonit, iptables, util-linux,
+# iproute2) and what the tests use (docker-registry on loopback, busybox-static,
+# umoci and skopeo to build images, jq).
+DEB_RUNTIME := runc conmon containernetworking-plugins catatonit iptables util-linux iproute2
+DEB_TEST := docker-registry busybox-static umoci skopeo jq
+PREFIX ?= /usr/local
+TEST_FILES ?= dist/test/unit dist/test/integration
+
+.PHONY: deps deps-runtime deps-test build run test unit integration bench install clean cni-default
+
+deps-runtime:
+	@./scripts/apt-ensure.sh $(DEB_RUNTIME)
+
+deps-test:
+	@./scripts/apt-ensure.sh $(DEB_RUNTIME) $(DEB_TEST)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+build: node_modules/.installed
+	npx tsc -p tsconfig.json
+	@mkdir -p bin
+	@install -m 0755 scripts/cricketd.sh bin/cricketd
+	@install -m 0755 scripts/cricket.sh bin/cricket
+
+# A default pod network (bridge + host-local + portmap + loopback) when the host has none.
+cni-default:
+	@if ! ls /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf >/dev/null 2>&1; then \
+	  install -D -m 0644 packaging/10-cricket.conflist /etc/cni/net.d/10-cricket.conflist; \
+	  echo "installed default CNI config /etc/cni/net.d/10-cricket.conflist"; fi
+
+run: deps-runtime build cni-default
+	exec ./bin/cricketd
+
+test: deps-test build
+	node --test --test-concurrency=1 $(TEST_FILES)
+
+unit: build
+	node --test dist/test/unit
+
+integration: deps-test build
+	node --test --test-concurrency=1 dist/test/integration
+
+bench: deps-test build
+	node dist/bench/run.js
+
+install: build
+	install -d $(PREFIX)/lib/cricket /etc/cricket/cricket.d
+	cp -r dist node_modules package.json $(PREFIX)/lib/cricket/
+	install -d $(PREFIX)/lib/cricket/bin
+	install -m 0755 scripts/cricketd.sh $(PREFIX)/lib/cricket/bin/cricketd
+	install -m 0755 scripts/cricket.sh $(PREFIX)/lib/cricket/bin/cricket
+	ln -sf $(PREFIX)/lib/cricket/bin/cricketd $(PREFIX)/bin/cricketd
+	ln -sf $(PREFIX)/lib/cricket/bin/cricket $(PREFIX)/bin/cricket
+	@[ -f /etc/cricket/cricket.toml ] || ./bin/cricket config --defaults > /etc/cricket/cricket.toml
+	install -D -m 0644 packaging/cricketd.service /etc/systemd/system/cricketd.service
+	@echo "installed; start with: systemctl enable --now cricketd (or run $(PREFIX)/bin/cricketd)"
+
+clean:
+	rm -rf dist bin

@@ -1,0 +1,113 @@
+import { Client, credentials, Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import type { DeepPartial } from '../gen/runtime/v1/api.js';
+import { METHODS, type MethodName } from '../gen/methods.js';
+
+export type ReqOf<M extends MethodName> = ReturnType<(typeof METHODS)[M]['request']['decode']>;
+export type ResOf<M extends MethodName> = ReturnType<(typeof METHODS)[M]['response']['decode']>;
+
+export const DEFAULT_ENDPOINT = 'unix:///run/cricket/cricket.sock';
+
+export interface CallOptions {
+  /** Deadline for the call, like kubelet's per-RPC timeouts. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A gRPC error with its status code, as any CRI client sees it. */
+export class CriCallError extends Error {
+  readonly code: GrpcStatus;
+  readonly details: string;
+  constructor(method: string, err: ServiceError) {
+    super(`${method}: ${GrpcStatus[err.code] ?? err.code}: ${err.details}`);
+    this.name = 'CriCallError';
+    this.code = err.code;
+    this.details = err.details;
+  }
+}
+
+/**
+ * A CRI v1 client for any endpoint (cricketd, containerd, CRI-O): typed by method
+ * name, with partial requests filled with proto defaults before sending.
+ */
+export class CriClient {
+  readonly endpoint: string;
+  readonly #client: Client;
+
+  constructor(endpoint: string = DEFAULT_ENDPOINT, opts: { maxMessageBytes?: number } = {}) {
+    this.endpoint = endpoint.includes('://') ? endpoint : `unix://${endpoint}`;
+    const max = opts.maxMessageBytes ?? 64 << 20;
+    this.#client = new Client(this.endpoint, credentials.createInsecure(), {
+      'grpc.max_receive_message_length': max,
+      'grpc.max_send_message_length': max,
+    });
+  }
+
+  call<M extends MethodName>(method: M, req: DeepPartial<ReqOf<M>> = {} as never, opts: CallOptions = {}): Promise<ResOf<M>> {
+    const m = METHODS[method];
+    if (m.responseStream) return Promise.reject(new Error(`${method} is a streaming RPC: use stream()`));
+    const reqCodec = m.request as unknown as Codec;
+    const resCodec = m.response as unknown as Codec;
+    return new Promise((resolve, reject) => {
+      const call = this.#client.makeUnaryRequest(
+        m.path,
+        (v: unknown) => Buffer.from(reqCodec.encode(v).finish()),
+        (b: Buffer) => resCodec.decode(b),
+        reqCodec.fromPartial(req),
+        new Metadata(),
+        { deadline: deadlineOf(opts) },
+        (err, res) => (err ? reject(new CriCallError(method, err)) : resolve(res as ResOf<M>)),
+      );
+      opts.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+    });
+  }
+
+  /** A server-streaming RPC as an async iterator; breaking out of the loop cancels it. */
+  async *stream<M extends MethodName>(
+    method: M,
+    req: DeepPartial<ReqOf<M>> = {} as never,
+    opts: CallOptions = {},
+  ): AsyncGenerator<ResOf<M>> {
+    const m = METHODS[method];
+    const reqCodec = m.request as unknown as Codec;
+    const resCodec = m.response as unknown as Codec;
+    const call = this.#client.makeServerStreamRequest(
+      m.path,
+      (v: unknown) => Buffer.from(reqCodec.encode(v).finish()),
+      (b: Buffer) => resCodec.decode(b),
+      reqCodec.fromPartial(req),
+      new Metadata(),
+      { deadline: deadlineOf(opts) },
+    );
+    opts.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+    try {
+      for await (const msg of call) yield msg as ResOf<M>;
+    } catch (err) {
+      const se = err as ServiceError;
+      if (typeof se.code === 'number') throw new CriCallError(method, se);
+      throw err;
+    } finally {
+      call.cancel();
+    }
+  }
+
+  /** Waits until the socket accepts a connection, or throws after timeoutMs. */
+  waitForReady(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.#client.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}
+
+interface Codec {
+  encode(v: unknown): { finish(): Uint8Array };
+  decode(b: Uint8Array): unknown;
+  fromPartial(v: unknown): unknown;
+}
+
+function deadlineOf(opts: CallOptions): number {
+  return opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+}

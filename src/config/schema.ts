@@ -1,0 +1,92 @@
+import { z } from 'zod';
+
+// The whole configuration of cricketd. Every key has a default, so an empty file
+// (or none) is a valid configuration; objects are strict so a misspelt key is an
+// error naming it rather than a silently ignored setting. Keep DOCS in
+// config/defaults-doc.ts in step with this file: it documents every key.
+
+const seconds = (d: number) => z.number().positive().max(86_400).default(d);
+const absPath = (d: string) =>
+  z.string().refine((s) => s.startsWith('/'), { message: 'must be an absolute path' }).default(d);
+const optPath = z
+  .string()
+  .refine((s) => s === '' || s.startsWith('/'), { message: 'must be empty or an absolute path' })
+  .default('');
+
+export const HandlerSchema = z.strictObject({
+  path: absPath('/usr/sbin/runc'),
+  // runc's --root: where it keeps container state. Empty: <run_root>/<handler name>.
+  root: optPath,
+  // What the handler may do; Status reports these to kubelet.
+  recursive_read_only_mounts: z.boolean().default(true),
+  user_namespaces: z.boolean().default(false),
+});
+
+export const ConfigSchema = z.strictObject({
+  daemon: z
+    .strictObject({
+      listen: absPath('/run/cricket/cricket.sock'),
+      root: absPath('/var/lib/cricket'),
+      run_root: absPath('/run/cricket'),
+      log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+      shutdown_grace_seconds: seconds(10),
+      recovery_item_timeout_seconds: seconds(30),
+      grpc_max_message_bytes: z.number().int().min(1 << 20).max(1 << 30).default(16 << 20),
+    })
+    .prefault({}),
+  runtime: z
+    .strictObject({
+      default_handler: z.string().min(1).default('runc'),
+      handlers: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/), HandlerSchema).prefault({ runc: {} }),
+      cgroup_driver: z.enum(['cgroupfs', 'systemd']).default('cgroupfs'),
+      conmon: absPath('/usr/bin/conmon'),
+      catatonit: absPath('/usr/bin/catatonit'),
+      // "auto": clamp oom_score_adj to the daemon's own when it lacks CAP_SYS_RESOURCE.
+      restrict_oom_score_adj: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+      pod_cidr: z.string().default(''),
+    })
+    .prefault({}),
+  network: z
+    .strictObject({
+      cni_conf_dir: absPath('/etc/cni/net.d'),
+      cni_bin_dirs: z.array(z.string().refine((s) => s.startsWith('/'), 'must be an absolute path')).min(1).default([
+        '/usr/lib/cni',
+        '/opt/cni/bin',
+      ]),
+      plugin_timeout_seconds: seconds(60),
+    })
+    .prefault({}),
+  images: z
+    .strictObject({
+      registries_conf: absPath('/etc/containers/registries.conf'),
+      registries_conf_dir: absPath('/etc/containers/registries.conf.d'),
+      pull_progress_timeout_seconds: seconds(60),
+      max_concurrent_downloads: z.number().int().min(1).max(32).default(3),
+      pinned_images: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  streaming: z
+    .strictObject({
+      address: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(0),
+      tls_cert: optPath,
+      tls_key: optPath,
+      token_ttl_seconds: seconds(60),
+      max_tokens: z.number().int().min(1).max(100_000).default(1000),
+    })
+    .prefault({}),
+  logs: z
+    .strictObject({
+      // Roots a pod's log_directory must live under; empty allows any absolute path.
+      allowed_roots: z.array(z.string()).default(['/var/log/pods']),
+    })
+    .prefault({}),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type HandlerConfig = z.output<typeof HandlerSchema>;
+
+/** The configuration with nothing set: what `cricket config --defaults` prints. */
+export function defaultConfig(): Config {
+  return ConfigSchema.parse({});
+}

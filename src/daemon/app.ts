@@ -1,0 +1,80 @@
+import { mkdirSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { failedPrecondition } from '../core/errors.js';
+import { VERSION } from '../core/version.js';
+import { CriServer } from '../server/grpc-server.js';
+import { PidLock } from '../server/pid-lock.js';
+import { assertSocketFree } from '../server/socket-guard.js';
+import { Readiness } from '../server/readiness.js';
+import type { Deps } from '../services/deps.js';
+import { buildHandlers } from '../services/handlers.js';
+import { CniConfigSource } from '../services/network/cni-config-loader.js';
+import { RuntimeSettings } from '../services/runtime-settings.js';
+
+export interface RunningDaemon {
+  /** Drain in-flight RPCs (up to the grace period) and release the socket. Containers keep running. */
+  stop(): Promise<void>;
+  /** Second signal: drop everything now. */
+  forceStop(): void;
+}
+
+/**
+ * Builds the daemon from a validated config: takes the run-root lock, prepares the
+ * state dirs, recovers state, then opens the socket for business.
+ */
+export async function startDaemon(config: Readonly<Config>, log: Logger): Promise<RunningDaemon> {
+  // Refuse before touching anything if another daemon answers on our socket.
+  await assertSocketFree(config.daemon.listen);
+  const lock = new PidLock(config.daemon.run_root);
+  lock.acquire();
+  const shutdown = new AbortController();
+  let server: CriServer | undefined;
+  try {
+    for (const dir of [config.daemon.root, config.daemon.run_root]) {
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o711 });
+      } catch (err) {
+        throw failedPrecondition(`cannot create state directory ${dir}: ${(err as Error).message}`);
+      }
+    }
+    const readiness = new Readiness();
+    const settings = new RuntimeSettings(config.daemon.root, config.runtime.pod_cidr);
+    const deps: Deps = {
+      config,
+      log,
+      cni: new CniConfigSource(config.network.cni_conf_dir),
+      settings,
+      buildInfo: { version: VERSION, node: process.version, platform: `${process.platform}/${process.arch}` },
+    };
+    server = new CriServer(
+      { socketPath: config.daemon.listen, maxMessageBytes: config.daemon.grpc_max_message_bytes },
+      { log, readiness, shutdown: shutdown.signal },
+      buildHandlers(deps),
+    );
+    // The socket opens before recovery so kubelet sees UNAVAILABLE (retry) rather
+    // than "connection refused" while we reload state.
+    await server.start();
+    log.info({ socket: config.daemon.listen, version: VERSION }, 'cricketd listening; recovering state');
+    await settings.load();
+    readiness.markServing();
+    log.info('cricketd ready');
+    const srv = server;
+    return {
+      async stop() {
+        readiness.markDraining();
+        shutdown.abort();
+        await srv.stop(config.daemon.shutdown_grace_seconds * 1000);
+        lock.release();
+      },
+      forceStop() {
+        srv.forceStop();
+        lock.release();
+      },
+    };
+  } catch (err) {
+    server?.forceStop();
+    lock.release();
+    throw err;
+  }
+}

@@ -1,0 +1,65 @@
+import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { ImageServiceService, RuntimeServiceService } from '../gen/runtime/v1/api.js';
+import { failedPrecondition } from '../core/errors.js';
+import type { Handlers } from './rpc-types.js';
+import { buildImplementations, type WrapDeps } from './wrap.js';
+import { prepareSocketPath, removeSocket, restrictSocket } from './socket-guard.js';
+
+export interface GrpcServerOptions {
+  socketPath: string;
+  maxMessageBytes: number;
+}
+
+/** The CRI gRPC server on a unix socket; start() binds, stop() drains then closes. */
+export class CriServer {
+  readonly #server: Server;
+  readonly #opts: GrpcServerOptions;
+  #bound = false;
+
+  constructor(opts: GrpcServerOptions, deps: WrapDeps, handlers: Handlers) {
+    this.#opts = opts;
+    this.#server = new Server({
+      'grpc.max_receive_message_length': opts.maxMessageBytes,
+      'grpc.max_send_message_length': opts.maxMessageBytes,
+    });
+    const impls = buildImplementations(deps, handlers);
+    this.#server.addService(RuntimeServiceService as unknown as ServiceDefinition, impls['RuntimeService'] as never);
+    this.#server.addService(ImageServiceService as unknown as ServiceDefinition, impls['ImageService'] as never);
+  }
+
+  async start(): Promise<void> {
+    await prepareSocketPath(this.#opts.socketPath);
+    await new Promise<void>((resolve, reject) => {
+      this.#server.bindAsync(`unix://${this.#opts.socketPath}`, ServerCredentials.createInsecure(), (err) => {
+        if (err) reject(failedPrecondition(`cannot listen on ${this.#opts.socketPath}: ${err.message}`));
+        else resolve();
+      });
+    });
+    this.#bound = true;
+    restrictSocket(this.#opts.socketPath);
+  }
+
+  /** Stops accepting calls and waits for in-flight ones, up to graceMs; then cuts them. */
+  async stop(graceMs: number): Promise<void> {
+    if (!this.#bound) return;
+    this.#bound = false;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.#server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    removeSocket(this.#opts.socketPath);
+  }
+
+  forceStop(): void {
+    this.#server.forceShutdown();
+    // Only a socket we bound is ours to remove; a failed start leaves the path alone.
+    if (this.#bound) removeSocket(this.#opts.socketPath);
+    this.#bound = false;
+  }
+}
