@@ -11,6 +11,12 @@ import type { Deps } from '../services/deps.js';
 import { buildHandlers } from '../services/handlers.js';
 import { CniConfigSource } from '../services/network/cni-config-loader.js';
 import { RuntimeSettings } from '../services/runtime-settings.js';
+import type { Area } from '../services/areas.js';
+import { createImages } from '../services/images/area.js';
+import { createPods } from '../services/pods/area.js';
+import { createContainers } from '../services/containers/area.js';
+import { createStreaming } from '../services/streaming/area.js';
+import { backgroundContext } from '../core/context.js';
 
 export interface RunningDaemon {
   /** Drain in-flight RPCs (up to the grace period) and release the socket. Containers keep running. */
@@ -30,6 +36,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
   lock.acquire();
   const shutdown = new AbortController();
   let server: CriServer | undefined;
+  let areas: Area[] = [];
   try {
     for (const dir of [config.daemon.root, config.daemon.run_root]) {
       try {
@@ -47,16 +54,27 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
       settings,
       buildInfo: { version: VERSION, node: process.version, platform: `${process.platform}/${process.arch}` },
     };
+    const base = { config, log };
+    const images = await createImages(base);
+    const pods = await createPods(base, { images });
+    const containers = await createContainers(base, { images, pods });
+    pods.attachContainers(containers);
+    const streaming = await createStreaming(base, { containers, pods });
+    areas = [images, pods, containers, streaming];
     server = new CriServer(
       { socketPath: config.daemon.listen, maxMessageBytes: config.daemon.grpc_max_message_bytes },
       { log, readiness, shutdown: shutdown.signal },
-      buildHandlers(deps),
+      buildHandlers(deps, areas),
     );
     // The socket opens before recovery so kubelet sees UNAVAILABLE (retry) rather
     // than "connection refused" while we reload state.
     await server.start();
     log.info({ socket: config.daemon.listen, version: VERSION }, 'cricketd listening; recovering state');
     await settings.load();
+    // Areas recover in dependency order: images before the containers using them,
+    // pods before their containers.
+    const recovery = backgroundContext(log, 'recovery', shutdown.signal);
+    for (const area of areas) await area.recover(recovery);
     readiness.markServing();
     log.info('cricketd ready');
     const srv = server;
@@ -65,6 +83,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
         readiness.markDraining();
         shutdown.abort();
         await srv.stop(config.daemon.shutdown_grace_seconds * 1000);
+        for (const area of [...areas].reverse()) await area.close().catch((err: unknown) => log.warn({ err }, 'area close failed'));
         lock.release();
       },
       forceStop() {

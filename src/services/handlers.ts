@@ -1,16 +1,24 @@
 import type { Handlers } from '../server/rpc-types.js';
+import type { Area } from './areas.js';
 import type { Deps } from './deps.js';
 import { makeRuntimeConfig } from './runtime-config.js';
 import { makeStatus } from './status.js';
 import { makeUpdateRuntimeConfig } from './update-runtime-config.js';
 import { version } from './version.js';
 
-/** Every implemented RPC. Each area contributes its own map; the rest is UNIMPLEMENTED. */
-export function buildHandlers(deps: Deps): Handlers {
-  return {
+/** Every implemented RPC: the daemon-wide ones here, the rest from each area. */
+export function buildHandlers(deps: Deps, areas: readonly Area[]): Handlers {
+  const handlers: Handlers = {
     Version: version,
     Status: makeStatus(deps),
     RuntimeConfig: makeRuntimeConfig(deps),
     UpdateRuntimeConfig: makeUpdateRuntimeConfig(deps),
   };
+  for (const area of areas) {
+    for (const [name, fn] of Object.entries(area.handlers) as [string, unknown][]) {
+      if (fn !== undefined && name in handlers) throw new Error(`two areas implement ${name}`);
+      if (fn !== undefined) (handlers as Record<string, unknown>)[name] = fn;
+    }
+  }
+  return handlers;
 }
