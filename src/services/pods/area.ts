@@ -1,12 +1,38 @@
+import type { PodSandboxConfig } from '../../gen/runtime/v1/api.js';
 import type { Area, BaseDeps } from '../areas.js';
-import type { ImagesArea } from '../images/area.js';
 import type { ContainersArea } from '../containers/area.js';
+import type { ImagesArea } from '../images/area.js';
 
-/** Issue 4 fills this in: sandboxes, namespaces, CNI, pod RPCs. */
+/** What the containers area needs to put a container into a pod. */
+export interface SandboxView {
+  readonly id: string;
+  readonly state: 'ready' | 'notready';
+  readonly config: Readonly<PodSandboxConfig>;
+  readonly runtimeHandler: string;
+  /** Pinned namespace files; undefined when the pod uses the node's namespace. */
+  readonly netnsPath: string | undefined;
+  readonly ipcnsPath: string | undefined;
+  readonly utsnsPath: string | undefined;
+  /** The pod's PID namespace when namespace_options.pid is POD (shared, catatonit init). */
+  readonly pidnsPath: string | undefined;
+  readonly hostname: string;
+  readonly hostsPath: string;
+  readonly resolvConfPath: string;
+  /** The pod's /dev/shm (a sized tmpfs), or undefined for host IPC. */
+  readonly shmPath: string | undefined;
+  /** Absolute cgroupfs path of the pod's cgroup parent, relative to a controller root (e.g. /kubepods/pod123). */
+  readonly cgroupParent: string;
+  readonly logDirectory: string;
+  readonly ips: readonly string[];
+}
+
+/** Issue 4: sandboxes, namespaces, CNI, pod RPCs. */
 export interface PodsArea extends Area {
+  /** A sandbox by full id or unambiguous prefix. */
+  get(id: string): SandboxView | undefined;
   attachContainers(containers: ContainersArea): void;
 }
 
 export async function createPods(_base: BaseDeps, _deps: { images: ImagesArea }): Promise<PodsArea> {
-  return { handlers: {}, recover: async () => {}, close: async () => {}, attachContainers: () => {} };
+  return { handlers: {}, recover: async () => {}, close: async () => {}, get: () => undefined, attachContainers: () => {} };
 }
