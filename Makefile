@@ -19,8 +19,10 @@ deps-runtime:
 deps-test:
 	@./scripts/apt-ensure.sh $(DEB_RUNTIME) $(DEB_TEST)
 
+# `npm install` rather than `npm ci`: npm ci rejects node-unix-socket's per-platform
+# optional packages (they have no version in its manifest); install still follows the lock.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 build: node_modules/.installed
