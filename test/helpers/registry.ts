@@ -1,0 +1,101 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface TestRegistry {
+  /** 127.0.0.1:PORT — plain HTTP, no auth. */
+  host: string;
+  /** Everything the registry printed so far (for failure messages). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** A port the kernel says is free right now (tiny race with other tests; each test retries start once). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function configYaml(dataDir: string, port: number): string {
+  // Same settings as ../shared/critest/registry-config.yml, on a private port and data dir.
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    'storage:',
+    '  cache:',
+    '    blobdescriptor: inmemory',
+    '  filesystem:',
+    `    rootdirectory: ${dataDir}`,
+    '  delete:',
+    '    enabled: true',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Starts Debian's docker-registry (the CNCF distribution registry) on a free loopback
+ * port with its own temp data dir. stop() kills it and removes the dir.
+ */
+export async function startRegistry(): Promise<TestRegistry> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await startOnce();
+    } catch (err) {
+      if (attempt >= 2) throw err;
+    }
+  }
+}
+
+async function startOnce(): Promise<TestRegistry> {
+  const dir = mkdtempSync(join(tmpdir(), 'cricket-registry-'));
+  const port = await freePort();
+  const cfg = join(dir, 'config.yml');
+  writeFileSync(cfg, configYaml(join(dir, 'data'), port));
+  const child = spawn('/usr/bin/docker-registry', ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const host = `127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`docker-registry exited with ${child.exitCode}: ${out}`);
+    }
+    try {
+      const res = await fetch(`http://${host}/v2/`);
+      await res.arrayBuffer();
+      if (res.status === 200) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`docker-registry did not answer on ${host}: ${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { host, output: () => out, stop };
+}
