@@ -1,9 +1,31 @@
 import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { ImageServiceService, RuntimeServiceService } from '../gen/runtime/v1/api.js';
 import { failedPrecondition } from '../core/errors.js';
-import type { Handlers } from './rpc-types.js';
+import { UndecodableRequest, type Handlers } from './rpc-types.js';
 import { buildImplementations, type WrapDeps } from './wrap.js';
 import { prepareSocketPath, removeSocket, restrictSocket } from './socket-guard.js';
+
+/**
+ * grpc-js answers a request that fails to decode with INTERNAL, which reads as our
+ * bug. Decoding failures are the client's: the deserializer hands the wrapper a
+ * marker instead, and the wrapper answers INVALID_ARGUMENT (see wrap.ts).
+ */
+function lenient(def: Record<string, { requestDeserialize: (b: Buffer) => unknown }>): ServiceDefinition {
+  const out: Record<string, unknown> = {};
+  for (const [key, method] of Object.entries(def)) {
+    out[key] = {
+      ...method,
+      requestDeserialize: (b: Buffer) => {
+        try {
+          return method.requestDeserialize(b);
+        } catch (err) {
+          return new UndecodableRequest((err as Error).message);
+        }
+      },
+    };
+  }
+  return out as unknown as ServiceDefinition;
+}
 
 export interface GrpcServerOptions {
   socketPath: string;
@@ -23,8 +45,8 @@ export class CriServer {
       'grpc.max_send_message_length': opts.maxMessageBytes,
     });
     const impls = buildImplementations(deps, handlers);
-    this.#server.addService(RuntimeServiceService as unknown as ServiceDefinition, impls['RuntimeService'] as never);
-    this.#server.addService(ImageServiceService as unknown as ServiceDefinition, impls['ImageService'] as never);
+    this.#server.addService(lenient(RuntimeServiceService), impls['RuntimeService'] as never);
+    this.#server.addService(lenient(ImageServiceService), impls['ImageService'] as never);
   }
 
   async start(): Promise<void> {

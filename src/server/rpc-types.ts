@@ -50,3 +50,8 @@ export const QUIET_METHODS: ReadonlySet<MethodName> = new Set<MethodName>([
 
 /** Methods that stay usable while recovery runs (they reveal no state). */
 export const ALWAYS_READY: ReadonlySet<MethodName> = new Set<MethodName>(['Version']);
+
+/** Stands in for a request whose bytes did not decode; the wrapper rejects it. */
+export class UndecodableRequest {
+  constructor(readonly reason: string) {}
+}

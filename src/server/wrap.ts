@@ -8,10 +8,17 @@ import type {
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { OpContext } from '../core/context.js';
-import { CricketError, unimplemented } from '../core/errors.js';
+import { CricketError, invalidArgument, unimplemented } from '../core/errors.js';
 import { METHODS, type MethodName } from '../gen/methods.js';
 import { toServiceError } from './status-map.js';
-import { ALWAYS_READY, QUIET_METHODS, type Handlers, type StreamHandler, type UnaryHandler } from './rpc-types.js';
+import {
+  ALWAYS_READY,
+  QUIET_METHODS,
+  UndecodableRequest,
+  type Handlers,
+  type StreamHandler,
+  type UnaryHandler,
+} from './rpc-types.js';
 import type { Readiness } from './readiness.js';
 
 export interface WrapDeps {
@@ -78,9 +85,8 @@ function unary<M extends MethodName>(deps: WrapDeps, method: M, fn: UnaryHandler
   return (call, callback) => {
     const { ctx, close } = openContext(deps, method, call);
     (async () => {
-      if (!fn) throw unimplemented(`${method} is not implemented by cricket yet`);
-      if (!ALWAYS_READY.has(method)) deps.readiness.check(method);
-      return codec.fromPartial(await fn(ctx, call.request as never));
+      checkCall(deps, method, fn, call.request);
+      return codec.fromPartial(await fn!(ctx, call.request as never));
     })().then(
       (res) => {
         close();
@@ -122,9 +128,8 @@ function stream<M extends MethodName>(
         ctx.signal.addEventListener('abort', onAbort, { once: true });
       });
     (async () => {
-      if (!fn) throw unimplemented(`${method} is not implemented by cricket yet`);
-      if (!ALWAYS_READY.has(method)) deps.readiness.check(method);
-      await fn(ctx, call.request as never, send as never);
+      checkCall(deps, method, fn, call.request);
+      await fn!(ctx, call.request as never, send as never);
     })().then(
       () => {
         close();
@@ -138,6 +143,14 @@ function stream<M extends MethodName>(
       },
     );
   };
+}
+
+function checkCall(deps: WrapDeps, method: MethodName, fn: unknown, request: unknown): void {
+  if (request instanceof UndecodableRequest) {
+    throw invalidArgument(`${method}: the request is not a valid runtime.v1 message: ${request.reason}`);
+  }
+  if (!fn) throw unimplemented(`${method} is not implemented by cricket yet`);
+  if (!ALWAYS_READY.has(method)) deps.readiness.check(method);
 }
 
 function logBug(ctx: OpContext, err: unknown): void {
