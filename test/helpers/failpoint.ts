@@ -18,7 +18,7 @@ export interface Failpoints {
   /** Arms a rule: when `name` runs with an argument (or CNI_COMMAND) equal to `match`, do `mode`. */
   arm(name: string, match: string, mode: FailMode): void;
   disarm(name: string): void;
-  /** How many times each wrapper ran, by its log lines. */
+  /** Deletes the wrappers and rules. */
   remove(): void;
 }
 
