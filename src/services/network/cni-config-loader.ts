@@ -63,10 +63,14 @@ function toList(file: string, name: string, raw: Record<string, unknown>): CniNe
   return { file, name: netName, cniVersion, list };
 }
 
-/** Re-reads the config dir only when its mtime changed, so Status stays cheap. */
+/**
+ * Re-reads the config dir only when it changed, so Status stays cheap: the signature
+ * is the dir's mtime plus each candidate file's name, mtime and size (an edit in place
+ * changes the file, not the dir).
+ */
 export class CniConfigSource {
   readonly dir: string;
-  #mtime = -1;
+  #signature = '';
   #state: CniConfigState = { ready: false, reason: 'NetworkPluginNotReady', message: 'not loaded yet' };
 
   constructor(dir: string) {
@@ -74,16 +78,29 @@ export class CniConfigSource {
   }
 
   current(): CniConfigState {
-    let mtime = 0;
-    try {
-      mtime = statSync(this.dir).mtimeMs;
-    } catch {
-      mtime = 0;
-    }
-    if (mtime !== this.#mtime || mtime === 0) {
-      this.#mtime = mtime;
+    const sig = signatureOf(this.dir);
+    if (sig !== this.#signature || sig === '') {
+      this.#signature = sig;
       this.#state = loadFirstValidCniConfig(this.dir);
     }
     return this.#state;
+  }
+}
+
+function signatureOf(dir: string): string {
+  try {
+    const parts = [String(statSync(dir).mtimeMs)];
+    for (const name of readdirSync(dir).sort()) {
+      if (!/\.(conflist|conf|json)$/.test(name)) continue;
+      try {
+        const st = statSync(join(dir, name));
+        parts.push(`${name}:${st.mtimeMs}:${st.size}`);
+      } catch {
+        parts.push(`${name}:gone`);
+      }
+    }
+    return parts.join('|');
+  } catch {
+    return '';
   }
 }

@@ -1,7 +1,21 @@
+import { join } from 'node:path';
 import type { PodSandboxConfig } from '../../gen/runtime/v1/api.js';
+import { KeyedMutex } from '../../core/keyed-mutex.js';
 import type { Area, BaseDeps } from '../areas.js';
 import type { ContainersArea } from '../containers/area.js';
 import type { ImagesArea } from '../images/area.js';
+import { CniConfigSource } from '../network/cni-config-loader.js';
+import { CniManager } from '../network/cni-manager.js';
+import { makeListPodSandbox, makeStreamPodSandboxes } from './list-pod-sandbox.js';
+import { makeListPodSandboxStats, makePodSandboxStats, makeStreamPodSandboxStats, PodStatsSampler } from './pod-sandbox-stats.js';
+import { makePodSandboxStatus } from './pod-sandbox-status.js';
+import type { PodsDeps } from './pods-deps.js';
+import { recoverSandboxes } from './recover.js';
+import { makeRemovePodSandbox } from './remove-pod-sandbox.js';
+import { makeRunPodSandbox } from './run-pod-sandbox.js';
+import { SandboxStore } from './sandbox-store.js';
+import { makeStopPodSandbox } from './stop-pod-sandbox.js';
+import { makeUpdatePodSandboxResources } from './update-pod-sandbox-resources.js';
 
 /** What the containers area needs to put a container into a pod. */
 export interface SandboxView {
@@ -33,6 +47,55 @@ export interface PodsArea extends Area {
   attachContainers(containers: ContainersArea): void;
 }
 
-export async function createPods(_base: BaseDeps, _deps: { images: ImagesArea }): Promise<PodsArea> {
-  return { handlers: {}, recover: async () => {}, close: async () => {}, get: () => undefined, attachContainers: () => {} };
+export async function createPods(base: BaseDeps, _deps: { images: ImagesArea }): Promise<PodsArea> {
+  const { config, log } = base;
+  let containers: ContainersArea | undefined;
+  const store = new SandboxStore(join(config.daemon.root, 'pods'));
+  const cni = new CniManager({
+    source: new CniConfigSource(config.network.cni_conf_dir),
+    binDirs: config.network.cni_bin_dirs,
+    cacheDir: join(config.daemon.root, 'cni', 'results'),
+    timeoutMs: config.network.plugin_timeout_seconds * 1000,
+  });
+  const deps: PodsDeps = {
+    config,
+    log,
+    store,
+    cni,
+    mutex: new KeyedMutex(),
+    containers: () => containers,
+    podsRunDir: join(config.daemon.run_root, 'pods'),
+  };
+  const sampler = new PodStatsSampler();
+  const remove = makeRemovePodSandbox(deps);
+  return {
+    handlers: {
+      RunPodSandbox: makeRunPodSandbox(deps),
+      StopPodSandbox: makeStopPodSandbox(deps),
+      RemovePodSandbox: async (ctx, req) => {
+        const res = await remove(ctx, req);
+        sampler.forget(req.podSandboxId);
+        return res;
+      },
+      PodSandboxStatus: makePodSandboxStatus(deps),
+      ListPodSandbox: makeListPodSandbox(deps),
+      StreamPodSandboxes: makeStreamPodSandboxes(deps),
+      PodSandboxStats: makePodSandboxStats(deps, sampler),
+      ListPodSandboxStats: makeListPodSandboxStats(deps, sampler),
+      StreamPodSandboxStats: makeStreamPodSandboxStats(deps, sampler),
+      UpdatePodSandboxResources: makeUpdatePodSandboxResources(deps),
+    },
+    recover: (ctx) => recoverSandboxes(ctx, deps),
+    close: async () => {},
+    get(id) {
+      try {
+        return store.resolve(id)?.view();
+      } catch {
+        return undefined; // ambiguous prefix
+      }
+    },
+    attachContainers(c) {
+      containers = c;
+    },
+  };
 }

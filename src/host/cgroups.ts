@@ -1,0 +1,251 @@
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { invalidArgument } from '../core/errors.js';
+
+/**
+ * Cgroup helpers for pods and containers, for the cgroupfs layout of either a cgroup v1
+ * (hybrid) host — one hierarchy per controller under /sys/fs/cgroup/<controller> — or a
+ * pure v2 host. Paths given here are "cgroup paths": absolute, relative to a
+ * controller's root, e.g. /kubepods/besteffort/pod123.
+ *
+ *   ensureCgroup(path)      mkdir in every hierarchy; returns what it created
+ *   removeCgroup(created)   rmdir what ensureCgroup created, deepest first
+ *   readCgroupStats(path)   cpu, memory, pids usage as the CRI stats want them
+ *   addProcess(path, pid)   move a process in
+ */
+export const CGROUP_ROOT = '/sys/fs/cgroup';
+const V1_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'blkio', 'devices', 'freezer', 'hugetlb', 'net_cls', 'perf_event'];
+
+export function isCgroupV2(root = CGROUP_ROOT): boolean {
+  return existsSync(join(root, 'cgroup.controllers'));
+}
+
+/** The hierarchy directories (controller roots) present on this host. */
+export function hierarchies(root = CGROUP_ROOT): string[] {
+  if (isCgroupV2(root)) return [root];
+  // cpu and cpuacct may be co-mounted as cpu,cpuacct with symlinks; dedupe by real dir.
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const c of V1_CONTROLLERS) {
+    const dir = join(root, c);
+    if (!existsSync(join(dir, 'cgroup.procs'))) continue;
+    let real = dir;
+    try {
+      real = realpathSync(dir);
+    } catch {
+      // keep dir
+    }
+    if (seen.has(real)) continue;
+    seen.add(real);
+    out.push(dir);
+  }
+  // The named systemd hierarchy keeps process tracking consistent for tools that read it.
+  if (existsSync(join(root, 'systemd', 'cgroup.procs'))) out.push(join(root, 'systemd'));
+  return out;
+}
+
+/** Directory of a cgroup path in one controller's hierarchy (v1) or the unified one (v2). */
+export function controllerDir(controller: string, path: string, root = CGROUP_ROOT): string {
+  return isCgroupV2(root) ? join(root, path) : join(root, controller, path);
+}
+
+/**
+ * Validates a cgroup parent from the CRI and returns the cgroupfs path. With the
+ * systemd driver a slice name (a-b-c.slice) expands to /a.slice/a-b.slice/a-b-c.slice,
+ * as systemd lays it out.
+ */
+export function toCgroupPath(parent: string, driver: 'cgroupfs' | 'systemd'): string {
+  if (driver === 'systemd' && !parent.startsWith('/')) {
+    if (!/^[A-Za-z0-9_.:-]+\.slice$/.test(parent)) {
+      throw invalidArgument(`cgroup_parent "${parent}" is not a systemd slice name (like kubepods-besteffort-pod1.slice)`);
+    }
+    const stem = parent.slice(0, -'.slice'.length);
+    if (stem === '-') return '/';
+    const parts = stem.split('-');
+    const out: string[] = [];
+    for (let i = 1; i <= parts.length; i++) out.push(`${parts.slice(0, i).join('-')}.slice`);
+    return `/${out.join('/')}`;
+  }
+  if (!parent.startsWith('/')) throw invalidArgument(`cgroup_parent "${parent}" must be an absolute cgroup path like /kubepods/pod1`);
+  const segs = parent.split('/').filter(Boolean);
+  for (const s of segs) {
+    if (s === '.' || s === '..' || !/^[A-Za-z0-9_.:@-]+$/.test(s)) throw invalidArgument(`cgroup_parent "${parent}" has an invalid element "${s}"`);
+  }
+  return `/${segs.join('/')}`;
+}
+
+/**
+ * Creates the cgroup in every hierarchy, parents included. cpuset directories start
+ * empty on v1 and refuse tasks, so each new level copies its parent's cpus and mems.
+ * Returns the directories it created (deepest last) for removeCgroup.
+ */
+export async function ensureCgroup(path: string, root = CGROUP_ROOT): Promise<string[]> {
+  const created: string[] = [];
+  const segs = path.split('/').filter(Boolean);
+  for (const h of hierarchies(root)) {
+    let dir = h;
+    for (const s of segs) {
+      const parent = dir;
+      dir = join(dir, s);
+      if (existsSync(dir)) continue;
+      try {
+        await mkdir(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        await removeCgroup(created);
+        throw err;
+      }
+      created.push(dir);
+      if (h.endsWith('/cpuset')) {
+        for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+          const v = (await readFile(join(parent, f), 'utf8')).trim();
+          await writeFile(join(dir, f), v);
+        }
+      }
+    }
+  }
+  return created;
+}
+
+/** Removes directories made by ensureCgroup, deepest first; a busy parent shared with others stays. */
+export async function removeCgroup(created: readonly string[]): Promise<void> {
+  const dirs = [...created].sort((a, b) => b.length - a.length);
+  for (const dir of dirs) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await rmdir(dir);
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') break;
+        // EBUSY: tasks are still exiting. ENOTEMPTY: another pod shares this parent.
+        if (code === 'EBUSY' && attempt < 50) {
+          await new Promise((r) => setTimeout(r, 20));
+          continue;
+        }
+        if (code === 'ENOTEMPTY' || code === 'EBUSY') break;
+        throw err;
+      }
+    }
+  }
+}
+
+/** Moves a process into the cgroup in every hierarchy where the cgroup exists. */
+export async function addProcess(path: string, pid: number, root = CGROUP_ROOT): Promise<void> {
+  for (const h of hierarchies(root)) {
+    const dir = join(h, path);
+    if (existsSync(dir)) await writeFile(join(dir, 'cgroup.procs'), String(pid));
+  }
+}
+
+export function cgroupExists(path: string, root = CGROUP_ROOT): boolean {
+  return hierarchies(root).some((h) => existsSync(join(h, path)));
+}
+
+export interface CgroupStats {
+  /** ns since the epoch when read. */
+  timestampNs: bigint;
+  cpuUsageNs: bigint | undefined;
+  memoryUsageBytes: bigint | undefined;
+  memoryWorkingSetBytes: bigint | undefined;
+  memoryRssBytes: bigint | undefined;
+  memoryLimitBytes: bigint | undefined;
+  pageFaults: bigint | undefined;
+  majorPageFaults: bigint | undefined;
+  processCount: bigint | undefined;
+}
+
+/** Reads usage of a cgroup (pod or container); missing files leave fields undefined. */
+export function readCgroupStats(path: string, root = CGROUP_ROOT): CgroupStats {
+  const timestampNs = BigInt(Date.now()) * 1_000_000n;
+  if (isCgroupV2(root)) {
+    const dir = join(root, path);
+    const cpu = parseKeyed(readOpt(join(dir, 'cpu.stat')));
+    const mem = parseKeyed(readOpt(join(dir, 'memory.stat')));
+    const usage = num(readOpt(join(dir, 'memory.current')));
+    const limit = num(readOpt(join(dir, 'memory.max')));
+    return {
+      timestampNs,
+      cpuUsageNs: cpu['usage_usec'] !== undefined ? cpu['usage_usec'] * 1000n : undefined,
+      memoryUsageBytes: usage,
+      memoryWorkingSetBytes: workingSet(usage, mem['inactive_file']),
+      memoryRssBytes: mem['anon'],
+      memoryLimitBytes: limit,
+      pageFaults: mem['pgfault'],
+      majorPageFaults: mem['pgmajfault'],
+      processCount: num(readOpt(join(dir, 'pids.current'))),
+    };
+  }
+  const mdir = join(root, 'memory', path);
+  const mem = parseKeyed(readOpt(join(mdir, 'memory.stat')));
+  const usage = num(readOpt(join(mdir, 'memory.usage_in_bytes')));
+  return {
+    timestampNs,
+    cpuUsageNs: num(readOpt(join(root, 'cpuacct', path, 'cpuacct.usage'))),
+    memoryUsageBytes: usage,
+    memoryWorkingSetBytes: workingSet(usage, mem['total_inactive_file']),
+    memoryRssBytes: mem['total_rss'],
+    memoryLimitBytes: num(readOpt(join(mdir, 'memory.limit_in_bytes'))),
+    pageFaults: mem['total_pgfault'],
+    majorPageFaults: mem['total_pgmajfault'],
+    processCount: num(readOpt(join(root, 'pids', path, 'pids.current'))),
+  };
+}
+
+/** kubelet's working set: usage minus inactive file cache, never negative. */
+function workingSet(usage: bigint | undefined, inactiveFile: bigint | undefined): bigint | undefined {
+  if (usage === undefined) return undefined;
+  const ws = usage - (inactiveFile ?? 0n);
+  return ws < 0n ? 0n : ws;
+}
+
+export interface CgroupLimits {
+  cpuShares?: bigint;
+  cpuQuota?: bigint;
+  cpuPeriod?: bigint;
+  memoryLimitBytes?: bigint;
+}
+
+/** Applies pod-level limits (v1 or v2); zero means "leave unset". */
+export async function applyLimits(path: string, l: CgroupLimits, root = CGROUP_ROOT): Promise<void> {
+  if (isCgroupV2(root)) {
+    const dir = join(root, path);
+    if (l.cpuShares && l.cpuShares > 0n) {
+      // The conversion kubelet and runc use from shares [2, 262144] to weight [1, 10000].
+      const w = 1n + ((l.cpuShares - 2n) * 9999n) / 262142n;
+      await writeFile(join(dir, 'cpu.weight'), String(w < 1n ? 1n : w));
+    }
+    if (l.cpuQuota && l.cpuQuota > 0n) await writeFile(join(dir, 'cpu.max'), `${l.cpuQuota} ${l.cpuPeriod && l.cpuPeriod > 0n ? l.cpuPeriod : 100000n}`);
+    if (l.memoryLimitBytes && l.memoryLimitBytes > 0n) await writeFile(join(dir, 'memory.max'), String(l.memoryLimitBytes));
+    return;
+  }
+  const cpu = join(root, 'cpu', path);
+  if (l.cpuShares && l.cpuShares > 0n) await writeFile(join(cpu, 'cpu.shares'), String(l.cpuShares));
+  if (l.cpuPeriod && l.cpuPeriod > 0n) await writeFile(join(cpu, 'cpu.cfs_period_us'), String(l.cpuPeriod));
+  if (l.cpuQuota && l.cpuQuota > 0n) await writeFile(join(cpu, 'cpu.cfs_quota_us'), String(l.cpuQuota));
+  if (l.memoryLimitBytes && l.memoryLimitBytes > 0n) await writeFile(join(root, 'memory', path, 'memory.limit_in_bytes'), String(l.memoryLimitBytes));
+}
+
+function readOpt(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function num(s: string | undefined): bigint | undefined {
+  const t = s?.trim();
+  if (!t || !/^\d+$/.test(t)) return undefined;
+  return BigInt(t);
+}
+
+export function parseKeyed(s: string | undefined): Record<string, bigint> {
+  const out: Record<string, bigint> = {};
+  for (const line of (s ?? '').split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v && /^\d+$/.test(v)) out[k] = BigInt(v);
+  }
+  return out;
+}

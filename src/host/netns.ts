@@ -1,0 +1,126 @@
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { invalidArgument } from '../core/errors.js';
+import { run } from './exec.js';
+
+/**
+ * Pod namespaces pinned to files (as `ip netns` and CRI-O's pinns do): `unshare
+ * --net=FILE` bind-mounts the new namespace onto FILE, so it outlives the process that
+ * made it and needs no pause container. The same short-lived process sets the pod's
+ * hostname, brings `lo` up and writes the namespaced sysctls, because those must be
+ * done from inside the new namespaces.
+ */
+export interface PinRequest {
+  netPath?: string;
+  ipcPath?: string;
+  utsPath?: string;
+  /** Written to /proc/sys/kernel/hostname inside the new UTS namespace. */
+  hostname?: string;
+  /** Namespaced sysctls, already validated (see sysctlProcPath). */
+  sysctls?: Readonly<Record<string, string>>;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+// $1 is the hostname (or empty), then key/value pairs of /proc/sys paths and values.
+const PIN_SCRIPT = [
+  'set -e',
+  'if [ -n "$1" ]; then printf %s "$1" > /proc/sys/kernel/hostname; fi',
+  'if [ "$2" = net ]; then ip link set lo up; fi',
+  'shift 2',
+  'while [ $# -gt 1 ]; do printf %s "$2" > "/proc/sys/$1"; shift 2; done',
+].join('\n');
+
+export async function pinNamespaces(req: PinRequest): Promise<void> {
+  const args: string[] = [];
+  for (const [flag, path] of [
+    ['--net', req.netPath],
+    ['--ipc', req.ipcPath],
+    ['--uts', req.utsPath],
+  ] as const) {
+    if (path === undefined) continue;
+    await mkdir(dirname(path), { recursive: true, mode: 0o711 });
+    // unshare bind-mounts onto an existing file.
+    closeSync(openSync(path, 'w', 0o444));
+    args.push(`${flag}=${path}`);
+  }
+  if (args.length === 0) return;
+  const sysctlArgs: string[] = [];
+  for (const [k, v] of Object.entries(req.sysctls ?? {})) sysctlArgs.push(sysctlProcPath(k), v);
+  await run(
+    'unshare',
+    [...args, '--', '/bin/sh', '-c', PIN_SCRIPT, 'pin', req.utsPath ? (req.hostname ?? '') : '', req.netPath ? 'net' : 'nonet', ...sysctlArgs],
+    { signal: req.signal, timeoutMs: req.timeoutMs ?? 30_000 },
+  );
+}
+
+/** Unmounts and removes one pinned namespace file; a missing file is fine. */
+export async function unpinNamespace(path: string, signal?: AbortSignal): Promise<void> {
+  if (isMountPoint(path)) {
+    await run('umount', [path], { signal, timeoutMs: 30_000, allowFailure: true });
+    if (isMountPoint(path)) await run('umount', ['-l', path], { signal, timeoutMs: 30_000 });
+  }
+  await rm(path, { force: true });
+}
+
+/** Whether path is currently a mount point in our mount namespace (exact match in mountinfo). */
+export function isMountPoint(path: string): boolean {
+  const info = readFileSync('/proc/self/mountinfo', 'utf8');
+  for (const line of info.split('\n')) {
+    const target = line.split(' ')[4];
+    if (target !== undefined && unescapeMount(target) === path) return true;
+  }
+  return false;
+}
+
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/**
+ * Sysctls a pod may set because the kernel namespaces them: IPC ones (kernel.shm*,
+ * kernel.msg*, kernel.sem, fs.mqueue.*) with a pod IPC namespace, net.* with a pod
+ * network namespace. Keys use dots or slashes as kubelet allows.
+ */
+export function sysctlKind(key: string): 'ipc' | 'net' | undefined {
+  const k = key.replace(/\//g, '.');
+  if (/^kernel\.(shm(max|all|mni|_rmid_forced)|msg(max|mnb|mni)|sem)$/.test(k) || k.startsWith('fs.mqueue.')) return 'ipc';
+  if (k.startsWith('net.')) return 'net';
+  return undefined;
+}
+
+/** The /proc/sys relative path of a sysctl key; dots separate unless the key uses slashes. */
+export function sysctlProcPath(key: string): string {
+  if (!/^[A-Za-z0-9_.\/-]+$/.test(key) || key.includes('..') || key.startsWith('/') || key.startsWith('.')) {
+    throw invalidArgument(`sysctl "${key}" is not a valid sysctl name`);
+  }
+  return key.includes('/') ? key : key.replace(/\./g, '/');
+}
+
+export interface InterfaceCounters {
+  name: string;
+  rxBytes: bigint;
+  rxErrors: bigint;
+  txBytes: bigint;
+  txErrors: bigint;
+}
+
+/** /proc/net/dev as seen inside a network namespace. */
+export async function netDevCounters(netnsPath: string, signal?: AbortSignal): Promise<InterfaceCounters[]> {
+  const r = await run('nsenter', [`--net=${netnsPath}`, '--', 'cat', '/proc/net/dev'], { signal, timeoutMs: 10_000 });
+  return parseNetDev(r.stdout);
+}
+
+export function parseNetDev(text: string): InterfaceCounters[] {
+  const out: InterfaceCounters[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*([^:\s]+):\s*(.*)$/.exec(line);
+    if (!m) continue;
+    const f = m[2]!.trim().split(/\s+/).map((x) => BigInt(x));
+    if (f.length < 16) continue;
+    // receive: bytes packets errs drop ...; transmit starts at field 8.
+    out.push({ name: m[1]!, rxBytes: f[0]!, rxErrors: f[2]!, txBytes: f[8]!, txErrors: f[10]! });
+  }
+  return out;
+}

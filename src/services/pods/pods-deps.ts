@@ -1,0 +1,23 @@
+import type { Logger } from 'pino';
+import type { Config } from '../../config/schema.js';
+import type { KeyedMutex } from '../../core/keyed-mutex.js';
+import type { ContainersArea } from '../containers/area.js';
+import type { CniManager } from '../network/cni-manager.js';
+import type { SandboxStore } from './sandbox-store.js';
+
+/** What the pod RPCs share, built once by createPods(). */
+export interface PodsDeps {
+  readonly config: Readonly<Config>;
+  readonly log: Logger;
+  readonly store: SandboxStore;
+  readonly cni: CniManager;
+  /** One runtime operation per pod at a time. */
+  readonly mutex: KeyedMutex;
+  /** Set by attachContainers(); undefined only during start-up. */
+  containers(): ContainersArea | undefined;
+  /** <run_root>/pods: per-pod files (hosts, resolv.conf, shm) and pinned namespaces. */
+  readonly podsRunDir: string;
+}
+
+/** The default pod cgroup parent when the CRI gives none. */
+export const DEFAULT_CGROUP_PARENT = '/cricket';

@@ -1,0 +1,162 @@
+import { existsSync } from 'node:fs';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import { withRollback } from '../../core/rollback.js';
+import { newId, type SandboxId } from '../../core/ids.js';
+import { wrap } from '../../core/errors.js';
+import { PodSandboxConfig } from '../../gen/runtime/v1/api.js';
+import { addProcess, ensureCgroup, removeCgroup } from '../../host/cgroups.js';
+import { pinNamespaces, unpinNamespace } from '../../host/netns.js';
+import { startPodInit, stopPodInit } from '../../host/pod-init.js';
+import { DEFAULT_SHM_BYTES, mountShm, unmountShm } from '../../host/shm.js';
+import type { UnaryHandler } from '../../server/rpc-types.js';
+import { writePodHosts, writePodResolvConf } from './pod-files.js';
+import { DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
+import { Sandbox, type SandboxMeta, type SandboxStatus } from './sandbox-store.js';
+import { planPod } from './validate.js';
+
+// kubelet gives the sandbox this score; we clamp it to what the daemon may set.
+const SANDBOX_OOM_SCORE_ADJ = -998;
+
+/**
+ * RunPodSandbox: validate everything, reserve the name and host ports, then create
+ * the pod step by step — run dir, cgroup, pinned namespaces (hostname, lo, sysctls),
+ * /dev/shm, the PID-namespace init when asked for, the CNI network, hosts and
+ * resolv.conf, the records. Each step pushes its undo; any failure unwinds them all.
+ */
+export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'> {
+  return async (ctx, req) => {
+    const plan = planPod(req, deps.config, osHostname());
+    const id = newId<SandboxId>();
+    return withRollback(ctx.log, async (rb) => {
+      deps.store.reserveName(plan.nameKey, id);
+      rb.push('release name', () => deps.store.releaseName(plan.nameKey, id));
+      deps.store.reservePorts(id, plan.portMappings);
+      rb.push('release host ports', () => deps.store.releasePorts(id));
+
+      const podDir = join(deps.podsRunDir, id);
+      await mkdir(podDir, { recursive: true, mode: 0o711 });
+      rb.push('remove pod dir', () => rm(podDir, { recursive: true, force: true }));
+
+      if (plan.logDirectory !== '' && !existsSync(plan.logDirectory)) {
+        await mkdir(plan.logDirectory, { recursive: true, mode: 0o755 });
+        rb.push('remove log dir', () => rmdir(plan.logDirectory).catch(() => {}));
+      }
+
+      const cgroupParent = plan.cgroupParent !== '' ? plan.cgroupParent : `${DEFAULT_CGROUP_PARENT}/${id}`;
+      const createdCgroups = await step('create pod cgroup', () => ensureCgroup(cgroupParent));
+      rb.push('remove pod cgroup', () => removeCgroup(createdCgroups));
+
+      const nsDir = join(podDir, 'ns');
+      const netnsPath = plan.hostNetwork ? undefined : join(nsDir, 'net');
+      const ipcnsPath = plan.hostIpc ? undefined : join(nsDir, 'ipc');
+      // A host-network pod keeps the node's hostname, as kubelet expects.
+      const utsnsPath = plan.hostNetwork ? undefined : join(nsDir, 'uts');
+      for (const p of [netnsPath, ipcnsPath, utsnsPath]) if (p) rb.push(`unpin ${p}`, () => unpinNamespace(p));
+      await step('create pod namespaces', () =>
+        pinNamespaces({ netPath: netnsPath, ipcPath: ipcnsPath, utsPath: utsnsPath, hostname: plan.hostname, sysctls: plan.sysctls, signal: ctx.signal }),
+      );
+
+      let shmPath: string | undefined;
+      if (!plan.hostIpc) {
+        shmPath = join(podDir, 'shm');
+        const p = shmPath;
+        rb.push('unmount shm', () => unmountShm(p));
+        await step('mount pod /dev/shm', () => mountShm(p, DEFAULT_SHM_BYTES, ctx.signal));
+      }
+
+      let pidnsPath: string | undefined;
+      let initPid: number | null = null;
+      if (plan.sharedPid) {
+        pidnsPath = join(nsDir, 'pid');
+        const p = pidnsPath;
+        const init = await step('start pod init', () =>
+          startPodInit({
+            catatonit: deps.config.runtime.catatonit,
+            pidnsPath: p,
+            netnsPath,
+            ipcnsPath,
+            utsnsPath,
+            oomScoreAdj: SANDBOX_OOM_SCORE_ADJ,
+            signal: ctx.signal,
+          }),
+        );
+        initPid = init.pid;
+        rb.push('stop pod init', () => stopPodInit(init.pid, p));
+        await step('move pod init into the pod cgroup', () => addProcess(cgroupParent, init.pid));
+      }
+
+      let ips: string[] = [];
+      let network: string | null = null;
+      if (netnsPath) {
+        const md = plan.config.metadata!;
+        const capabilityArgs: Record<string, unknown> = {};
+        if (plan.portMappings.length > 0) capabilityArgs['portMappings'] = plan.portMappings;
+        if (plan.bandwidth) capabilityArgs['bandwidth'] = plan.bandwidth;
+        if (plan.ips) capabilityArgs['ips'] = plan.ips;
+        const dns = plan.config.dnsConfig;
+        if (dns && (dns.servers.length || dns.searches.length || dns.options.length)) {
+          capabilityArgs['dns'] = { servers: dns.servers, searches: dns.searches, options: dns.options };
+        }
+        rb.push('tear down pod network', () => deps.cni.tearDown(ctx, id));
+        const att = await deps.cni.setUp(ctx, {
+          podId: id,
+          netnsPath,
+          args: {
+            IgnoreUnknown: '1',
+            K8S_POD_NAMESPACE: md.namespace,
+            K8S_POD_NAME: md.name,
+            K8S_POD_INFRA_CONTAINER_ID: id,
+            K8S_POD_UID: md.uid,
+          },
+          capabilityArgs,
+        });
+        ips = att.ips;
+        network = att.network;
+      }
+
+      const hostsPath = join(podDir, 'hosts');
+      const resolvConfPath = join(podDir, 'resolv.conf');
+      await step('write pod hosts file', () => writePodHosts(hostsPath, plan.hostNetwork, plan.hostname, ips));
+      await step('write pod resolv.conf', () => writePodResolvConf(resolvConfPath, plan.config.dnsConfig));
+
+      const meta: SandboxMeta = {
+        v: 1,
+        id,
+        nameKey: plan.nameKey,
+        config: PodSandboxConfig.toJSON(plan.config),
+        runtimeHandler: plan.runtimeHandler,
+        createdAt: String(BigInt(Date.now()) * 1_000_000n),
+        podDir,
+        netnsPath: netnsPath ?? null,
+        ipcnsPath: ipcnsPath ?? null,
+        utsnsPath: utsnsPath ?? null,
+        pidnsPath: pidnsPath ?? null,
+        hostname: plan.hostname,
+        hostsPath,
+        resolvConfPath,
+        shmPath: shmPath ?? null,
+        cgroupParent,
+        createdCgroups,
+        logDirectory: plan.logDirectory,
+        portMappings: plan.portMappings,
+      };
+      const status: SandboxStatus = { v: 1, state: 'ready', ips, network, initPid };
+      const sb = new Sandbox(meta, status);
+      rb.push('delete records', () => deps.store.deleteRecords(id));
+      await step('save pod record', () => deps.store.persistNew(sb));
+      deps.store.add(sb);
+      ctx.log.info({ pod: id, name: plan.nameKey, ips }, 'pod sandbox ready');
+      return { podSandboxId: id };
+    });
+  };
+}
+
+async function step<T>(action: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw wrap(err, action);
+  }
+}

@@ -1,0 +1,56 @@
+import { rm } from 'node:fs/promises';
+import type { OpContext } from '../../core/context.js';
+import { wrap } from '../../core/errors.js';
+import { removeCgroup } from '../../host/cgroups.js';
+import { unpinNamespace } from '../../host/netns.js';
+import { stopPodInit } from '../../host/pod-init.js';
+import { unmountShm } from '../../host/shm.js';
+import type { PodsDeps } from './pods-deps.js';
+import type { Sandbox } from './sandbox-store.js';
+
+// kubelet's StopPodSandbox carries no grace period; containers get this long each.
+const STOP_CONTAINERS_TIMEOUT_SEC = 10;
+
+/**
+ * Stops a pod: its containers, its init, its network (CNI DEL through the cache, so
+ * it works after a restart). Keeps the record and the pinned namespaces. Safe to
+ * repeat: each step is a no-op the second time. Caller holds the pod's mutex.
+ */
+export async function stopSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox): Promise<void> {
+  await deps.containers()?.stopAllInPod(ctx, sb.id, STOP_CONTAINERS_TIMEOUT_SEC);
+  if (sb.meta.pidnsPath) {
+    const pidnsPath = sb.meta.pidnsPath;
+    await guard('stop pod init', () => stopPodInit(sb.status.initPid ?? undefined, pidnsPath));
+  }
+  await guard('tear down pod network', () => deps.cni.tearDown(ctx, sb.id));
+  deps.store.releasePorts(sb.id);
+  if (sb.status.state !== 'notready' || sb.status.ips.length > 0 || sb.status.initPid !== null) {
+    sb.status = { ...sb.status, state: 'notready', ips: [], initPid: null };
+    await guard('save pod record', () => deps.store.persistStatus(sb));
+  }
+}
+
+/** Removes a pod: its containers, then everything Run created, then the records. Caller holds the mutex. */
+export async function removeSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox): Promise<void> {
+  await deps.containers()?.removeAllInPod(ctx, sb.id);
+  await stopSandbox(ctx, deps, sb);
+  const m = sb.meta;
+  if (m.shmPath) {
+    const shm = m.shmPath;
+    await guard('unmount pod /dev/shm', () => unmountShm(shm, ctx.signal));
+  }
+  for (const p of [m.netnsPath, m.ipcnsPath, m.utsnsPath, m.pidnsPath]) {
+    if (p) await guard(`unpin namespace ${p}`, () => unpinNamespace(p, ctx.signal));
+  }
+  await guard('remove pod cgroup', () => removeCgroup(m.createdCgroups));
+  await guard('remove pod files', () => rm(m.podDir, { recursive: true, force: true }));
+  await guard('delete pod record', () => deps.store.forget(sb));
+}
+
+async function guard<T>(action: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw wrap(err, action);
+  }
+}
