@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,4 +98,30 @@ async function startOnce(): Promise<TestRegistry> {
     await new Promise((r) => setTimeout(r, 50));
   }
   return { host, output: () => out, stop };
+}
+
+export interface RegistriesConfOptions {
+  /** Registry name prefixes (e.g. docker.io, registry.k8s.io) to serve from the loopback registry as a mirror. */
+  mirrorFor?: string[];
+  /** Extra text appended to registries.conf. */
+  extra?: string;
+}
+
+/**
+ * Writes <dir>/registries.conf that marks the loopback registry insecure (plain HTTP)
+ * and optionally mirrors other registries to it, plus an empty drop-in dir, and
+ * returns the `[images]` TOML for startDaemon({ configToml }) so the daemon reads
+ * only these files (never the host's /etc/containers).
+ */
+export function imagesConfigToml(dir: string, registryHost: string, opts: RegistriesConfOptions = {}): string {
+  const conf = join(dir, 'registries.conf');
+  const dropIns = join(dir, 'registries.conf.d');
+  mkdirSync(dropIns, { recursive: true });
+  let text = `[[registry]]\nlocation = "${registryHost}"\ninsecure = true\n`;
+  for (const prefix of opts.mirrorFor ?? []) {
+    text += `\n[[registry]]\nprefix = "${prefix}"\nlocation = "${prefix}"\n[[registry.mirror]]\nlocation = "${registryHost}"\ninsecure = true\n`;
+  }
+  if (opts.extra) text += `\n${opts.extra}\n`;
+  writeFileSync(conf, text);
+  return `[images]\nregistries_conf = "${conf}"\nregistries_conf_dir = "${dropIns}"\n`;
 }

@@ -1,4 +1,20 @@
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Area, BaseDeps } from '../areas.js';
+import type { OpContext } from '../../core/context.js';
+import { KeyedMutex } from '../../core/keyed-mutex.js';
+import { realLayerFs, type LayerFs } from '../../host/layer-fs.js';
+import { ContentStore } from './content-store.js';
+import type { ImagesCore } from './core.js';
+import { makeImageFsInfo } from './image-fs-info.js';
+import { makeImageStatus } from './image-status.js';
+import { ImageStore } from './image-store.js';
+import { makeListImages, makeStreamImages } from './list-images.js';
+import { makePullImage } from './pull-image.js';
+import { Puller } from './puller.js';
+import { emptyRegistriesConf, loadRegistriesConf, type RegistriesConf } from './registries-conf.js';
+import { RegistryClient } from './registry-client.js';
+import { makeRemoveImage } from './remove-image.js';
 
 /**
  * An image present in the local store, as the containers area needs it.
@@ -36,13 +52,128 @@ export interface ImagesArea extends Area {
   release(imageId: string, holder: string): void;
 }
 
-export async function createImages(_base: BaseDeps): Promise<ImagesArea> {
+export interface ImagesOptions {
+  /** The OS seam for unpacking (tests may pass a fake). */
+  layerFs?: LayerFs;
+}
+
+/**
+ * Data under <root>/images: blobs/sha256/<hex> (content store), ingest/ (downloads
+ * in flight), layers/<chain hex>/ (unpacked overlay lower dirs), records/ (one JSON
+ * per image id).
+ */
+export async function createImages(base: BaseDeps, opts: ImagesOptions = {}): Promise<ImagesArea> {
+  const { config, log } = base;
+  const imagesDir = join(config.daemon.root, 'images');
+  const content = new ContentStore(imagesDir);
+  const images = new ImageStore(imagesDir);
+  const client = new RegistryClient({ progressTimeoutMs: config.images.pull_progress_timeout_seconds * 1000 });
+  const recordsLock = new KeyedMutex();
+  const withRecords = <T>(fn: () => Promise<T>) => recordsLock.run('records', fn);
+  let conf: RegistriesConf = emptyRegistriesConf();
+  const loadConf = async () => {
+    conf = await loadRegistriesConf(config.images.registries_conf, config.images.registries_conf_dir);
+    return conf;
+  };
+  const puller = new Puller({
+    content,
+    images,
+    client,
+    layerFs: opts.layerFs ?? realLayerFs,
+    maxConcurrentDownloads: config.images.max_concurrent_downloads,
+    loadConf,
+    withRecords,
+  });
+
+  // Caller guarantees no pull runs (Puller.exclusive or recovery).
+  const sweep = async (): Promise<{ blobs: number; layers: number }> => {
+    const blobs = new Set<string>();
+    const chains = new Set<string>();
+    for (const { record } of images.all()) {
+      for (const d of record.manifestDigests) blobs.add(d);
+      blobs.add(record.configDigest);
+      for (const l of record.layers) {
+        blobs.add(l.digest);
+        chains.add(images.layerDir(l.chainId));
+      }
+    }
+    let nb = 0;
+    for (const d of await content.list()) {
+      if (!blobs.has(d)) {
+        await content.delete(d);
+        nb++;
+      }
+    }
+    let nl = 0;
+    for (const name of await readdir(images.layersDir).catch(() => [] as string[])) {
+      const p = join(images.layersDir, name);
+      if (!chains.has(p)) {
+        await rm(p, { recursive: true, force: true });
+        nl++;
+      }
+    }
+    return { blobs: nb, layers: nl };
+  };
+
+  const core: ImagesCore = {
+    config,
+    imagesDir,
+    content,
+    images,
+    puller,
+    currentConf: () => conf,
+    withRecords,
+    collectGarbage: async () => {
+      const r = await puller.exclusive(() => withRecords(sweep));
+      if (r.blobs + r.layers > 0) log.info(r, 'image garbage collected');
+      return r;
+    },
+  };
+
+  const recover = async (ctx: OpContext): Promise<void> => {
+    await mkdir(imagesDir, { recursive: true, mode: 0o700 });
+    await mkdir(images.layersDir, { recursive: true, mode: 0o700 });
+    await content.init();
+    try {
+      await loadConf();
+    } catch (err) {
+      ctx.log.warn({ err: (err as Error).message }, 'registries config unreadable; pulls will retry it');
+    }
+    const { good, bad } = await images.records.loadAll();
+    for (const b of bad) ctx.log.warn({ record: b.key, reason: b.reason }, 'skipping unreadable image record');
+    for (const record of good.values()) {
+      try {
+        const configDoc = JSON.parse(await readFile(content.path(record.configDigest), 'utf8')) as Record<string, unknown>;
+        images.setLoaded({ record, configDoc });
+      } catch (err) {
+        ctx.log.warn({ image: record.id, err: (err as Error).message }, 'image config blob missing; dropping the image record');
+        await images.records.delete(record.id.replace(/^sha256:/, ''));
+      }
+    }
+    const r = await sweep();
+    ctx.log.info({ images: images.all().length, ...r }, 'images recovered');
+  };
+
   return {
-    handlers: {},
-    recover: async () => {},
-    close: async () => {},
-    lookup: () => undefined,
-    retain: () => {},
-    release: () => {},
+    handlers: {
+      PullImage: makePullImage(core),
+      ImageStatus: makeImageStatus(core),
+      ListImages: makeListImages(core),
+      StreamImages: makeStreamImages(core),
+      RemoveImage: makeRemoveImage(core),
+      ImageFsInfo: makeImageFsInfo(core),
+    },
+    recover,
+    close: () => client.close(),
+    lookup: (ref) => {
+      try {
+        const img = images.resolve(ref, conf.unqualifiedSearch);
+        return img ? images.toLocal(img) : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    retain: (id, holder) => images.retain(id, holder),
+    release: (id, holder) => images.release(id, holder),
   };
 }

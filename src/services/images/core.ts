@@ -1,0 +1,20 @@
+import type { Config } from '../../config/schema.js';
+import type { ContentStore } from './content-store.js';
+import type { ImageStore } from './image-store.js';
+import type { Puller } from './puller.js';
+import type { RegistriesConf } from './registries-conf.js';
+
+/** What the image RPCs share; built once by createImages(). */
+export interface ImagesCore {
+  readonly config: Readonly<Config>;
+  readonly imagesDir: string;
+  readonly content: ContentStore;
+  readonly images: ImageStore;
+  readonly puller: Puller;
+  /** registries.conf as last read (lookups of short names use its search list). */
+  currentConf(): RegistriesConf;
+  /** Serialises changes to records (pull commit, remove, GC). */
+  withRecords<T>(fn: () => Promise<T>): Promise<T>;
+  /** Deletes blobs and layer dirs no image references; waits for running pulls first. */
+  collectGarbage(): Promise<{ blobs: number; layers: number }>;
+}
