@@ -125,3 +125,97 @@ export function imagesConfigToml(dir: string, registryHost: string, opts: Regist
   writeFileSync(conf, text);
   return `[images]\nregistries_conf = "${conf}"\nregistries_conf_dir = "${dropIns}"\n`;
 }
+
+export interface ProxyOptions {
+  /** Require credentials: a bearer-token challenge (with a token endpoint on the proxy) or basic auth. */
+  auth?: { mode: 'bearer' | 'basic'; username: string; password: string };
+  /** Replace this blob's bytes with garbage of the same length (digest mismatch). */
+  corruptBlob?: string;
+}
+
+export interface RegistryProxy {
+  host: string;
+  /** Count of GET requests per path seen (after auth). */
+  hits: Map<string, number>;
+  /** Authorization headers the token endpoint received. */
+  tokenRequests: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A small HTTP front for a test registry: adds an auth challenge (bearer with its
+ * own token service, or basic), counts requests, and can corrupt a blob — things
+ * Debian's registry cannot do without a TLS token server.
+ */
+export async function startRegistryProxy(upstream: string, opts: ProxyOptions = {}): Promise<RegistryProxy> {
+  const { createServer: createHttpServer } = await import('node:http');
+  const { randomBytes } = await import('node:crypto');
+  const hits = new Map<string, number>();
+  const tokenRequests: string[] = [];
+  const tokens = new Set<string>();
+  let host = '';
+  const server = createHttpServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? '/', `http://${host}`);
+      if (url.pathname === '/token') {
+        tokenRequests.push(req.headers.authorization ?? '');
+        const want = `Basic ${Buffer.from(`${opts.auth!.username}:${opts.auth!.password}`).toString('base64')}`;
+        if (req.headers.authorization !== want) {
+          res.writeHead(401).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+          return;
+        }
+        const t = randomBytes(12).toString('hex');
+        tokens.add(t);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: t, expires_in: 300 }));
+        return;
+      }
+      if (opts.auth) {
+        const a = req.headers.authorization ?? '';
+        const ok =
+          opts.auth.mode === 'basic'
+            ? a === `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}`
+            : a.startsWith('Bearer ') && tokens.has(a.slice(7));
+        if (!ok) {
+          const challenge =
+            opts.auth.mode === 'basic'
+              ? 'Basic realm="test"'
+              : `Bearer realm="http://${host}/token",service="test-registry",scope="repository:${url.pathname.split('/').slice(2, -2).join('/')}:pull"`;
+          res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+          return;
+        }
+      }
+      if (req.method === 'GET') hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
+      const up = await fetch(`http://${upstream}${url.pathname}${url.search}`, {
+        method: req.method ?? 'GET',
+        headers: { accept: req.headers.accept ?? '*/*' },
+        redirect: 'manual',
+      });
+      let body = Buffer.from(await up.arrayBuffer());
+      if (opts.corruptBlob && url.pathname.endsWith(`/blobs/${opts.corruptBlob}`) && body.length > 0) {
+        body = Buffer.alloc(body.length, 0x41);
+      }
+      const headers: Record<string, string> = {};
+      for (const k of ['content-type', 'docker-content-digest', 'location']) {
+        const v = up.headers.get(k);
+        if (v) headers[k] = v;
+      }
+      headers['content-length'] = String(body.length);
+      res.writeHead(up.status, headers).end(req.method === 'HEAD' ? undefined : body);
+    } catch (err) {
+      res.writeHead(502).end(String(err));
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const addr = server.address();
+  host = `127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  return {
+    host,
+    hits,
+    tokenRequests,
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
