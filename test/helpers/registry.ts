@@ -103,6 +103,8 @@ async function startOnce(): Promise<TestRegistry> {
 export interface RegistriesConfOptions {
   /** Registry name prefixes (e.g. docker.io, registry.k8s.io) to serve from the loopback registry as a mirror. */
   mirrorFor?: string[];
+  /** Top-level keys (e.g. unqualified-search-registries) placed before any table. */
+  top?: string;
   /** Extra text appended to registries.conf. */
   extra?: string;
 }
@@ -117,7 +119,8 @@ export function imagesConfigToml(dir: string, registryHost: string, opts: Regist
   const conf = join(dir, 'registries.conf');
   const dropIns = join(dir, 'registries.conf.d');
   mkdirSync(dropIns, { recursive: true });
-  let text = `[[registry]]\nlocation = "${registryHost}"\ninsecure = true\n`;
+  let text = opts.top ? `${opts.top}\n\n` : '';
+  text += `[[registry]]\nlocation = "${registryHost}"\ninsecure = true\n`;
   for (const prefix of opts.mirrorFor ?? []) {
     text += `\n[[registry]]\nprefix = "${prefix}"\nlocation = "${prefix}"\n[[registry.mirror]]\nlocation = "${registryHost}"\ninsecure = true\n`;
   }

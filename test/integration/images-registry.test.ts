@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import type { CriCallError } from '../../src/client/cri-client.js';
+import { startDaemon, tempDir, removeDir, type TestDaemon } from '../helpers/daemon.js';
+import { pushBusyboxImage } from '../helpers/oci-image.js';
+import { freePort, imagesConfigToml, startRegistry, startRegistryProxy, type TestRegistry } from '../helpers/registry.js';
+
+// Registry-facing behaviour: auth challenges, mirrors and search registries from
+// registries.conf, RegistryUnavailable, digest verification, shared downloads.
+
+let reg: TestRegistry;
+let dir: string;
+
+before(async () => {
+  reg = await startRegistry();
+  dir = tempDir();
+});
+
+after(async () => {
+  await reg?.stop();
+  if (dir) removeDir(dir);
+});
+
+async function daemonWith(t: { after: (fn: () => Promise<void>) => void }, name: string, conf: string): Promise<TestDaemon> {
+  const sub = join(dir, name);
+  execFileSync('mkdir', ['-p', sub]);
+  const d = await startDaemon({ configToml: conf.replace('@DIR@', sub) });
+  t.after(() => d.cleanup());
+  return d;
+}
+
+test('bearer-token and basic auth with AuthConfig credentials; secrets never reach logs or disk', async (t) => {
+  const img = await pushBusyboxImage(reg.host, 'auth/busybox', 'v1', { Labels: { auth: 'yes' } });
+  const secret = 'S3cret-Passw0rd-xyz';
+  const bearer = await startRegistryProxy(reg.host, { auth: { mode: 'bearer', username: 'alice', password: secret } });
+  t.after(() => bearer.stop());
+  const basic = await startRegistryProxy(reg.host, { auth: { mode: 'basic', username: 'bob', password: secret } });
+  t.after(() => basic.stop());
+  const sub = join(dir, 'auth');
+  execFileSync('mkdir', ['-p', sub]);
+  const d = await daemonWith(t, 'auth', imagesConfigToml(sub, reg.host));
+
+  // Without credentials both refuse: RegistryUnavailable (gRPC UNKNOWN).
+  for (const p of [bearer, basic]) {
+    await assert.rejects(
+      d.client.call('PullImage', { image: { image: `${p.host}/auth/busybox:v1` } }),
+      (e: CriCallError) => e.code === status.UNKNOWN && e.details.startsWith('RegistryUnavailable'),
+    );
+  }
+  const viaBearer = await d.client.call('PullImage', {
+    image: { image: `${bearer.host}/auth/busybox:v1` },
+    auth: { username: 'alice', password: secret },
+  });
+  assert.equal(viaBearer.imageRef, img.configDigest);
+  assert.ok(bearer.tokenRequests.includes(`Basic ${Buffer.from(`alice:${secret}`).toString('base64')}`));
+  const viaBasic = await d.client.call('PullImage', {
+    image: { image: `${basic.host}/auth/busybox:v1` },
+    auth: { auth: Buffer.from(`bob:${secret}`).toString('base64') },
+  });
+  assert.equal(viaBasic.imageRef, img.configDigest);
+  await assert.rejects(
+    d.client.call('PullImage', { image: { image: `${bearer.host}/auth/busybox:v1` }, auth: { username: 'alice', password: 'wrong' } }),
+    (e: CriCallError) => e.code === status.UNKNOWN && /^RegistryUnavailable/.test(e.details) && !e.details.includes('wrong'),
+  );
+  const encoded = Buffer.from(`bob:${secret}`).toString('base64');
+  assert.ok(!d.output().includes(secret));
+  assert.ok(!d.output().includes(encoded));
+  const onDisk = spawnSync('grep', ['-rlF', '-e', secret, '-e', encoded, d.root], { encoding: 'utf8' });
+  assert.equal(onDisk.status, 1, `secret found in ${onDisk.stdout}`);
+});
+
+test('mirrors serve docker.io and registry.k8s.io names; short names use unqualified-search-registries', async (t) => {
+  const a = await pushBusyboxImage(reg.host, 'library/mirrored', 'v1', { Labels: { m: 'docker' } });
+  const b = await pushBusyboxImage(reg.host, 'e2e-test-images/thing', '1.0', { Labels: { m: 'k8s' } });
+  const c = await pushBusyboxImage(reg.host, 'team/searched', 'latest', { Labels: { m: 'search' } });
+  const sub = join(dir, 'mirror');
+  execFileSync('mkdir', ['-p', sub]);
+  const deadPort = await freePort();
+  const d = await daemonWith(
+    t,
+    'mirror',
+    imagesConfigToml(sub, reg.host, {
+      mirrorFor: ['docker.io', 'registry.k8s.io'],
+      top: `unqualified-search-registries = ["127.0.0.1:${deadPort}", "${reg.host}"]`,
+      extra: [
+        '[[registry]]',
+        'location = "blocked.example.com"',
+        'blocked = true',
+      ].join('\n'),
+    }),
+  );
+  assert.equal((await d.client.call('PullImage', { image: { image: 'docker.io/library/mirrored:v1' } })).imageRef, a.configDigest);
+  assert.equal((await d.client.call('PullImage', { image: { image: 'registry.k8s.io/e2e-test-images/thing:1.0' } })).imageRef, b.configDigest);
+  const st = await d.client.call('ImageStatus', { image: { image: 'registry.k8s.io/e2e-test-images/thing:1.0' } });
+  assert.deepEqual(st.image?.repoTags, ['registry.k8s.io/e2e-test-images/thing:1.0']);
+  // The dead search registry is skipped; the second one has it.
+  assert.equal((await d.client.call('PullImage', { image: { image: 'team/searched' } })).imageRef, c.configDigest);
+  assert.deepEqual((await d.client.call('ImageStatus', { image: { image: 'team/searched' } })).image?.repoTags, [
+    `${reg.host}/team/searched:latest`,
+  ]);
+  await assert.rejects(
+    d.client.call('PullImage', { image: { image: 'blocked.example.com/x/y:1' } }),
+    (e: CriCallError) => e.code === status.UNKNOWN && /^RegistryUnavailable: .*blocked/.test(e.details),
+  );
+  await assert.rejects(
+    d.client.call('PullImage', { image: { image: `127.0.0.1:${deadPort}/x/y:1` } }),
+    (e: CriCallError) => e.code === status.UNKNOWN && e.details.startsWith('RegistryUnavailable'),
+  );
+  await assert.rejects(d.client.call('PullImage', { image: { image: 'Bad Name!' } }), (e: CriCallError) => e.code === status.INVALID_ARGUMENT);
+  await assert.rejects(
+    d.client.call('PullImage', { image: { image: `${reg.host}/no/such:tag` } }),
+    (e: CriCallError) => e.code === status.NOT_FOUND,
+  );
+});
+
+test('a blob that does not match its digest fails the pull and leaves nothing behind', async (t) => {
+  const img = await pushBusyboxImage(reg.host, 'corrupt/busybox', 'v1', {
+    layers: [{ entries: [{ path: 'etc/corrupt-me', content: 'x'.repeat(1000) }] }],
+  });
+  const bad = img.layers[1]!.digest;
+  const proxy = await startRegistryProxy(reg.host, { corruptBlob: bad });
+  t.after(() => proxy.stop());
+  const sub = join(dir, 'corrupt');
+  execFileSync('mkdir', ['-p', sub]);
+  const d = await daemonWith(t, 'corrupt', imagesConfigToml(sub, reg.host));
+  await assert.rejects(
+    d.client.call('PullImage', { image: { image: `${proxy.host}/corrupt/busybox:v1` } }),
+    (e: CriCallError) => e.code === status.INVALID_ARGUMENT && /does not match its digest/.test(e.details),
+  );
+  const blobs = readdirSync(join(d.root, 'images', 'blobs', 'sha256'));
+  assert.ok(!blobs.includes(bad.slice(7)));
+  assert.deepEqual(readdirSync(join(d.root, 'images', 'ingest')), []);
+  assert.deepEqual((await d.client.call('ListImages', {})).images, []);
+});
+
+test('concurrent pulls of one image share one download of each blob', async (t) => {
+  const img = await pushBusyboxImage(reg.host, 'shared/busybox', 'v1', {
+    layers: [1, 2, 3].map((i) => ({ entries: [{ path: `etc/layer-${i}`, content: `layer ${i}\n`.repeat(1000 * i) }] })),
+  });
+  const proxy = await startRegistryProxy(reg.host);
+  t.after(() => proxy.stop());
+  const sub = join(dir, 'shared');
+  execFileSync('mkdir', ['-p', sub]);
+  const d = await daemonWith(t, 'shared', imagesConfigToml(sub, reg.host));
+  const ref = `${proxy.host}/shared/busybox:v1`;
+  const ids = await Promise.all([1, 2, 3, 4].map(() => d.client.call('PullImage', { image: { image: ref } })));
+  assert.deepEqual(new Set(ids.map((r) => r.imageRef)), new Set([img.configDigest]));
+  for (const l of img.layers) assert.equal(proxy.hits.get(`/v2/shared/busybox/blobs/${l.digest}`), 1, l.digest);
+  assert.equal(proxy.hits.get(`/v2/shared/busybox/blobs/${img.configDigest}`), 1);
+  // Present already: a second pull fetches the manifest only.
+  await d.client.call('PullImage', { image: { image: ref } });
+  for (const l of img.layers) assert.equal(proxy.hits.get(`/v2/shared/busybox/blobs/${l.digest}`), 1);
+});
