@@ -122,7 +122,11 @@ export class Puller {
       throw new CricketError('NotFound', `image ${formatReference(ref)} not found: ${errors.map((e) => e.message).join('; ')}`);
     }
     // kubelet matches the RegistryUnavailable prefix, so that message keeps its head.
-    const msg = isCode(best, 'Unknown') ? `${best.message} (pulling ${formatReference(ref)})` : `pull ${formatReference(ref)}: ${best.message}`;
+    const others = errors.filter((e) => e !== best).map((e) => e.message);
+    const also = others.length > 0 ? `; also tried: ${others.join('; ')}` : '';
+    const msg = isCode(best, 'Unknown')
+      ? `${best.message} (pulling ${formatReference(ref)}${also})`
+      : `pull ${formatReference(ref)}: ${best.message}${also}`;
     throw new CricketError(best.code, msg, { cause: best });
   }
 
