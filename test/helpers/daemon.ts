@@ -31,6 +31,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Reuse an existing dir (restart tests); else a fresh temp dir. */
   dir?: string;
+  /** Resolve as soon as Version answers, before recovery ends (default: wait until Status answers). */
+  noWaitReady?: boolean;
 }
 
 /**
@@ -69,6 +71,18 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
       }
     }
     if (Date.now() > deadline) throw new Error(`cricketd did not answer within 20 s: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // Version answers during recovery; everything else is UNAVAILABLE until it ends.
+  while (!opts.noWaitReady) {
+    if (child.exitCode !== null) throw new Error(`cricketd exited with ${child.exitCode}: ${out}`);
+    try {
+      await client.call('Status', {}, { timeoutMs: 1000 });
+      break;
+    } catch {
+      // still recovering
+    }
+    if (Date.now() > deadline + 40_000) throw new Error(`cricketd did not finish recovery within 60 s: ${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const stop = async () => {
