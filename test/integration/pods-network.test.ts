@@ -1,0 +1,284 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { join } from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { CriCallError, type CriClient } from '../../src/client/cri-client.js';
+import { NamespaceMode, PodSandboxState, Protocol, type PodSandboxConfig, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
+import { removeDir, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon.js';
+import {
+  ipamReservations,
+  iptablesMentions,
+  makeTestNet,
+  mountsMentioning,
+  serveInNetns,
+  tcpRead,
+  tcpReadFromNetns,
+  vethsOn,
+  type TestNet,
+} from '../helpers/pod-net.js';
+
+interface Env {
+  dir: string;
+  net: TestNet;
+  d: TestDaemon;
+  logs: string;
+}
+
+async function setUp(t: { after(fn: () => unknown): void }, dir = tempDir('cricket-pods-'), net?: TestNet): Promise<Env> {
+  const n = net ?? makeTestNet(dir);
+  const logs = join(dir, 'logs');
+  const d = await startDaemon({
+    dir,
+    args: ['--cni-conf-dir', n.confDir],
+    configToml: `[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n`,
+  });
+  // Version answers before recovery ends; wait until pod RPCs are served.
+  for (let i = 0; ; i++) {
+    try {
+      await d.client.call('ListPodSandbox', {});
+      break;
+    } catch (err) {
+      if (!(err instanceof CriCallError && err.code === status.UNAVAILABLE) || i > 200) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  t.after(async () => {
+    if (process.env['PODS_TEST_DEBUG']) console.error(d.output());
+    // Leave nothing behind even when an assertion failed half-way.
+    try {
+      const pods = await d.client.call('ListPodSandbox', {});
+      for (const p of pods.items) await d.client.call('RemovePodSandbox', { podSandboxId: p.id }).catch(() => {});
+    } catch {
+      // daemon already stopped
+    }
+    d.client.close();
+    await d.stop();
+    if (!net) {
+      n.destroy();
+      removeDir(dir);
+    }
+  });
+  return { dir, net: n, d, logs };
+}
+
+function podConfig(env: Env, name: string, extra: DeepPartial<PodSandboxConfig> = {}): DeepPartial<PodSandboxConfig> {
+  const uid = `uid-${name}`;
+  return {
+    metadata: { name, namespace: 'pods-test', uid, attempt: 0 },
+    hostname: name,
+    logDirectory: join(env.logs, `pods-test_${name}_${uid}`),
+    labels: { app: name, suite: 'pods' },
+    annotations: { 'test/note': 'x' },
+    linux: { securityContext: { namespaceOptions: { network: NamespaceMode.POD, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD } } },
+    ...extra,
+  };
+}
+
+async function run(c: CriClient, config: DeepPartial<PodSandboxConfig>): Promise<string> {
+  return (await c.call('RunPodSandbox', { config })).podSandboxId;
+}
+
+async function info(c: CriClient, id: string): Promise<Record<string, any>> {
+  const s = await c.call('PodSandboxStatus', { podSandboxId: id, verbose: true });
+  return JSON.parse(s.info['info']!);
+}
+
+/** Asserts that nothing of pod `id` is left on the host. */
+function assertNothingLeft(env: Env, id: string, paths: { netns?: string; cgroup?: string }) {
+  if (paths.netns) assert.equal(existsSync(paths.netns), false, 'netns file removed');
+  assert.equal(mountsMentioning(id), 0, 'no mount mentions the pod');
+  assert.equal(iptablesMentions(id), 0, 'no iptables rule mentions the pod');
+  for (const f of ipamReservations(env.net)) {
+    assert.doesNotMatch(readFileSync(join(env.net.ipamDir, env.net.name, f), 'utf8'), new RegExp(id), `IPAM reservation ${f} released`);
+  }
+  if (paths.cgroup) assert.equal(existsSync(join('/sys/fs/cgroup/memory', paths.cgroup)), false, 'pod cgroup removed');
+  assert.equal(existsSync(join(env.d.runRoot, 'pods', id)), false, 'pod run dir removed');
+  assert.equal(existsSync(join(env.d.root, 'pods', 'meta', `${id}.json`)), false, 'pod record removed');
+  assert.equal(existsSync(join(env.d.root, 'cni', 'results', `${id}.json`)), false, 'CNI cache entry removed');
+}
+
+test('pods get IPs on the bridge, reach the host, each other and a hostPort; stop and remove leave nothing', async (t) => {
+  const env = await setUp(t);
+  const c = env.d.client;
+  const hostPort = randomInt(20000, 40000);
+  const a = await run(c, podConfig(env, 'alpha', { portMappings: [{ protocol: Protocol.TCP, containerPort: 8080, hostPort }] }));
+  const b = await run(c, podConfig(env, 'beta', { dnsConfig: { servers: ['10.0.0.10'], searches: ['svc.local'], options: ['ndots:5'] } }));
+
+  const sa = (await c.call('PodSandboxStatus', { podSandboxId: a })).status!;
+  assert.equal(sa.state, PodSandboxState.SANDBOX_READY);
+  assert.equal(sa.metadata?.name, 'alpha');
+  assert.equal(sa.labels['app'], 'alpha');
+  assert.equal(sa.runtimeHandler, 'runc');
+  assert.equal(sa.linux?.namespaces?.options?.pid, NamespaceMode.CONTAINER);
+  const ipA = sa.network!.ip;
+  assert.ok(ipA.startsWith(`${env.net.subnetPrefix}.`), `pod IP ${ipA} is in the test subnet`);
+  const ia = await info(c, a);
+  const ib = await info(c, b);
+  const ipB = ib['ips'][0] as string;
+  assert.notEqual(ipA, ipB);
+  assert.equal(vethsOn(env.net.bridge).length, 2, 'one veth per pod on the bridge');
+
+  // The UTS namespace carries the hostname; hosts and resolv.conf are written for the containers.
+  const hn = spawnSync('nsenter', [`--uts=${ia['namespaces'].uts}`, 'cat', '/proc/sys/kernel/hostname'], { encoding: 'utf8' });
+  assert.equal(hn.stdout.trim(), 'alpha');
+  assert.match(readFileSync(ia['hostsPath'], 'utf8'), new RegExp(`${ipA.replace(/\./g, '\\.')}\\talpha`));
+  assert.equal(readFileSync(ib['resolvConfPath'], 'utf8'), 'search svc.local\nnameserver 10.0.0.10\noptions ndots:5\n');
+  assert.ok(existsSync(join('/sys/fs/cgroup/memory', ia['cgroupParent'])), 'pod cgroup exists');
+  assert.equal(mountsMentioning(`${a}/shm`), 1, '/dev/shm tmpfs mounted');
+
+  const server = await serveInNetns(ia['namespaces'].network, 8080, `hello from alpha`);
+  t.after(() => server.kill('SIGKILL'));
+  assert.equal(await tcpRead(ipA, 8080), 'hello from alpha', 'host reaches the pod');
+  assert.equal(tcpReadFromNetns(ib['namespaces'].network, ipA, 8080), 'hello from alpha', 'pod beta reaches pod alpha');
+  assert.equal(await tcpRead(env.net.gateway, hostPort), 'hello from alpha', 'hostPort forwards into the pod via portmap');
+  assert.ok(iptablesMentions(a) > 0, 'CNI installed rules for the pod');
+
+  // Filters: label, state, id prefix.
+  const byLabel = await c.call('ListPodSandbox', { filter: { labelSelector: { app: 'beta' } } });
+  assert.deepEqual(byLabel.items.map((p) => p.id), [b]);
+  const byPrefix = await c.call('ListPodSandbox', { filter: { id: a.slice(0, 12) } });
+  assert.deepEqual(byPrefix.items.map((p) => p.id), [a]);
+
+  const stats = (await c.call('PodSandboxStats', { podSandboxId: a })).stats!;
+  assert.equal(stats.attributes?.id, a);
+  assert.equal(stats.linux?.network?.defaultInterface?.name, 'eth0');
+  assert.ok(stats.linux!.network!.defaultInterface!.rxBytes!.value > 0n, 'eth0 received bytes');
+  assert.ok(stats.linux!.memory!.usageBytes !== undefined);
+  const listed = await c.call('ListPodSandboxStats', { filter: { labelSelector: { suite: 'pods' } } });
+  assert.deepEqual(listed.stats.map((s) => s.attributes!.id).sort(), [a, b].sort());
+
+  server.kill('SIGKILL');
+  await c.call('StopPodSandbox', { podSandboxId: a });
+  await c.call('StopPodSandbox', { podSandboxId: a });
+  const stopped = (await c.call('PodSandboxStatus', { podSandboxId: a })).status!;
+  assert.equal(stopped.state, PodSandboxState.SANDBOX_NOTREADY);
+  const notReady = await c.call('ListPodSandbox', { filter: { state: { state: PodSandboxState.SANDBOX_NOTREADY } } });
+  assert.deepEqual(notReady.items.map((p) => p.id), [a]);
+  assert.equal(iptablesMentions(a), 0, 'Stop released the pod rules');
+  assert.equal(vethsOn(env.net.bridge).length, 1, 'Stop removed the veth');
+
+  await c.call('RemovePodSandbox', { podSandboxId: a });
+  await c.call('RemovePodSandbox', { podSandboxId: a });
+  await assert.rejects(c.call('PodSandboxStatus', { podSandboxId: a }), (e: CriCallError) => e.code === status.NOT_FOUND);
+  assertNothingLeft(env, a, { netns: ia['namespaces'].network, cgroup: ia['cgroupParent'] });
+
+  await c.call('RemovePodSandbox', { podSandboxId: b });
+  assertNothingLeft(env, b, { netns: ib['namespaces'].network, cgroup: ib['cgroupParent'] });
+  assert.deepEqual(vethsOn(env.net.bridge), []);
+  assert.deepEqual(ipamReservations(env.net), []);
+  // Unknown ids: Stop and Remove succeed, Status is NOT_FOUND.
+  const unknown = 'f'.repeat(64);
+  await c.call('StopPodSandbox', { podSandboxId: unknown });
+  await c.call('RemovePodSandbox', { podSandboxId: unknown });
+  await assert.rejects(c.call('PodSandboxStats', { podSandboxId: unknown }), (e: CriCallError) => e.code === status.NOT_FOUND);
+});
+
+test('a pod record survives a daemon restart, and Stop/Remove after the restart still tear down CNI', async (t) => {
+  const dir = tempDir('cricket-pods-');
+  const net = makeTestNet(dir);
+  t.after(() => {
+    net.destroy();
+    removeDir(dir);
+  });
+  const first = await setUp(t, dir, net);
+  const id = await run(first.d.client, podConfig(first, 'survivor', { portMappings: [{ containerPort: 80, hostPort: randomInt(20000, 40000) }] }));
+  const before = await info(first.d.client, id);
+  first.d.client.close();
+  assert.equal(await first.d.stop(), 0);
+
+  const second = await setUp(t, dir, net);
+  const c = second.d.client;
+  const s = (await c.call('PodSandboxStatus', { podSandboxId: id })).status!;
+  assert.equal(s.state, PodSandboxState.SANDBOX_READY);
+  assert.equal(s.network?.ip, before['ips'][0]);
+  assert.equal((await c.call('ListPodSandbox', {})).items.length, 1);
+  // The name is still reserved after the restart.
+  await assert.rejects(run(c, podConfig(second, 'survivor')), (e: CriCallError) => e.code === status.ALREADY_EXISTS && e.details.includes(id));
+  assert.ok(iptablesMentions(id) > 0);
+  await c.call('StopPodSandbox', { podSandboxId: id });
+  assert.equal(iptablesMentions(id), 0);
+  assert.deepEqual(ipamReservations(net), []);
+  await c.call('RemovePodSandbox', { podSandboxId: id });
+  assertNothingLeft(second, id, { netns: before['namespaces'].network, cgroup: before['cgroupParent'] });
+  assert.deepEqual(vethsOn(net.bridge), []);
+});
+
+test('bad RunPodSandbox input is INVALID_ARGUMENT, FAILED_PRECONDITION or ALREADY_EXISTS and leaves nothing behind', async (t) => {
+  const env = await setUp(t);
+  const c = env.d.client;
+  const invalid = async (config: DeepPartial<PodSandboxConfig> | undefined, re: RegExp, runtimeHandler = '') =>
+    assert.rejects(c.call('RunPodSandbox', { config, runtimeHandler }), (e: CriCallError) => {
+      assert.equal(e.code, status.INVALID_ARGUMENT, e.message);
+      assert.match(e.details, re);
+      return true;
+    });
+  const good = podConfig(env, 'good');
+  await invalid({ ...good, metadata: undefined }, /metadata/);
+  await invalid({ ...good, metadata: { name: '', namespace: 'n', uid: 'u' } }, /name must not be empty/);
+  await invalid({ ...good, metadata: { name: 'a/b', namespace: 'n', uid: 'u' } }, /must not contain/);
+  await invalid({ ...good, metadata: { name: 'x', namespace: '..', uid: 'u' } }, /must not contain/);
+  await invalid({ ...good, metadata: { name: 'x'.repeat(300), namespace: 'n', uid: 'u' } }, /at most 253/);
+  await invalid({ ...good, logDirectory: '/etc/evil' }, /outside the allowed log roots/);
+  await invalid({ ...good, logDirectory: `${env.logs}/../x` }, /must not contain/);
+  await invalid({ ...good, portMappings: [{ containerPort: 70000, hostPort: 1 }] }, /container_port 70000/);
+  await invalid({ ...good, portMappings: [{ containerPort: 80, hostPort: -1 }] }, /host_port/);
+  await invalid({ ...good, portMappings: [{ containerPort: 80, hostPort: 30000, protocol: 7 as Protocol }] }, /protocol/);
+  await invalid(
+    { ...good, portMappings: [{ containerPort: 80, hostPort: 30001 }, { containerPort: 81, hostPort: 30001 }] },
+    /mapped twice/,
+  );
+  await invalid({ ...good, linux: { sysctls: { 'kernel.hostname': 'x' } } }, /not namespaced/);
+  await invalid(good, /known handlers: runc/, 'no-such-handler');
+
+  // Nothing was created by any of those.
+  assert.deepEqual((await c.call('ListPodSandbox', {})).items, []);
+  const podsRun = join(env.d.runRoot, 'pods');
+  assert.deepEqual(existsSync(podsRun) ? readdirSync(podsRun) : [], []);
+  assert.equal(existsSync(join(env.logs, 'pods-test_good_uid-good')), false);
+
+  // A duplicate name names its holder; a host port held by another pod is refused.
+  const hostPort = randomInt(20000, 40000);
+  const id = await run(c, { ...good, portMappings: [{ containerPort: 80, hostPort }] });
+  await assert.rejects(run(c, good), (e: CriCallError) => e.code === status.ALREADY_EXISTS && e.details.includes(id));
+  await assert.rejects(
+    run(c, podConfig(env, 'other', { portMappings: [{ containerPort: 81, hostPort }] })),
+    (e: CriCallError) => e.code === status.FAILED_PRECONDITION && e.details.includes(id),
+  );
+  assert.equal((await c.call('ListPodSandbox', {})).items.length, 1);
+  // Once the holder is stopped its port is free again.
+  await c.call('StopPodSandbox', { podSandboxId: id });
+  const other = await run(c, podConfig(env, 'other', { portMappings: [{ containerPort: 81, hostPort }] }));
+  await c.call('RemovePodSandbox', { podSandboxId: other });
+  await c.call('RemovePodSandbox', { podSandboxId: id });
+  assert.deepEqual(existsSync(podsRun) ? readdirSync(podsRun) : [], []);
+});
+
+test('host-network pods skip CNI; a shared PID namespace runs catatonit until Stop', async (t) => {
+  const env = await setUp(t);
+  const c = env.d.client;
+  const host = await run(
+    c,
+    podConfig(env, 'hostnet', {
+      hostname: '',
+      linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD, ipc: NamespaceMode.NODE } } },
+    }),
+  );
+  const i = await info(c, host);
+  assert.equal(i['namespaces'].network, null);
+  assert.equal(i['namespaces'].ipc, null);
+  assert.equal(i['shmPath'], null);
+  assert.deepEqual(i['ips'], []);
+  assert.equal(i['hostname'], (await import('node:os')).hostname());
+  assert.deepEqual(vethsOn(env.net.bridge), []);
+  const pid = i['pid'] as number;
+  assert.ok(pid > 0);
+  assert.equal(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'catatonit');
+  assert.equal(readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(i['cgroupParent']), true, 'init is in the pod cgroup');
+  await c.call('StopPodSandbox', { podSandboxId: host });
+  assert.equal(existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'catatonit', false, 'init stopped');
+  await c.call('RemovePodSandbox', { podSandboxId: host });
+  assertNothingLeft(env, host, { cgroup: i['cgroupParent'] });
+});
