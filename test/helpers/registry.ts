@@ -134,6 +134,8 @@ export interface ProxyOptions {
   auth?: { mode: 'bearer' | 'basic'; username: string; password: string };
   /** Replace this blob's bytes with garbage of the same length (digest mismatch). */
   corruptBlob?: string;
+  /** Send the headers and half of this blob, then nothing more (a stalled download). */
+  stallBlob?: string;
 }
 
 export interface RegistryProxy {
@@ -203,6 +205,11 @@ export async function startRegistryProxy(upstream: string, opts: ProxyOptions = 
         if (v) headers[k] = v;
       }
       headers['content-length'] = String(body.length);
+      if (opts.stallBlob && url.pathname.endsWith(`/blobs/${opts.stallBlob}`) && req.method === 'GET') {
+        res.writeHead(up.status, headers);
+        res.write(body.subarray(0, Math.floor(body.length / 2)));
+        return; // never ends; stop() closes the connection
+      }
       res.writeHead(up.status, headers).end(req.method === 'HEAD' ? undefined : body);
     } catch (err) {
       res.writeHead(502).end(String(err));

@@ -155,3 +155,24 @@ test('concurrent pulls of one image share one download of each blob', async (t) 
   await d.client.call('PullImage', { image: { image: ref } });
   for (const l of img.layers) assert.equal(proxy.hits.get(`/v2/shared/busybox/blobs/${l.digest}`), 1);
 });
+
+test('a download that stops making progress fails as RegistryUnavailable and leaves no partial blob', async (t) => {
+  const img = await pushBusyboxImage(reg.host, 'stall/busybox', 'v1', {
+    layers: [{ entries: [{ path: 'etc/big', content: Buffer.alloc(300_000, 7) }] }],
+  });
+  const stalled = img.layers[1]!.digest;
+  const proxy = await startRegistryProxy(reg.host, { stallBlob: stalled });
+  t.after(() => proxy.stop());
+  const sub = join(dir, 'stall');
+  execFileSync('mkdir', ['-p', sub]);
+  const d = await daemonWith(t, 'stall', `${imagesConfigToml(sub, reg.host)}pull_progress_timeout_seconds = 1\n`);
+  await assert.rejects(
+    d.client.call('PullImage', { image: { image: `${proxy.host}/stall/busybox:v1` } }),
+    (e: CriCallError) => e.code === status.UNKNOWN && /^RegistryUnavailable: download of sha256:/.test(e.details),
+  );
+  assert.ok(!readdirSync(join(d.root, 'images', 'blobs', 'sha256')).includes(stalled.slice(7)));
+  assert.deepEqual(readdirSync(join(d.root, 'images', 'ingest')), []);
+  assert.deepEqual((await d.client.call('ListImages', {})).images, []);
+  // The same image straight from the registry completes.
+  assert.equal((await d.client.call('PullImage', { image: { image: img.ref } })).imageRef, img.configDigest);
+});

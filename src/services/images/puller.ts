@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
-import { CricketError, isCode } from '../../core/errors.js';
+import { CricketError, isCode, wrap } from '../../core/errors.js';
 import type { LayerFs } from '../../host/layer-fs.js';
 import { unpackLayer } from '../snapshots/unpack-layer.js';
 import { type ContentStore, sha256Of } from './content-store.js';
@@ -108,7 +108,7 @@ export class Puller {
         try {
           return await this.#pullFrom(ctx, cand, ep, creds);
         } catch (err) {
-          const e = err instanceof CricketError ? err : new CricketError('Internal', String((err as Error).message ?? err), { cause: err });
+          const e = err instanceof CricketError ? err : wrap(err, `pull from ${ep.host}`);
           if (isCode(e, 'Canceled') || isCode(e, 'DeadlineExceeded')) throw e;
           ctx.log.debug({ endpoint: ep.host, mirror: ep.mirror, err: e.message }, 'pull from endpoint failed');
           errors.push(e);
@@ -218,7 +218,13 @@ export class Puller {
         if (await content.has(d.digest)) return;
         const c = { ...ctx, signal };
         const body = await client.openBlob(c, ep, d.digest, creds);
-        await content.ingest(d.digest, d.size, body, signal);
+        try {
+          await content.ingest(d.digest, d.size, body, signal);
+        } catch (err) {
+          if (err instanceof CricketError || signal.aborted) throw err;
+          // The body broke off (connection reset, no progress within the timeout).
+          throw registryUnavailable(`download of ${d.digest} from ${ep.host} failed: ${(err as Error).message}`, err);
+        }
       }),
     );
   }

@@ -113,8 +113,10 @@ export class RegistryClient {
     throw registryUnavailable(`${what}: HTTP ${res.statusCode}${text ? ` ${text}` : ''}`);
   }
 
+  // Loopback registries are trusted like insecure ones (docker does the same): a
+  // self-signed certificate on 127.0.0.1 is the common case there.
   #dispatcher(ep: Endpoint): Dispatcher {
-    return ep.insecure ? this.#insecure : this.#secure;
+    return ep.insecure || isLoopback(ep.host) ? this.#insecure : this.#secure;
   }
 
   async #scheme(ctx: OpContext, ep: Endpoint): Promise<'https' | 'http'> {
