@@ -20,7 +20,7 @@ export interface TestNet {
   destroy(): void;
 }
 
-export function makeTestNet(dir: string, opts: { cniVersion?: string } = {}): TestNet {
+export function makeTestNet(dir: string, opts: { cniVersion?: string; template?: string } = {}): TestNet {
   const routes = spawnSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' }).stdout;
   let x = randomInt(1, 255);
   for (let i = 0; i < 50 && routes.includes(`10.233.${x}.`); i++) x = randomInt(1, 255);
@@ -30,7 +30,18 @@ export function makeTestNet(dir: string, opts: { cniVersion?: string } = {}): Te
   const ipamDir = join(dir, 'ipam');
   mkdirSync(confDir, { recursive: true });
   const subnetPrefix = `10.233.${x}`;
-  writeFileSync(
+  if (opts.template) {
+    // A shipped config with only the host-wide names swapped for private ones.
+    const list = JSON.parse(readFileSync(opts.template, 'utf8'));
+    list.name = name;
+    for (const p of list.plugins) {
+      if (p.type !== 'bridge') continue;
+      p.bridge = bridge;
+      p.ipam.dataDir = ipamDir;
+      p.ipam.ranges = [[{ subnet: `${subnetPrefix}.0/24`, gateway: `${subnetPrefix}.1` }]];
+    }
+    writeFileSync(join(confDir, '10-test.conflist'), JSON.stringify(list));
+  } else writeFileSync(
     join(confDir, '10-test.conflist'),
     JSON.stringify({
       cniVersion: opts.cniVersion ?? '1.0.0',

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { CriCallError, type CriClient } from '../../src/client/cri-client.js';
 import { NamespaceMode, PodSandboxState, Protocol, type PodSandboxConfig, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
-import { removeDir, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon.js';
+import { REPO_ROOT, removeDir, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon.js';
+import { wrapCniDir } from '../helpers/failpoint.js';
 import {
   ipamReservations,
   iptablesMentions,
@@ -27,12 +28,12 @@ interface Env {
   logs: string;
 }
 
-async function setUp(t: { after(fn: () => unknown): void }, dir = tempDir('cricket-pods-'), net?: TestNet): Promise<Env> {
+async function setUp(t: { after(fn: () => unknown): void }, dir = tempDir('cricket-pods-'), net?: TestNet, extraArgs: string[] = []): Promise<Env> {
   const n = net ?? makeTestNet(dir);
   const logs = join(dir, 'logs');
   const d = await startDaemon({
     dir,
-    args: ['--cni-conf-dir', n.confDir],
+    args: ['--cni-conf-dir', n.confDir, ...extraArgs],
     configToml: `[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n`,
   });
   // Version answers before recovery ends; wait until pod RPCs are served.
@@ -281,4 +282,76 @@ test('host-network pods skip CNI; a shared PID namespace runs catatonit until St
   assert.equal(existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'catatonit', false, 'init stopped');
   await c.call('RemovePodSandbox', { podSandboxId: host });
   assertNothingLeft(env, host, { cgroup: i['cgroupParent'] });
+});
+
+test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSandbox back completely', async (t) => {
+  const dir = tempDir('cricket-pods-');
+  const net = makeTestNet(dir);
+  const fp = wrapCniDir(dir, '/usr/lib/cni');
+  t.after(() => {
+    net.destroy();
+    removeDir(dir);
+  });
+  const env = await setUp(t, dir, net, ['--cni-bin-dir', fp.dir]);
+  const c = env.d.client;
+  const podsRun = join(env.d.runRoot, 'pods');
+  const nothingLeft = () => {
+    assert.deepEqual(existsSync(podsRun) ? readdirSync(podsRun) : [], [], 'no pod run dir');
+    assert.equal(mountsMentioning(env.d.runRoot), 0, 'no namespace or shm mount');
+    assert.deepEqual(vethsOn(net.bridge), [], 'no veth');
+    assert.deepEqual(ipamReservations(net), [], 'no IPAM reservation');
+    assert.equal(iptablesMentions(net.name), 0, 'no iptables rule');
+    assert.equal(existsSync('/sys/fs/cgroup/memory/cricket') && readdirSync('/sys/fs/cgroup/memory/cricket').some((d) => /^[0-9a-f]{64}$/.test(d) && !existing.has(d)), false, 'no pod cgroup');
+  };
+  const existing = new Set(existsSync('/sys/fs/cgroup/memory/cricket') ? readdirSync('/sys/fs/cgroup/memory/cricket') : []);
+
+  // portmap fails after bridge has already made the veth, the IP and the masquerade rules.
+  fp.arm('portmap', 'ADD', 'fail');
+  await assert.rejects(
+    run(c, podConfig(env, 'doomed', { portMappings: [{ containerPort: 80, hostPort: randomInt(20000, 40000) }] })),
+    (e: CriCallError) => e.code === status.INTERNAL && /portmap ADD failed/.test(e.details),
+  );
+  nothingLeft();
+  assert.deepEqual((await c.call('ListPodSandbox', {})).items, []);
+
+  // The bridge plugin hangs: the deadline ends the call and the rollback still runs.
+  fp.disarm('portmap');
+  fp.arm('bridge', 'ADD', 'hang');
+  await assert.rejects(
+    c.call('RunPodSandbox', { config: podConfig(env, 'doomed') }, { timeoutMs: 1500 }),
+    (e: CriCallError) => e.code === status.DEADLINE_EXCEEDED,
+  );
+  fp.disarm('bridge');
+  // The rollback finishes shortly after the client gave up.
+  for (let i = 0; i < 100 && existsSync(podsRun) && readdirSync(podsRun).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  nothingLeft();
+
+  // The name was released: the same pod now starts.
+  const id = await run(c, podConfig(env, 'doomed'));
+  await c.call('RemovePodSandbox', { podSandboxId: id });
+  nothingLeft();
+});
+
+test('the shipped default CNI config (packaging/10-cricket.conflist) works, with private names', async (t) => {
+  const dir = tempDir('cricket-pods-');
+  const net = makeTestNet(dir, { template: join(REPO_ROOT, 'packaging', '10-cricket.conflist') });
+  t.after(() => {
+    net.destroy();
+    removeDir(dir);
+  });
+  const env = await setUp(t, dir, net);
+  const c = env.d.client;
+  const hostPort = randomInt(20000, 40000);
+  const id = await run(c, podConfig(env, 'shipped', { portMappings: [{ containerPort: 8080, hostPort }] }));
+  const i = await info(c, id);
+  const server = await serveInNetns(i['namespaces'].network, 8080, 'shipped');
+  t.after(() => server.kill('SIGKILL'));
+  assert.equal(await tcpRead(i['ips'][0], 8080), 'shipped');
+  assert.equal(await tcpRead(net.gateway, hostPort), 'shipped');
+  // lo is up inside the pod (we bring it up ourselves; the list has no loopback plugin).
+  const lo = spawnSync('nsenter', [`--net=${i['namespaces'].network}`, 'ip', '-o', 'link', 'show', 'lo'], { encoding: 'utf8' });
+  assert.match(lo.stdout, /[<,]UP[,>]/);
+  server.kill('SIGKILL');
+  await c.call('RemovePodSandbox', { podSandboxId: id });
+  assertNothingLeft(env, id, { netns: i['namespaces'].network, cgroup: i['cgroupParent'] });
 });

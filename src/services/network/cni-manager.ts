@@ -88,8 +88,9 @@ export class CniManager {
         prev = out ?? prev;
       }
     } catch (err) {
-      // The spec asks for DEL after a failed ADD so plugins release partial state.
-      await this.#del(ctx, entry).catch((e: unknown) => ctx.log.warn({ err: e, pod: req.podId }, 'CNI DEL after failed ADD failed'));
+      // The spec asks for DEL after a failed ADD so plugins release partial state. The
+      // caller's signal may be what failed (deadline): cleanup gets its own time budget.
+      await this.#del(cleanupContext(ctx, this.#opts.timeoutMs), entry).catch((e: unknown) => ctx.log.warn({ err: e, pod: req.podId }, 'CNI DEL after failed ADD failed'));
       await this.#cache.delete(req.podId);
       throw wrap(err, `set up pod network "${net.name}"`);
     }
@@ -191,4 +192,9 @@ export class CniManager {
       timeoutMs: this.#opts.timeoutMs,
     };
   }
+}
+
+/** A context for undoing work after the caller's deadline passed: same logger, fresh time budget. */
+export function cleanupContext(ctx: OpContext, timeoutMs: number): OpContext {
+  return { requestId: ctx.requestId, log: ctx.log, signal: AbortSignal.timeout(timeoutMs) };
 }

@@ -11,6 +11,7 @@ import { pinNamespaces, unpinNamespace } from '../../host/netns.js';
 import { startPodInit, stopPodInit } from '../../host/pod-init.js';
 import { DEFAULT_SHM_BYTES, mountShm, unmountShm } from '../../host/shm.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
+import { cleanupContext } from '../network/cni-manager.js';
 import { writePodHosts, writePodResolvConf } from './pod-files.js';
 import { DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
 import { Sandbox, type SandboxMeta, type SandboxStatus } from './sandbox-store.js';
@@ -99,7 +100,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         if (dns && (dns.servers.length || dns.searches.length || dns.options.length)) {
           capabilityArgs['dns'] = { servers: dns.servers, searches: dns.searches, options: dns.options };
         }
-        rb.push('tear down pod network', () => deps.cni.tearDown(ctx, id));
+        rb.push('tear down pod network', () => deps.cni.tearDown(cleanupContext(ctx, deps.config.network.plugin_timeout_seconds * 1000), id));
         const att = await deps.cni.setUp(ctx, {
           podId: id,
           netnsPath,
