@@ -12,7 +12,7 @@ test('PullImage fetches a busybox image from the loopback registry; ImageStatus 
   const dir = tempDir();
   t.after(() => removeDir(dir));
   const img = await pushBusyboxImage(reg.host, 'test/busybox', 'v1', { Cmd: ['sh'], User: 'app', extraTags: ['v2'] });
-  const d = await startDaemon({ configToml: imagesConfigToml(dir, reg.host) });
+  const d = await startDaemon({ configToml: `${imagesConfigToml(dir, reg.host)}pinned_images = ["${reg.host}/test/busybox:v1"]\n` });
   t.after(() => d.cleanup());
 
   const res = await d.client.call('PullImage', { image: { image: img.ref } });
@@ -23,6 +23,7 @@ test('PullImage fetches a busybox image from the loopback registry; ImageStatus 
   assert.deepEqual(st.image?.repoTags, [img.ref]);
   assert.deepEqual(st.image?.repoDigests, [`${reg.host}/test/busybox@${img.digest}`]);
   assert.equal(st.image?.username, 'app');
+  assert.equal(st.image?.pinned, true);
   assert.equal(st.image?.uid, undefined);
   assert.ok(Number(st.image?.size) > 500_000);
   const info = JSON.parse(st.info['info']!);
@@ -42,7 +43,12 @@ test('PullImage fetches a busybox image from the loopback registry; ImageStatus 
     assert.equal((await d.client.call('ImageStatus', { image: { image: ref } })).image?.id, img.configDigest, ref);
   }
   assert.equal((await d.client.call('ImageStatus', { image: { image: `${reg.host}/test/busybox:v2` } })).image, undefined);
+  const other = await pushBusyboxImage(reg.host, 'test/other', 'v1', { Labels: { other: 'yes' } });
+  await d.client.call('PullImage', { image: { image: other.ref } });
   const list = await d.client.call('ListImages', {});
-  assert.deepEqual(list.images.map((i) => i.id), [img.configDigest]);
+  assert.deepEqual(list.images.map((i) => [i.id, i.pinned]), [
+    [img.configDigest, true],
+    [other.configDigest, false],
+  ]);
   assert.ok(existsSync(join(d.root, 'images', 'records', `${img.configDigest.slice(7)}.json`)));
 });

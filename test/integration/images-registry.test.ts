@@ -42,7 +42,7 @@ test('bearer-token and basic auth with AuthConfig credentials; secrets never rea
   t.after(() => basic.stop());
   const sub = join(dir, 'auth');
   execFileSync('mkdir', ['-p', sub]);
-  const d = await daemonWith(t, 'auth', imagesConfigToml(sub, reg.host));
+  const d = await daemonWith(t, 'auth', `[daemon]\nlog_level = "debug"\n${imagesConfigToml(sub, reg.host)}`);
 
   // Without credentials both refuse: RegistryUnavailable (gRPC UNKNOWN).
   for (const p of [bearer, basic]) {
