@@ -115,6 +115,13 @@ export async function createImages(base: BaseDeps, opts: ImagesOptions = {}): Pr
     return { blobs: nb, layers: nl };
   };
 
+  let gcQueued = false;
+  const runGc = async () => {
+    const r = await puller.exclusive(() => withRecords(sweep));
+    if (r.blobs + r.layers > 0) log.info(r, 'image garbage collected');
+    return r;
+  };
+
   const core: ImagesCore = {
     config,
     imagesDir,
@@ -124,9 +131,22 @@ export async function createImages(base: BaseDeps, opts: ImagesOptions = {}): Pr
     currentConf: () => conf,
     withRecords,
     collectGarbage: async () => {
-      const r = await puller.exclusive(() => withRecords(sweep));
-      if (r.blobs + r.layers > 0) log.info(r, 'image garbage collected');
-      return r;
+      // A RemoveImage must not wait minutes for an unrelated big pull: while pulls
+      // run, the sweep is queued for when they are done.
+      if (puller.busy) {
+        if (!gcQueued) {
+          gcQueued = true;
+          void puller
+            .idle()
+            .then(() => {
+              gcQueued = false;
+              return runGc();
+            })
+            .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'image garbage collection failed'));
+        }
+        return { blobs: 0, layers: 0 };
+      }
+      return runGc();
     },
   };
 

@@ -15,6 +15,6 @@ export interface ImagesCore {
   currentConf(): RegistriesConf;
   /** Serialises changes to records (pull commit, remove, GC). */
   withRecords<T>(fn: () => Promise<T>): Promise<T>;
-  /** Deletes blobs and layer dirs no image references; waits for running pulls first. */
+  /** Deletes blobs and layer dirs no image references; while pulls run, queues that for when they end. */
   collectGarbage(): Promise<{ blobs: number; layers: number }>;
 }
