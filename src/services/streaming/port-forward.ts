@@ -1,0 +1,15 @@
+import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { PodsArea } from '../pods/area.js';
+import type { StreamRequest, StreamServer } from './stream-server.js';
+import type { TokenStore } from './token-store.js';
+import { checkPorts, readyPod } from './validate.js';
+
+/** PortForward: the ports may also come per connection (SPDY headers, WebSocket query). */
+export function makePortForward(pods: PodsArea, tokens: TokenStore<StreamRequest>, server: StreamServer): UnaryHandler<'PortForward'> {
+  return async (_ctx, req) => {
+    const p = readyPod(pods, req.podSandboxId);
+    checkPorts(req.port);
+    const token = tokens.issue({ kind: 'portforward', podSandboxId: p.id, ports: [...req.port] });
+    return { url: server.url('portforward', token) };
+  };
+}

@@ -1,0 +1,107 @@
+import { existsSync } from 'node:fs';
+
+/**
+ * `runc exec --tty` in the foreground proxies between its OWN terminal and the
+ * container's console, and it needs that terminal (it refuses plain pipes). The
+ * alternative, `--console-socket`, hands the pty master over SCM_RIGHTS but only with
+ * `--detach`, which loses the exit code. Node can neither create a pty nor receive a
+ * file descriptor, so this small Python program (python3 is in every Debian base)
+ * gives runc a pty, as CRI-O does with Go's pty package:
+ *
+ *   node ──pipes──► helper ──pty master/slave──► runc exec -t ──console──► process
+ *
+ * fd 0/1: the session's stdin/stdout; fd 3: resize lines "<cols> <rows>\n". A resize
+ * sets the outer pty's size; the kernel signals SIGWINCH to runc, which copies the
+ * size onto the container's console. stdin EOF is sent as ^D. The helper exits with
+ * runc's exit status (which is the process's).
+ */
+export const TTY_HELPER_SOURCE = String.raw`
+import errno, fcntl, os, select, struct, sys, termios, tty
+argv = sys.argv[1:]
+master, slave = os.openpty()
+tty.setraw(slave)
+pid = os.fork()
+if pid == 0:
+    try:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for fd in (0, 1, 2):
+            os.dup2(slave, fd)
+        os.closerange(3, 1024)
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+os.close(slave)
+os.set_blocking(master, False)
+pending = b''
+stdin_open = True
+ctl_open = True
+ctl_buf = b''
+def write_all(fd, data):
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+while True:
+    r = [master]
+    if stdin_open and not pending:
+        r.append(0)
+    if ctl_open:
+        r.append(3)
+    w = [master] if pending else []
+    try:
+        rl, wl, _ = select.select(r, w, [])
+    except InterruptedError:
+        continue
+    if master in wl:
+        try:
+            n = os.write(master, pending)
+            pending = pending[n:]
+        except BlockingIOError:
+            pass
+        except OSError:
+            pending = b''
+            stdin_open = False
+    if master in rl:
+        try:
+            data = os.read(master, 65536)
+        except BlockingIOError:
+            data = None
+        except OSError as e:
+            if e.errno != errno.EIO:
+                raise
+            data = b''
+        if data == b'':
+            break
+        if data:
+            try:
+                write_all(1, data)
+            except BrokenPipeError:
+                break
+    if 0 in rl:
+        data = os.read(0, 65536)
+        if not data:
+            stdin_open = False
+            pending += b'\x04'
+        else:
+            pending += data
+    if 3 in rl:
+        data = os.read(3, 4096)
+        if not data:
+            ctl_open = False
+        ctl_buf += data
+        while b'\n' in ctl_buf:
+            line, ctl_buf = ctl_buf.split(b'\n', 1)
+            try:
+                cols, rows = (int(x) for x in line.split())
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
+            except (ValueError, OSError):
+                pass
+_, status = os.waitpid(pid, 0)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+`;
+
+/** The Debian python3, not whatever a login shell's PATH would pick. */
+export function pythonPath(): string {
+  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+}
