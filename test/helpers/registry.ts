@@ -131,7 +131,15 @@ export function imagesConfigToml(dir: string, registryHost: string, opts: Regist
 
 export interface ProxyOptions {
   /** Require credentials: a bearer-token challenge (with a token endpoint on the proxy) or basic auth. */
-  auth?: { mode: 'bearer' | 'basic'; username: string; password: string };
+  auth?: {
+    mode: 'bearer' | 'basic';
+    username: string;
+    password: string;
+    /** An OAuth2 refresh token the token service accepts (POST grant_type=refresh_token). */
+    identityToken?: string;
+    /** A bearer token the registry accepts as is (AuthConfig.registry_token). */
+    registryToken?: string;
+  };
   /** Replace this blob's bytes with garbage of the same length (digest mismatch). */
   corruptBlob?: string;
   /** Send the headers and half of this blob, then nothing more (a stalled download). */
@@ -162,6 +170,20 @@ export async function startRegistryProxy(upstream: string, opts: ProxyOptions = 
   const server = createHttpServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', `http://${host}`);
+      if (url.pathname === '/token' && req.method === 'POST') {
+        let form = '';
+        for await (const c of req) form += String(c);
+        const f = new URLSearchParams(form);
+        tokenRequests.push(`refresh:${f.get('refresh_token') ?? ''}`);
+        if (f.get('grant_type') !== 'refresh_token' || !opts.auth?.identityToken || f.get('refresh_token') !== opts.auth.identityToken) {
+          res.writeHead(401).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+          return;
+        }
+        const t = randomBytes(12).toString('hex');
+        tokens.add(t);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: t, expires_in: 300 }));
+        return;
+      }
       if (url.pathname === '/token') {
         tokenRequests.push(req.headers.authorization ?? '');
         const want = `Basic ${Buffer.from(`${opts.auth!.username}:${opts.auth!.password}`).toString('base64')}`;
@@ -179,7 +201,7 @@ export async function startRegistryProxy(upstream: string, opts: ProxyOptions = 
         const ok =
           opts.auth.mode === 'basic'
             ? a === `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}`
-            : a.startsWith('Bearer ') && tokens.has(a.slice(7));
+            : a.startsWith('Bearer ') && (tokens.has(a.slice(7)) || (opts.auth.registryToken !== undefined && a.slice(7) === opts.auth.registryToken));
         if (!ok) {
           const challenge =
             opts.auth.mode === 'basic'

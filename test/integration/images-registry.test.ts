@@ -36,7 +36,11 @@ async function daemonWith(t: { after: (fn: () => Promise<void>) => void }, name:
 test('bearer-token and basic auth with AuthConfig credentials; secrets never reach logs or disk', async (t) => {
   const img = await pushBusyboxImage(reg.host, 'auth/busybox', 'v1', { Labels: { auth: 'yes' } });
   const secret = 'S3cret-Passw0rd-xyz';
-  const bearer = await startRegistryProxy(reg.host, { auth: { mode: 'bearer', username: 'alice', password: secret } });
+  const identity = 'refresh-Token-123';
+  const registryToken = 'preset-Token-456';
+  const bearer = await startRegistryProxy(reg.host, {
+    auth: { mode: 'bearer', username: 'alice', password: secret, identityToken: identity, registryToken },
+  });
   t.after(() => bearer.stop());
   const basic = await startRegistryProxy(reg.host, { auth: { mode: 'basic', username: 'bob', password: secret } });
   t.after(() => basic.stop());
@@ -57,6 +61,16 @@ test('bearer-token and basic auth with AuthConfig credentials; secrets never rea
   });
   assert.equal(viaBearer.imageRef, img.configDigest);
   assert.ok(bearer.tokenRequests.includes(`Basic ${Buffer.from(`alice:${secret}`).toString('base64')}`));
+  // The token is cached for its scope: pulling again asks the token service nothing.
+  const asked = bearer.tokenRequests.length;
+  await d.client.call('PullImage', { image: { image: `${bearer.host}/auth/busybox:v1` }, auth: { username: 'alice', password: secret } });
+  assert.equal(bearer.tokenRequests.length, asked);
+  // An identity token is exchanged as an OAuth2 refresh token; a registry token is used as is.
+  await d.client.call('PullImage', { image: { image: `${bearer.host}/auth/busybox:v1` }, auth: { identityToken: identity } });
+  assert.equal(bearer.tokenRequests.at(-1), `refresh:${identity}`);
+  const before = bearer.tokenRequests.length;
+  await d.client.call('PullImage', { image: { image: `${bearer.host}/auth/busybox:v1` }, auth: { registryToken } });
+  assert.equal(bearer.tokenRequests.length, before);
   const viaBasic = await d.client.call('PullImage', {
     image: { image: `${basic.host}/auth/busybox:v1` },
     auth: { auth: Buffer.from(`bob:${secret}`).toString('base64') },
@@ -68,8 +82,10 @@ test('bearer-token and basic auth with AuthConfig credentials; secrets never rea
   );
   const encoded = Buffer.from(`bob:${secret}`).toString('base64');
   assert.ok(!d.output().includes(secret));
+  assert.ok(!d.output().includes(identity));
+  assert.ok(!d.output().includes(registryToken));
   assert.ok(!d.output().includes(encoded));
-  const onDisk = spawnSync('grep', ['-rlF', '-e', secret, '-e', encoded, d.root], { encoding: 'utf8' });
+  const onDisk = spawnSync('grep', ['-rlF', '-e', secret, '-e', encoded, '-e', identity, '-e', registryToken, d.root], { encoding: 'utf8' });
   assert.equal(onDisk.status, 1, `secret found in ${onDisk.stdout}`);
 });
 
