@@ -139,7 +139,9 @@ function stream<M extends MethodName>(
         const se = toServiceError(err);
         logBug(ctx, err);
         close(se);
-        if (!call.cancelled) call.destroy(Object.assign(new Error(se.details), se) as ServiceError);
+        // grpc-js sends a server stream's status from its 'error' event; destroy() would
+        // drop the status and leave the client waiting for its deadline.
+        if (!call.cancelled) call.emit('error', se);
       },
     );
   };
