@@ -1,12 +1,14 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface TestRegistry {
-  /** 127.0.0.1:PORT — plain HTTP, no auth. */
+  /** 127.0.0.1:PORT — plain HTTP (or HTTPS with a self-signed cert when started with tls), no auth. */
   host: string;
+  /** Where the registry keeps its storage (another registry can serve the same). */
+  dataDir: string;
   /** Everything the registry printed so far (for failure messages). */
   output(): string;
   stop(): Promise<void>;
@@ -25,7 +27,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function configYaml(dataDir: string, port: number): string {
+function configYaml(dataDir: string, port: number, tls?: { cert: string; key: string }): string {
   // Same settings as ../shared/critest/registry-config.yml, on a private port and data dir.
   return [
     'version: 0.1',
@@ -40,29 +42,44 @@ function configYaml(dataDir: string, port: number): string {
     '    enabled: true',
     'http:',
     `  addr: 127.0.0.1:${port}`,
+    ...(tls ? ['  tls:', `    certificate: ${tls.cert}`, `    key: ${tls.key}`] : []),
     '',
   ].join('\n');
+}
+
+export interface RegistryOptions {
+  /** Serve HTTPS with a fresh self-signed certificate for 127.0.0.1. */
+  tls?: boolean;
+  /** Serve the storage of this registry (push over its plain HTTP, pull over TLS here). */
+  shareDataWith?: TestRegistry;
 }
 
 /**
  * Starts Debian's docker-registry (the CNCF distribution registry) on a free loopback
  * port with its own temp data dir. stop() kills it and removes the dir.
  */
-export async function startRegistry(): Promise<TestRegistry> {
+export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await startOnce();
+      return await startOnce(opts);
     } catch (err) {
       if (attempt >= 2) throw err;
     }
   }
 }
 
-async function startOnce(): Promise<TestRegistry> {
+async function startOnce(opts: RegistryOptions): Promise<TestRegistry> {
   const dir = mkdtempSync(join(tmpdir(), 'cricket-registry-'));
   const port = await freePort();
   const cfg = join(dir, 'config.yml');
-  writeFileSync(cfg, configYaml(join(dir, 'data'), port));
+  const dataDir = opts.shareDataWith?.dataDir ?? join(dir, 'data');
+  let tls: { cert: string; key: string } | undefined;
+  if (opts.tls) {
+    tls = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', tls.key, '-out', tls.cert], { stdio: 'ignore' });
+  }
+  writeFileSync(cfg, configYaml(dataDir, port, tls));
   const child = spawn('/usr/bin/docker-registry', ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -85,6 +102,17 @@ async function startOnce(): Promise<TestRegistry> {
       throw new Error(`docker-registry exited with ${child.exitCode}: ${out}`);
     }
     try {
+      if (tls) {
+        // Up when it accepts TCP; fetch would refuse the self-signed certificate.
+        await new Promise<void>((resolve, reject) => {
+          const sock = connect(port, '127.0.0.1', () => {
+            sock.destroy();
+            resolve();
+          });
+          sock.once('error', reject);
+        });
+        break;
+      }
       const res = await fetch(`http://${host}/v2/`);
       await res.arrayBuffer();
       if (res.status === 200) break;
@@ -97,7 +125,7 @@ async function startOnce(): Promise<TestRegistry> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { host, output: () => out, stop };
+  return { host, dataDir, output: () => out, stop };
 }
 
 export interface RegistriesConfOptions {

@@ -192,3 +192,16 @@ test('a download that stops making progress fails as RegistryUnavailable and lea
   // The same image straight from the registry completes.
   assert.equal((await d.client.call('PullImage', { image: { image: img.ref } })).imageRef, img.configDigest);
 });
+
+test('a loopback registry speaking TLS with a self-signed certificate is pulled over HTTPS', async (t) => {
+  const img = await pushBusyboxImage(reg.host, 'tls/busybox', 'v1', { Labels: { tls: 'yes' } });
+  const tls = await startRegistry({ tls: true, shareDataWith: reg });
+  t.after(() => tls.stop());
+  const sub = join(dir, 'tls');
+  execFileSync('mkdir', ['-p', sub]);
+  // No [[registry]] entry for it: loopback is trusted without verification, as docker does.
+  const d = await daemonWith(t, 'tls', `[images]\nregistries_conf = "${join(sub, 'none.conf')}"\nregistries_conf_dir = "${join(sub, 'none.d')}"\n`);
+  assert.equal((await d.client.call('PullImage', { image: { image: `${tls.host}/tls/busybox:v1` } })).imageRef, img.configDigest);
+  // The same registry over plain HTTP would not answer: it really was TLS.
+  await assert.rejects(fetch(`http://${tls.host}/v2/`).then((r) => (r.ok ? Promise.resolve() : Promise.reject(new Error(String(r.status))))));
+});

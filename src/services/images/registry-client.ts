@@ -60,8 +60,9 @@ export class RegistryClient {
     this.#progressTimeoutMs = opts.progressTimeoutMs;
   }
 
+  /** Daemon shutdown: pulls were already aborted, so drop any connection left rather than wait on it. */
   async close(): Promise<void> {
-    await Promise.all([this.#secure.close(), this.#insecure.close()]);
+    await Promise.all([this.#secure.destroy(), this.#insecure.destroy()]);
   }
 
   /** GET a manifest by tag or digest. 404 is NotFound; other refusals are RegistryUnavailable. */
@@ -140,6 +141,9 @@ export class RegistryClient {
       return 'https';
     } catch (err) {
       if (ctx.signal.aborted) throw abortError(ctx.signal, `reach ${ep.host}`);
+      // Nobody listening tells nothing about TLS: decide again next time.
+      const code = (err as { code?: string }).code ?? '';
+      if (['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(code)) return 'http';
       ctx.log.debug({ host: ep.host, err: (err as Error).message }, 'registry does not speak TLS; using plain HTTP');
       this.#schemes.set(ep.host, 'http');
       return 'http';
