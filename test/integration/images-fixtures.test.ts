@@ -222,3 +222,17 @@ test('hostile layers are refused, nothing lands outside the layer dir, nothing i
   assert.ok(layersAfter.every((n) => /^[0-9a-f]{64}$/.test(n)), layersAfter.join(','));
   assert.ok(layersAfter.length <= 1, layersAfter.join(','));
 });
+
+test('a tag that moves to a new image leaves the old image untagged but present', async () => {
+  const first = await pushBusyboxImage(reg.host, 'fx/moving', 'latest', { Labels: { gen: '1' } });
+  assert.equal(await pull(first.ref), first.configDigest);
+  const second = await pushBusyboxImage(reg.host, 'fx/moving', 'latest', { Labels: { gen: '2' } });
+  assert.equal(await pull(second.ref), second.configDigest);
+  const old = (await d.client.call('ImageStatus', { image: { image: first.configDigest } })).image!;
+  assert.deepEqual(old.repoTags, []);
+  assert.deepEqual(old.repoDigests, [`${reg.host}/fx/moving@${first.digest}`]);
+  assert.equal((await d.client.call('ImageStatus', { image: { image: first.ref } })).image?.id, second.configDigest);
+  // By digest the old one is still reachable, and pulling by digest records no tag.
+  assert.equal(await pull(`${reg.host}/fx/moving@${first.digest}`), first.configDigest);
+  assert.deepEqual((await d.client.call('ImageStatus', { image: { image: first.configDigest } })).image!.repoTags, []);
+});
