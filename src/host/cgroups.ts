@@ -90,7 +90,7 @@ export async function ensureCgroup(path: string, root = CGROUP_ROOT): Promise<st
       dir = join(dir, s);
       if (existsSync(dir)) continue;
       try {
-        await mkdir(dir);
+        await mkdirRetrying(parent, dir);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
         await removeCgroup(created);
@@ -108,8 +108,28 @@ export async function ensureCgroup(path: string, root = CGROUP_ROOT): Promise<st
   return created;
 }
 
+// A shared parent (the default /cricket) may be removed by another pod's teardown
+// between our existence check and our mkdir: recreate it and try again.
+async function mkdirRetrying(parent: string, dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await mkdir(dir);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
+      await mkdir(parent, { recursive: true });
+    }
+  }
+}
+
+/** Removes an empty shared parent cgroup (in every hierarchy); a busy one stays. */
+export async function removeCgroupIfUnused(path: string, root = CGROUP_ROOT): Promise<void> {
+  await removeCgroup(hierarchies(root).map((h) => join(h, path)), { waitBusy: false });
+}
+
 /** Removes directories made by ensureCgroup, deepest first; a busy parent shared with others stays. */
-export async function removeCgroup(created: readonly string[]): Promise<void> {
+export async function removeCgroup(created: readonly string[], opts: { waitBusy?: boolean } = {}): Promise<void> {
+  const waitBusy = opts.waitBusy ?? true;
   const dirs = [...created].sort((a, b) => b.length - a.length);
   for (const dir of dirs) {
     for (let attempt = 0; ; attempt++) {
@@ -120,7 +140,7 @@ export async function removeCgroup(created: readonly string[]): Promise<void> {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') break;
         // EBUSY: tasks are still exiting. ENOTEMPTY: another pod shares this parent.
-        if (code === 'EBUSY' && attempt < 50) {
+        if (code === 'EBUSY' && waitBusy && attempt < 50) {
           await new Promise((r) => setTimeout(r, 20));
           continue;
         }

@@ -1,11 +1,11 @@
 import { rm } from 'node:fs/promises';
 import type { OpContext } from '../../core/context.js';
 import { wrap } from '../../core/errors.js';
-import { removeCgroup } from '../../host/cgroups.js';
+import { removeCgroup, removeCgroupIfUnused } from '../../host/cgroups.js';
 import { unpinNamespace } from '../../host/netns.js';
 import { stopPodInit } from '../../host/pod-init.js';
 import { unmountShm } from '../../host/shm.js';
-import type { PodsDeps } from './pods-deps.js';
+import { DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
 import type { Sandbox } from './sandbox-store.js';
 
 // kubelet's StopPodSandbox carries no grace period; containers get this long each.
@@ -43,6 +43,7 @@ export async function removeSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox)
     if (p) await guard(`unpin namespace ${p}`, () => unpinNamespace(p, ctx.signal));
   }
   await guard('remove pod cgroup', () => removeCgroup(m.createdCgroups));
+  if (m.cgroupParent.startsWith(`${DEFAULT_CGROUP_PARENT}/`)) await removeCgroupIfUnused(DEFAULT_CGROUP_PARENT).catch(() => {});
   await guard('remove pod files', () => rm(m.podDir, { recursive: true, force: true }));
   await guard('delete pod record', () => deps.store.forget(sb));
 }
