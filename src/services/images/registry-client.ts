@@ -68,7 +68,7 @@ export class RegistryClient {
   /** GET a manifest by tag or digest. 404 is NotFound; other refusals are RegistryUnavailable. */
   async getManifest(ctx: OpContext, ep: Endpoint, reference: string, creds: Credentials): Promise<FetchedManifest> {
     const res = await this.#send(ctx, ep, 'GET', `/v2/${ep.path}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }, creds);
-    const what = `manifest ${ep.host}/${ep.path}:${reference}`;
+    const what = `manifest ${ep.host}/${ep.path}${reference.includes(':') ? '@' : ':'}${reference}`;
     if (res.statusCode === 404) {
       await res.body.dump();
       throw new CricketError('NotFound', `${what} not found`);
