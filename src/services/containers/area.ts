@@ -1,7 +1,28 @@
+import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
+import { KeyedMutex } from '../../core/keyed-mutex.js';
+import type { ContainerEventResponse, DeepPartial } from '../../gen/runtime/v1/api.js';
 import type { Area, BaseDeps } from '../areas.js';
 import type { ImagesArea } from '../images/area.js';
+import type { HostFacts } from '../oci/spec.js';
 import type { PodsArea } from '../pods/area.js';
+import { ExitWatcher } from '../runtime/exit-watcher.js';
+import { makeContainerStats, makeListContainerStats, makeStreamContainerStats, ContainerStatsSampler } from './container-stats.js';
+import { makeContainerStatus } from './container-status.js';
+import { ContainerStore } from './container-store.js';
+import { readHostFacts, runtimeFor, type ContainersDeps } from './containers-deps.js';
+import { makeCreateContainer } from './create-container.js';
+import { EventBus, makeGetContainerEvents } from './events.js';
+import { makeExecSync } from './exec-sync.js';
+import { removeContainer, recordExit, stopContainer } from './lifecycle.js';
+import { makeListContainers, makeStreamContainers } from './list-containers.js';
+import { makeReopenContainerLog } from './log-reopen.js';
+import { makeListMetricDescriptors, makeListPodSandboxMetrics, makeStreamPodSandboxMetrics } from './pod-metrics.js';
+import { recoverContainers } from './recover.js';
+import { makeRemoveContainer } from './remove-container.js';
+import { makeStartContainer } from './start-container.js';
+import { makeStopContainer } from './stop-container.js';
+import { makeUpdateContainerResources } from './update-container-resources.js';
 
 /** What streaming needs to exec into or attach to a container. */
 export interface ContainerExecTarget {
@@ -16,6 +37,9 @@ export interface ContainerExecTarget {
   /** conmon's attach socket (SOCK_SEQPACKET) and control fifo (resize). */
   readonly attachSocketPath: string;
   readonly ctlFifoPath: string;
+  /** The container's main process (host pid) while running, else 0. */
+  readonly pid?: number;
+  readonly stdinOnce?: boolean;
 }
 
 /** Issue 5: OCI spec, conmon + runc, logs, exec-sync, stats, events. */
@@ -26,15 +50,110 @@ export interface ContainersArea extends Area {
   removeAllInPod(ctx: OpContext, podId: string): Promise<void>;
   /** A container by full id or unambiguous prefix, for streaming. */
   execTarget(id: string): ContainerExecTarget | undefined;
+  /**
+   * Puts an event on the GetContainerEvents stream; pods use it for sandbox events
+   * (container_id = the sandbox id, with pod_sandbox_status filled).
+   */
+  publishEvent(ev: DeepPartial<ContainerEventResponse>): void;
 }
 
-export async function createContainers(_base: BaseDeps, _deps: { images: ImagesArea; pods: PodsArea }): Promise<ContainersArea> {
+export async function createContainers(base: BaseDeps, d: { images: ImagesArea; pods: PodsArea }): Promise<ContainersArea> {
+  const { config, log } = base;
+  const store = new ContainerStore(join(config.daemon.root, 'containers'));
+  const dirs = {
+    run: join(config.daemon.run_root, 'containers'),
+    layers: join(config.daemon.root, 'containers', 'layers'),
+    exits: join(config.daemon.run_root, 'containers', 'exits'),
+    sockets: join(config.daemon.run_root, 'containers', 'attach'),
+  };
+  let facts: HostFacts | undefined;
+  const events = new EventBus();
+  // eslint-disable-next-line prefer-const
+  let deps: ContainersDeps;
+  const exits = new ExitWatcher(dirs.exits, log, (id, code) => {
+    const c = store.get(id);
+    if (c) void recordExit(deps, c, code);
+  });
+  deps = {
+    config,
+    log,
+    images: d.images,
+    pods: d.pods,
+    store,
+    mutex: new KeyedMutex(),
+    events,
+    exits,
+    dirs,
+    runtime: (handler) => runtimeFor(config, handler),
+    facts: () => (facts ??= readHostFacts(config)),
+  };
+  const sampler = new ContainerStatsSampler();
+  const remove = makeRemoveContainer(deps);
   return {
-    handlers: {},
-    recover: async () => {},
-    close: async () => {},
-    stopAllInPod: async () => {},
-    removeAllInPod: async () => {},
-    execTarget: () => undefined,
+    handlers: {
+      CreateContainer: makeCreateContainer(deps),
+      StartContainer: makeStartContainer(deps),
+      StopContainer: makeStopContainer(deps),
+      RemoveContainer: async (ctx, req) => {
+        const c = store.resolve(req.containerId);
+        const res = await remove(ctx, req);
+        if (c) sampler.forget(c.id);
+        return res;
+      },
+      ContainerStatus: makeContainerStatus(deps),
+      ListContainers: makeListContainers(deps),
+      StreamContainers: makeStreamContainers(deps),
+      UpdateContainerResources: makeUpdateContainerResources(deps),
+      ReopenContainerLog: makeReopenContainerLog(deps),
+      ExecSync: makeExecSync(deps),
+      GetContainerEvents: makeGetContainerEvents(events),
+      ContainerStats: makeContainerStats(deps, sampler),
+      ListContainerStats: makeListContainerStats(deps, sampler),
+      StreamContainerStats: makeStreamContainerStats(deps, sampler),
+      ListMetricDescriptors: makeListMetricDescriptors(),
+      ListPodSandboxMetrics: makeListPodSandboxMetrics(deps),
+      StreamPodSandboxMetrics: makeStreamPodSandboxMetrics(deps),
+    },
+    recover: (ctx) => recoverContainers(ctx, deps),
+    close: async () => exits.close(),
+    async stopAllInPod(ctx, podId, timeoutSec) {
+      await Promise.all(
+        store.inPod(podId).map((c) => {
+          const cfgTimeout = Math.max(0, Math.floor(timeoutSec));
+          return deps.mutex.run(c.id, () => stopContainer(ctx, deps, c, cfgTimeout));
+        }),
+      );
+    },
+    async removeAllInPod(ctx, podId) {
+      for (const c of store.inPod(podId)) {
+        await deps.mutex.run(c.id, async () => {
+          if (store.get(c.id)) await removeContainer(ctx, deps, c);
+        });
+        sampler.forget(c.id);
+      }
+    },
+    execTarget(id) {
+      let c;
+      try {
+        c = store.resolve(id);
+      } catch {
+        return undefined;
+      }
+      if (!c) return undefined;
+      return {
+        id: c.id,
+        podSandboxId: c.meta.podSandboxId,
+        state: c.status.state,
+        tty: c.config.tty,
+        stdin: c.config.stdin,
+        stdinOnce: c.config.stdinOnce,
+        runtimePath: c.meta.runtimePath,
+        runtimeRoot: c.meta.runtimeRoot,
+        attachSocketPath: join(dirs.sockets, c.id, 'attach'),
+        ctlFifoPath: join(c.meta.bundleDir, 'ctl'),
+        pid: c.status.state === 'running' ? c.status.pid : 0,
+      };
+    },
+    publishEvent: (ev) => events.publish(ev),
   };
 }

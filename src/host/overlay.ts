@@ -1,0 +1,47 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from './exec.js';
+import { isMountPoint } from './netns.js';
+
+export interface OverlayPaths {
+  /** Merged view, the container's rootfs (under the run root: gone at reboot). */
+  target: string;
+  /** The container's writable layer and overlay's work dir (under the root: they keep data). */
+  upper: string;
+  work: string;
+  /** Used when an image has no layers at all: overlay needs one lower dir. */
+  emptyLower: string;
+}
+
+/**
+ * Mounts image layers (lowest first) read-only under a writable upper layer. overlay
+ * lists lower dirs top first, so the order is reversed here.
+ */
+export async function mountOverlay(layerDirs: readonly string[], p: OverlayPaths, signal?: AbortSignal): Promise<void> {
+  await mkdir(p.target, { recursive: true });
+  await mkdir(p.upper, { recursive: true });
+  await mkdir(p.work, { recursive: true });
+  let lowers = [...layerDirs].reverse();
+  if (lowers.length === 0) {
+    await mkdir(p.emptyLower, { recursive: true });
+    lowers = [p.emptyLower];
+  }
+  for (const l of lowers) if (/[,:]/.test(l)) throw new Error(`layer path ${l} contains "," or ":", which overlay cannot take`);
+  const opts = `lowerdir=${lowers.join(':')},upperdir=${p.upper},workdir=${p.work}`;
+  await run('/bin/mount', ['-t', 'overlay', 'overlay', '-o', opts, p.target], { signal, timeoutMs: 30_000 });
+}
+
+/** Unmounts if mounted (lazily if busy); safe to repeat. */
+export async function unmountOverlay(target: string, signal?: AbortSignal): Promise<void> {
+  if (!isMountPoint(target)) return;
+  const r = await run('/bin/umount', [target], { signal, timeoutMs: 30_000, allowFailure: true });
+  if (r.exitCode !== 0 && isMountPoint(target)) await run('/bin/umount', ['-l', target], { signal, timeoutMs: 30_000 });
+}
+
+export async function removeLayerDirs(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+export function overlayPaths(runDir: string, layerDir: string): OverlayPaths {
+  return { target: join(runDir, 'rootfs'), upper: join(layerDir, 'upper'), work: join(layerDir, 'work'), emptyLower: join(layerDir, 'empty') };
+}

@@ -1,0 +1,117 @@
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { notFound } from '../../core/errors.js';
+import type { ContainerStats, ContainerStatsFilter, DeepPartial } from '../../gen/runtime/v1/api.js';
+import { CGROUP_ROOT, isCgroupV2, readCgroupStats } from '../../host/cgroups.js';
+import type { StreamHandler, UnaryHandler } from '../../server/rpc-types.js';
+import type { Container } from './container-store.js';
+import type { ContainersDeps } from './containers-deps.js';
+import { filterContainers } from './list-containers.js';
+
+const u64 = (v: bigint | undefined) => (v === undefined ? undefined : { value: v });
+
+/** Bytes and inodes of a directory tree (the writable layer), not following symlinks. */
+export async function diskUsage(dir: string): Promise<{ bytes: bigint; inodes: bigint }> {
+  let bytes = 0n;
+  let inodes = 0n;
+  const stack = [dir];
+  while (stack.length > 0) {
+    const d = stack.pop()!;
+    let names: string[];
+    try {
+      names = await readdir(d);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const p = join(d, n);
+      const st = await lstat(p).catch(() => undefined);
+      if (!st) continue;
+      inodes += 1n;
+      bytes += BigInt(st.blocks) * 512n;
+      if (st.isDirectory()) stack.push(p);
+    }
+  }
+  return { bytes, inodes };
+}
+
+function swapUsage(cgroupsPath: string): bigint | undefined {
+  try {
+    if (isCgroupV2()) return BigInt(readFileSync(join(CGROUP_ROOT, cgroupsPath, 'memory.swap.current'), 'utf8').trim());
+    const memsw = BigInt(readFileSync(join(CGROUP_ROOT, 'memory', cgroupsPath, 'memory.memsw.usage_in_bytes'), 'utf8').trim());
+    const mem = BigInt(readFileSync(join(CGROUP_ROOT, 'memory', cgroupsPath, 'memory.usage_in_bytes'), 'utf8').trim());
+    return memsw > mem ? memsw - mem : 0n;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Per-container stats from its cgroup leaf (named by the id) and its writable layer.
+ * usage_nano_cores needs two samples; the previous one is kept per container.
+ */
+export class ContainerStatsSampler {
+  readonly #lastCpu = new Map<string, { ts: bigint; usage: bigint }>();
+
+  async stats(c: Container): Promise<DeepPartial<ContainerStats>> {
+    const cg = readCgroupStats(c.meta.cgroupsPath);
+    let nanoCores: bigint | undefined;
+    if (cg.cpuUsageNs !== undefined) {
+      const prev = this.#lastCpu.get(c.id);
+      if (prev && cg.timestampNs > prev.ts && cg.cpuUsageNs >= prev.usage) {
+        nanoCores = ((cg.cpuUsageNs - prev.usage) * 1_000_000_000n) / (cg.timestampNs - prev.ts);
+      }
+      this.#lastCpu.set(c.id, { ts: cg.timestampNs, usage: cg.cpuUsageNs });
+    }
+    const du = await diskUsage(join(c.meta.layerDir, 'upper'));
+    const limit = cg.memoryLimitBytes;
+    const available = limit !== undefined && limit < 1n << 62n && cg.memoryWorkingSetBytes !== undefined ? limit - cg.memoryWorkingSetBytes : undefined;
+    return {
+      attributes: { id: c.id, metadata: { name: c.meta.name, attempt: c.meta.attempt }, labels: c.config.labels, annotations: c.config.annotations },
+      cpu: { timestamp: cg.timestampNs, usageCoreNanoSeconds: u64(cg.cpuUsageNs ?? 0n), usageNanoCores: u64(nanoCores) },
+      memory: {
+        timestamp: cg.timestampNs,
+        workingSetBytes: u64(cg.memoryWorkingSetBytes ?? 0n),
+        availableBytes: u64(available !== undefined && available >= 0n ? available : undefined),
+        usageBytes: u64(cg.memoryUsageBytes),
+        rssBytes: u64(cg.memoryRssBytes),
+        pageFaults: u64(cg.pageFaults),
+        majorPageFaults: u64(cg.majorPageFaults),
+      },
+      writableLayer: { timestamp: cg.timestampNs, fsId: { mountpoint: c.meta.layerDir }, usedBytes: u64(du.bytes), inodesUsed: u64(du.inodes) },
+      swap: { timestamp: cg.timestampNs, swapUsageBytes: u64(swapUsage(c.meta.cgroupsPath)) },
+    };
+  }
+
+  forget(id: string): void {
+    this.#lastCpu.delete(id);
+  }
+}
+
+function selected(deps: ContainersDeps, f: ContainerStatsFilter | undefined): Container[] {
+  // Stats are for containers that exist in the runtime (created or running), as kubelet lists them.
+  return filterContainers(deps.store.list(), f ? { id: f.id, podSandboxId: f.podSandboxId, labelSelector: f.labelSelector, state: undefined } : undefined).filter(
+    (c) => c.status.state !== 'exited',
+  );
+}
+
+export function makeContainerStats(deps: ContainersDeps, s: ContainerStatsSampler): UnaryHandler<'ContainerStats'> {
+  return async (_ctx, req) => {
+    const c = deps.store.resolve(req.containerId);
+    if (!c) throw notFound(`container "${req.containerId}" not found`);
+    return { stats: await s.stats(c) };
+  };
+}
+
+export function makeListContainerStats(deps: ContainersDeps, s: ContainerStatsSampler): UnaryHandler<'ListContainerStats'> {
+  return async (_ctx, req) => ({ stats: await Promise.all(selected(deps, req.filter).map((c) => s.stats(c))) });
+}
+
+export function makeStreamContainerStats(deps: ContainersDeps, s: ContainerStatsSampler): StreamHandler<'StreamContainerStats'> {
+  return async (_ctx, req, send) => {
+    const all = await Promise.all(selected(deps, req.filter).map((c) => s.stats(c)));
+    for (let i = 0; i < all.length; i += 100) await send({ containerStats: all.slice(i, i + 100) });
+    if (all.length === 0) await send({ containerStats: [] });
+  };
+}

@@ -1,0 +1,179 @@
+import { mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import type { OpContext } from '../../core/context.js';
+import { failedPrecondition, invalidArgument, notFound, wrap } from '../../core/errors.js';
+import { newId, type ContainerId } from '../../core/ids.js';
+import { withRollback } from '../../core/rollback.js';
+import { ContainerEventType, NamespaceMode, SupplementalGroupsPolicy } from '../../gen/runtime/v1/api.js';
+import { mountOverlay, overlayPaths, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
+import { readFileInRoot } from '../../host/overlay-read.js';
+import { writeFileAtomic } from '../../store/atomic-write.js';
+import type { UnaryHandler } from '../../server/rpc-types.js';
+import { buildSpec } from '../oci/spec.js';
+import { resolveUser } from '../oci/user.js';
+import { conmonFiles, createWithConmon } from '../runtime/conmon.js';
+import { Container, ContainerStore, encodeConfig, type ContainerMeta } from './container-store.js';
+import type { ContainersDeps } from './containers-deps.js';
+import { checkLogPathInside, loadLocalhostSeccomp, resolveDevices, resolveMounts } from './host-inputs.js';
+import { containerEvent } from './to-cri.js';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+const CONMON_TIMEOUT_MS = 60_000;
+
+/**
+ * CreateContainer: reserve name/attempt in the pod, mount an overlay rootfs, write the
+ * OCI bundle, have conmon run `runc create`. Every side effect pushes its undo; a
+ * failure leaves nothing behind (no bundle, mount, layer dir, record or name).
+ */
+export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateContainer'> {
+  return async (ctx, req) => {
+    const config = req.config;
+    if (!config) throw invalidArgument('CreateContainer needs a config');
+    const md = config.metadata;
+    if (!md || !md.name) throw invalidArgument('container config.metadata.name is required');
+    if (!NAME.test(md.name)) throw invalidArgument(`container name "${md.name.slice(0, 64)}" must be letters, digits, "_", "." or "-" (at most 253)`);
+    const pod = deps.pods.get(req.podSandboxId);
+    if (!pod) throw notFound(`pod sandbox "${req.podSandboxId}" not found`);
+    if (pod.state !== 'ready') throw failedPrecondition(`pod sandbox ${pod.id} is not ready (it was stopped); containers can only be created in a ready pod`);
+    const imageRef = config.image?.image ?? '';
+    if (!imageRef) throw invalidArgument('container config.image.image is required');
+    const image = deps.images.lookup(imageRef);
+    if (!image) throw notFound(`image "${imageRef}" is not present on this node; pull it first`);
+
+    let logPath = '';
+    if (config.logPath) {
+      if (!pod.logDirectory) throw invalidArgument('log_path was given but the pod has no log_directory');
+      if (posix.isAbsolute(config.logPath) || config.logPath.split('/').includes('..')) {
+        throw invalidArgument(`log_path "${config.logPath}" must be relative to the pod's log_directory without ".."`);
+      }
+      logPath = join(pod.logDirectory, config.logPath);
+    }
+    const runtime = deps.runtime(pod.runtimeHandler);
+    // Check inputs that need only the host before any side effect.
+    const mounts = await resolveMounts(config);
+    const devices = await resolveDevices(config);
+    const localhostSeccomp = await loadLocalhostSeccomp(config);
+    let targetPidnsPath: string | undefined;
+    const nsOpts = config.linux?.securityContext?.namespaceOptions;
+    if (nsOpts?.pid === NamespaceMode.TARGET) {
+      const target = deps.store.resolve(nsOpts.targetId);
+      if (!target || target.status.state !== 'running' || target.meta.podSandboxId !== pod.id) {
+        throw failedPrecondition(`PID namespace target "${nsOpts.targetId}" is not a running container of this pod`);
+      }
+      targetPidnsPath = `/proc/${target.status.pid}/ns/pid`;
+    }
+
+    const id = newId<ContainerId>();
+    const key = ContainerStore.nameKey(pod.id, md.name, md.attempt);
+    deps.store.reserveName(key, id);
+    const bundleDir = join(deps.dirs.run, id);
+    const layerDir = join(deps.dirs.layers, id);
+    const ov = overlayPaths(bundleDir, layerDir);
+    const container = await withRollback(ctx.log, async (rb) => {
+      rb.push('release name', () => deps.store.releaseName(key, id));
+      await mkdir(bundleDir, { recursive: true, mode: 0o700 });
+      rb.push('remove bundle', () => rm(bundleDir, { recursive: true, force: true }));
+      rb.push('remove writable layer', () => removeLayerDirs(layerDir));
+      try {
+        await mountOverlay(image.layerDirs, ov, ctx.signal);
+      } catch (err) {
+        throw wrap(err, 'mount container rootfs');
+      }
+      rb.push('unmount rootfs', () => unmountOverlay(ov.target));
+
+      const sc = config.linux?.securityContext;
+      const user = resolveUser({
+        runAsUser: sc?.runAsUser?.value,
+        runAsGroup: sc?.runAsGroup?.value,
+        runAsUsername: sc?.runAsUsername ?? '',
+        imageUser: image.config.User,
+        supplementalGroups: sc?.supplementalGroups ?? [],
+        strictGroups: sc?.supplementalGroupsPolicy === SupplementalGroupsPolicy.Strict,
+        passwd: await readFileInRoot(ov.target, '/etc/passwd'),
+        group: await readFileInRoot(ov.target, '/etc/group'),
+      });
+      const hostnamePath = join(bundleDir, 'hostname');
+      await writeFile(hostnamePath, `${pod.hostname}\n`);
+      const cgroupsPath = `${pod.cgroupParent || '/cricket'}/${id}`;
+      const { spec, stopSignal } = buildSpec({
+        config,
+        image: image.config,
+        sandbox: pod,
+        user,
+        rootfsPath: ov.target,
+        cgroupsPath,
+        hostnamePath,
+        mounts,
+        devices,
+        targetPidnsPath,
+        localhostSeccomp,
+        facts: deps.facts(),
+      });
+      await writeFileAtomic(join(bundleDir, 'config.json'), JSON.stringify(spec), 0o600);
+
+      const conmonLogPath = logPath || join(bundleDir, 'console.log');
+      await mkdir(dirname(conmonLogPath), { recursive: true });
+      if (logPath) await checkLogPathInside(pod.logDirectory, logPath, await realpath(dirname(logPath)));
+
+      rb.push('delete from runtime', async () => {
+        const pidText = await readFile(conmonFiles(bundleDir).conmonPidFile, 'utf8').catch(() => '');
+        await runtime.delete(ctx, id).catch(() => {});
+        const conmonPid = Number(pidText.trim());
+        if (conmonPid > 0) {
+          try {
+            process.kill(conmonPid, 'SIGKILL');
+          } catch {
+            // gone already
+          }
+        }
+        await deps.exits.forget(id);
+      });
+      const pid = await createWithConmon(ctx, {
+        conmonPath: deps.config.runtime.conmon,
+        runtimePath: runtime.path,
+        runtimeRoot: runtime.root,
+        id,
+        name: md.name,
+        bundleDir,
+        logPath: conmonLogPath,
+        exitDir: deps.dirs.exits,
+        socketDir: deps.dirs.sockets,
+        stdin: config.stdin,
+        stdinOnce: config.stdinOnce,
+        tty: config.tty,
+        logLevel: 'info',
+        timeoutMs: CONMON_TIMEOUT_MS,
+      });
+
+      const meta: ContainerMeta = {
+        v: 1,
+        id,
+        podSandboxId: pod.id,
+        name: md.name,
+        attempt: md.attempt,
+        config: encodeConfig(config),
+        imageId: image.id,
+        imageName: image.repoTags[0] ?? imageRef,
+        logPath,
+        conmonLogPath,
+        bundleDir,
+        layerDir,
+        runtimeHandler: pod.runtimeHandler,
+        runtimePath: runtime.path,
+        runtimeRoot: runtime.root,
+        cgroupsPath,
+        stopSignal,
+        createdAt: String(BigInt(Date.now()) * 1_000_000n),
+        user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, username: user.username },
+      };
+      const c = new Container(meta, { v: 1, state: 'created', pid, startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', resources: '' });
+      rb.push('drop records', () => deps.store.forget(c));
+      await deps.store.add(c);
+      deps.images.retain(image.id, id);
+      return c;
+    });
+    deps.events.publish(containerEvent(deps, container, ContainerEventType.CONTAINER_CREATED_EVENT));
+    ctx.log.info({ container: id, pod: pod.id, name: md.name, attempt: md.attempt }, 'container created');
+    return { containerId: id };
+  };
+}

@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { OpContext } from '../../core/context.js';
+import { CricketError, failedPrecondition } from '../../core/errors.js';
+import { ContainerEventType } from '../../gen/runtime/v1/api.js';
+import { overlayPaths, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
+import { conmonFiles } from '../runtime/conmon.js';
+import type { Container } from './container-store.js';
+import type { ContainersDeps } from './containers-deps.js';
+import { containerEvent } from './to-cri.js';
+
+const nowNs = () => String(BigInt(Date.now()) * 1_000_000n);
+/** How long to wait for an exit after SIGKILL before calling the container stuck. */
+const KILL_WAIT_MS = 15_000;
+
+/**
+ * conmon wrote an exit file: RUNNING (or a CREATED one being started) → EXITED. The
+ * reason follows the exit: conmon's oom file means OOMKilled.
+ */
+export async function recordExit(deps: ContainersDeps, c: Container, exitCode: number): Promise<void> {
+  if (c.status.state === 'exited') return;
+  const oom = existsSync(conmonFiles(c.meta.bundleDir).oomFile);
+  c.status = {
+    ...c.status,
+    state: 'exited',
+    exitCode,
+    finishedAt: nowNs(),
+    startedAt: c.status.startedAt === '0' ? nowNs() : c.status.startedAt,
+    reason: oom ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error',
+    message: oom ? 'the container exceeded its memory limit and was killed' : c.status.message,
+  };
+  c.notifyExit();
+  try {
+    await deps.store.persistStatus(c);
+  } catch (err) {
+    deps.log.error({ err, container: c.id }, 'cannot save container exit');
+  }
+  deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STOPPED_EVENT));
+  deps.log.info({ container: c.id, exitCode, reason: c.status.reason }, 'container exited');
+}
+
+export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
+  if (c.status.state !== 'created' || c.starting || c.removing) {
+    throw failedPrecondition(`container ${c.id} is ${c.starting ? 'already starting' : c.removing ? 'being removed' : c.status.state}; only a created container can be started`);
+  }
+  c.starting = true;
+  try {
+    const runtime = deps.runtime(c.meta.runtimeHandler);
+    try {
+      await runtime.start(ctx, c.id);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      c.status = { ...c.status, state: 'exited', exitCode: 128, finishedAt: nowNs(), reason: 'StartError', message: msg.slice(0, 2000) };
+      c.notifyExit();
+      await deps.store.persistStatus(c);
+      deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STOPPED_EVENT));
+      throw new CricketError('Internal', `start container ${c.id}: ${msg}`, { cause: err });
+    }
+    const startedAt = nowNs();
+    // The process may already have exited (and been recorded) before runc start returned.
+    const now = c.status.state as string;
+    if (now === 'exited') c.status = { ...c.status, startedAt };
+    else c.status = { ...c.status, state: 'running', startedAt };
+    await deps.store.persistStatus(c);
+    deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STARTED_EVENT));
+    // An exit file may have landed between runc start and the watch seeing it.
+    if (c.status.state === 'running') await deps.exits.check(c.id);
+  } finally {
+    c.starting = false;
+  }
+}
+
+/**
+ * Stop signal, then SIGKILL after timeoutSec (0: at once). Idempotent: a container
+ * that is not running is left as it is.
+ */
+export async function stopContainer(ctx: OpContext, deps: ContainersDeps, c: Container, timeoutSec: number): Promise<void> {
+  if (c.status.state !== 'running') return;
+  c.stopping = true;
+  try {
+    const runtime = deps.runtime(c.meta.runtimeHandler);
+    if (timeoutSec > 0) {
+      await runtime.kill(ctx, c.id, c.meta.stopSignal);
+      if (await waitExit(deps, c, timeoutSec * 1000)) return;
+    }
+    await runtime.kill(ctx, c.id, 'SIGKILL');
+    if (await waitExit(deps, c, KILL_WAIT_MS)) return;
+    // Was the exit missed? Ask the runtime before giving up.
+    const st = await runtime.state(ctx, c.id).catch(() => undefined);
+    if (!st || st.status === 'stopped') {
+      await recordExit(deps, c, 137);
+      return;
+    }
+    throw new CricketError('Internal', `container ${c.id} did not exit ${KILL_WAIT_MS / 1000} s after SIGKILL`);
+  } finally {
+    c.stopping = false;
+  }
+}
+
+async function waitExit(deps: ContainersDeps, c: Container, ms: number): Promise<boolean> {
+  if (await c.waitExit(ms)) return true;
+  await deps.exits.check(c.id);
+  return c.status.state === 'exited';
+}
+
+/** Kills if running, deletes from the runtime, unmounts, removes files and records. Idempotent. */
+export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
+  if (c.removing) return;
+  c.removing = true;
+  try {
+    if (c.status.state === 'running') await stopContainer(ctx, deps, c, 0);
+    const runtime = deps.runtime(c.meta.runtimeHandler);
+    await runtime.delete(ctx, c.id);
+    await unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
+    await rm(c.meta.bundleDir, { recursive: true, force: true });
+    await rm(`${deps.dirs.sockets}/${c.id}`, { force: true });
+    await removeLayerDirs(c.meta.layerDir);
+    await deps.exits.forget(c.id);
+    await deps.store.forget(c);
+    deps.images.release(c.meta.imageId, c.id);
+    deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_DELETED_EVENT));
+    ctx.log.info({ container: c.id }, 'container removed');
+  } finally {
+    c.removing = false;
+  }
+}

@@ -1,0 +1,28 @@
+import { failedPrecondition, invalidArgument, notFound } from '../../core/errors.js';
+import type { UnaryHandler } from '../../server/rpc-types.js';
+import { convertResources } from '../oci/resources.js';
+import { encodeResources } from './container-store.js';
+import type { ContainersDeps } from './containers-deps.js';
+
+/** UpdateContainerResources: `runc update` on a live container, then remembered for status. */
+export function makeUpdateContainerResources(deps: ContainersDeps): UnaryHandler<'UpdateContainerResources'> {
+  return async (ctx, req) => {
+    const c = deps.store.resolve(req.containerId);
+    if (!c) throw notFound(`container "${req.containerId}" not found`);
+    if (!req.linux) throw invalidArgument('UpdateContainerResources needs linux resources');
+    const { resources } = convertResources(req.linux, deps.facts());
+    await deps.mutex.run(c.id, async () => {
+      if (c.status.state === 'exited') throw failedPrecondition(`container ${c.id} has exited; its resources cannot change`);
+      const update: Record<string, unknown> = {};
+      if (resources.cpu) update['cpu'] = resources.cpu;
+      if (resources.memory) update['memory'] = resources.memory;
+      if (resources.hugepageLimits) update['hugepageLimits'] = resources.hugepageLimits;
+      if (resources.unified) update['unified'] = resources.unified;
+      await deps.runtime(c.meta.runtimeHandler).update(ctx, c.id, update);
+      c.status = { ...c.status, resources: encodeResources(req.linux!) };
+      await deps.store.persistStatus(c);
+    });
+    ctx.log.info({ container: c.id }, 'container resources updated');
+    return {};
+  };
+}

@@ -1,0 +1,97 @@
+// The parts of the OCI runtime spec (config.json, v1.0.2) that Cricket writes.
+
+export interface OciMount {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+}
+
+export interface OciCapabilities {
+  bounding: string[];
+  effective: string[];
+  permitted: string[];
+  inheritable: string[];
+  ambient: string[];
+}
+
+export interface OciSeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
+}
+
+export interface OciSeccompRule {
+  names: string[];
+  action: string;
+  errnoRet?: number;
+  args?: OciSeccompArg[];
+}
+
+export interface OciSeccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  flags?: string[];
+  syscalls?: OciSeccompRule[];
+}
+
+export interface OciDevice {
+  path: string;
+  type: string;
+  major: number;
+  minor: number;
+  fileMode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+export interface OciDeviceCgroup {
+  allow: boolean;
+  type?: string;
+  major?: number;
+  minor?: number;
+  access?: string;
+}
+
+export interface OciResources {
+  devices?: OciDeviceCgroup[];
+  memory?: { limit?: number; swap?: number; reservation?: number };
+  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
+  pids?: { limit: number };
+  hugepageLimits?: { pageSize: string; limit: number }[];
+  unified?: Record<string, string>;
+}
+
+export interface OciProcess {
+  terminal: boolean;
+  user: { uid: number; gid: number; additionalGids?: number[]; umask?: number };
+  args: string[];
+  env: string[];
+  cwd: string;
+  capabilities: OciCapabilities;
+  rlimits?: { type: string; hard: number; soft: number }[];
+  noNewPrivileges: boolean;
+  oomScoreAdj?: number;
+  apparmorProfile?: string;
+}
+
+export interface OciSpec {
+  ociVersion: string;
+  process: OciProcess;
+  root: { path: string; readonly: boolean };
+  hostname?: string;
+  mounts: OciMount[];
+  annotations?: Record<string, string>;
+  linux: {
+    resources: OciResources;
+    cgroupsPath: string;
+    namespaces: { type: string; path?: string }[];
+    devices: OciDevice[];
+    seccomp?: OciSeccomp;
+    maskedPaths: string[];
+    readonlyPaths: string[];
+    rootfsPropagation?: string;
+  };
+}
