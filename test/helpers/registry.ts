@@ -170,6 +170,8 @@ export interface ProxyOptions {
   };
   /** Replace this blob's bytes with garbage of the same length (digest mismatch). */
   corruptBlob?: string;
+  /** Serve manifests with one extra trailing space (still JSON, another digest). */
+  corruptManifests?: boolean;
   /** Send the headers and half of this blob, then nothing more (a stalled download). */
   stallBlob?: string;
 }
@@ -249,6 +251,7 @@ export async function startRegistryProxy(upstream: string, opts: ProxyOptions = 
       if (opts.corruptBlob && url.pathname.endsWith(`/blobs/${opts.corruptBlob}`) && body.length > 0) {
         body = Buffer.alloc(body.length, 0x41);
       }
+      if (opts.corruptManifests && url.pathname.includes('/manifests/') && up.ok) body = Buffer.concat([body, Buffer.from(' ')]);
       const headers: Record<string, string> = {};
       for (const k of ['content-type', 'docker-content-digest', 'location']) {
         const v = up.headers.get(k);

@@ -151,6 +151,18 @@ test('a blob that does not match its digest fails the pull and leaves nothing be
   assert.ok(!blobs.includes(bad.slice(7)));
   assert.deepEqual(readdirSync(join(d.root, 'images', 'ingest')), []);
   assert.deepEqual((await d.client.call('ListImages', {})).images, []);
+
+  // A manifest that is not what the registry (by tag) or the reference (by digest) says.
+  const badManifests = await startRegistryProxy(reg.host, { corruptManifests: true });
+  t.after(() => badManifests.stop());
+  for (const ref of [`${badManifests.host}/corrupt/busybox:v1`, `${badManifests.host}/corrupt/busybox@${img.digest}`]) {
+    await assert.rejects(
+      d.client.call('PullImage', { image: { image: ref } }),
+      (e: CriCallError) => e.code === status.INVALID_ARGUMENT && /does not match/.test(e.details),
+      ref,
+    );
+  }
+  assert.deepEqual((await d.client.call('ListImages', {})).images, []);
 });
 
 test('concurrent pulls of one image share one download of each blob', async (t) => {

@@ -85,6 +85,12 @@ export class RegistryClient {
       chunks.push(c);
     }
     const bytes = Buffer.concat(chunks);
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    // By tag there is no digest to check against but the registry's own claim.
+    const claimed = String(res.headers['docker-content-digest'] ?? '');
+    if (claimed.startsWith('sha256:') && claimed !== digest) {
+      throw new CricketError('InvalidArgument', `${what}: content does not match its digest: registry says ${claimed}, content is ${digest}`);
+    }
     const ct = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
     let mediaType = ct;
     try {
@@ -93,7 +99,7 @@ export class RegistryClient {
     } catch {
       throw new CricketError('InvalidArgument', `${what} is not JSON`);
     }
-    return { mediaType, bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
+    return { mediaType, bytes, digest };
   }
 
   /** GET a blob as a stream; the caller verifies its digest while storing it. */
