@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidArgument } from '../core/errors.js';
@@ -140,7 +140,8 @@ export async function removeCgroup(created: readonly string[], opts: { waitBusy?
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') break;
         // EBUSY: tasks are still exiting. ENOTEMPTY: another pod shares this parent.
-        if (code === 'EBUSY' && waitBusy && attempt < 50) {
+        // A busy cgroup with child cgroups is shared (another pod below it): leave it now.
+        if (code === 'EBUSY' && waitBusy && attempt < 50 && !hasChildCgroups(dir)) {
           await new Promise((r) => setTimeout(r, 20));
           continue;
         }
@@ -268,4 +269,12 @@ export function parseKeyed(s: string | undefined): Record<string, bigint> {
     if (k && v && /^\d+$/.test(v)) out[k] = BigInt(v);
   }
   return out;
+}
+
+function hasChildCgroups(dir: string): boolean {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory());
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { abortError, internal } from '../core/errors.js';
@@ -83,6 +83,18 @@ export function isPodInit(pid: number, pidnsPath: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The catatonit whose PID namespace is pinned at pidnsPath, found by scanning /proc (after a crash lost its pid). */
+export function findPodInit(pidnsPath: string): number | undefined {
+  const ino = statIno(pidnsPath);
+  if (ino === undefined) return undefined;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (commOf(pid) === 'catatonit' && readlinkSafe(`/proc/${pid}/ns/pid`) === `pid:[${ino}]`) return pid;
+  }
+  return undefined;
 }
 
 function readlinkSafe(p: string): string | undefined {

@@ -355,3 +355,67 @@ test('the shipped default CNI config (packaging/10-cricket.conflist) works, with
   await c.call('RemovePodSandbox', { podSandboxId: id });
   assertNothingLeft(env, id, { netns: i['namespaces'].network, cgroup: i['cgroupParent'] });
 });
+
+test('after a crash in the middle of RunPodSandbox, the restarted daemon releases what was left', async (t) => {
+  const dir = tempDir('cricket-pods-');
+  const net = makeTestNet(dir);
+  const fp = wrapCniDir(dir, '/usr/lib/cni');
+  t.after(() => {
+    net.destroy();
+    removeDir(dir);
+  });
+  const first = await setUp(t, dir, net, ['--cni-bin-dir', fp.dir]);
+  const podsRun = join(first.d.runRoot, 'pods');
+  // portmap hangs: bridge has made the veth, IP and rules, the pod dir holds pins and shm.
+  fp.arm('portmap', 'ADD', 'hang');
+  const pending = first.d.client
+    .call('RunPodSandbox', { config: podConfig(first, 'crashy', { portMappings: [{ containerPort: 80, hostPort: randomInt(20000, 40000) }] }) })
+    .catch((e: unknown) => e);
+  let id = '';
+  let hung: number | undefined;
+  for (let i = 0; i < 200 && hung === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    id = existsSync(podsRun) ? (readdirSync(podsRun)[0] ?? '') : '';
+    hung = id ? pluginWaitingFor(id) : undefined;
+  }
+  assert.ok(hung !== undefined, 'portmap ADD is hanging');
+  assert.equal(vethsOn(net.bridge).length, 1);
+  assert.equal(ipamReservations(net).length, 1);
+  const cgroup = JSON.parse(readFileSync(join(podsRun, id, 'cgroups.json'), 'utf8')) as string[];
+  assert.ok(cgroup.some((d) => d.endsWith(id)));
+
+  // Crash: the daemon dies, and so does the hung plugin it had started.
+  const pid = Number(readFileSync(join(first.d.runRoot, 'cricketd.pid'), 'utf8'));
+  process.kill(pid, 'SIGKILL');
+  process.kill(hung!, 'SIGKILL');
+  await new Promise((r) => first.d.child.once('exit', r));
+  await pending;
+  first.d.client.close();
+  fp.disarm('portmap');
+
+  const second = await setUp(t, dir, net, ['--cni-bin-dir', fp.dir]);
+  assert.deepEqual((await second.d.client.call('ListPodSandbox', {})).items, []);
+  assert.deepEqual(existsSync(podsRun) ? readdirSync(podsRun) : [], []);
+  assert.equal(mountsMentioning(id), 0);
+  assert.deepEqual(vethsOn(net.bridge), []);
+  assert.deepEqual(ipamReservations(net), []);
+  assert.equal(iptablesMentions(id), 0);
+  for (const d of cgroup) if (d.endsWith(id)) assert.equal(existsSync(d), false, `${d} removed`);
+  // The name was never recorded, so it is free.
+  const again = await run(second.d.client, podConfig(second, 'crashy'));
+  await second.d.client.call('RemovePodSandbox', { podSandboxId: again });
+});
+
+/** The pid of a failpoint-hung CNI plugin working for pod `id` (found through its environment). */
+function pluginWaitingFor(id: string): number | undefined {
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const env = readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
+      if (env.includes(`CNI_CONTAINERID=${id}`) && env.includes('CNI_COMMAND=ADD') && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep') return Number(p);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}

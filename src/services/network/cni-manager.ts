@@ -155,6 +155,12 @@ export class CniManager {
     }
   }
 
+  /** Pods with a cached attachment (including ADDs interrupted by a crash). */
+  async cachedPodIds(): Promise<string[]> {
+    const { good, bad } = await this.#cache.loadAll();
+    return [...good.keys(), ...bad.map((b) => b.key)];
+  }
+
   async hasAttachment(podId: string): Promise<boolean> {
     return (await this.#cache.get(podId)) !== undefined;
   }

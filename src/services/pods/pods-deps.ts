@@ -21,3 +21,6 @@ export interface PodsDeps {
 
 /** The default pod cgroup parent when the CRI gives none. */
 export const DEFAULT_CGROUP_PARENT = '/cricket';
+
+/** In a pod's run dir: the cgroup directories RunPodSandbox created (JSON list). */
+export const CREATED_CGROUPS_FILE = 'cgroups.json';

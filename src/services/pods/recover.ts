@@ -1,14 +1,21 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
-import { isMountPoint } from '../../host/netns.js';
-import { isPodInit } from '../../host/pod-init.js';
-import type { PodsDeps } from './pods-deps.js';
+import { isFullId } from '../../core/ids.js';
+import { isMountPoint, unpinNamespace } from '../../host/netns.js';
+import { findPodInit, isPodInit, stopPodInit } from '../../host/pod-init.js';
+import { unmountShm } from '../../host/shm.js';
+import { CREATED_CGROUPS_FILE, DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
+import { removeCgroup, removeCgroupIfUnused } from '../../host/cgroups.js';
 import type { Sandbox } from './sandbox-store.js';
 
 /**
  * Reloads sandbox records. A pod stays READY only if what it runs on is still there:
  * its pinned namespaces (gone after a reboot, /run being tmpfs) and its init for a
  * shared PID namespace. Otherwise it is marked NOTREADY; its CNI cache still lets
- * Stop/Remove release the IP and host-side rules.
+ * Stop/Remove release the IP and host-side rules. Then leftovers of RunPodSandbox calls
+ * a crash interrupted (no record was written) are released.
  */
 export async function recoverSandboxes(ctx: OpContext, deps: PodsDeps): Promise<void> {
   const { loaded, problems } = await deps.store.load();
@@ -26,6 +33,8 @@ export async function recoverSandboxes(ctx: OpContext, deps: PodsDeps): Promise<
     deps.store.releasePorts(sb.id);
     await deps.store.persistStatus(sb).catch((err: unknown) => ctx.log.warn({ err, pod: sb.id }, 'cannot save pod record'));
   }
+  const known = new Set(loaded.map((s) => s.id));
+  await releaseOrphans(ctx, deps, known, new Set(problems.map((p) => p.split(':')[0]!)));
   ctx.log.info({ pods: loaded.length, ready }, 'pod sandboxes recovered');
 }
 
@@ -36,4 +45,36 @@ function brokenBecause(sb: Sandbox): string | undefined {
     if (sb.status.initPid === null || !isPodInit(sb.status.initPid, m.pidnsPath)) return 'the pod init process is gone';
   }
   return undefined;
+}
+
+/** Undo what an interrupted RunPodSandbox left: CNI attachment, run dir with pins and shm, init. */
+async function releaseOrphans(ctx: OpContext, deps: PodsDeps, known: Set<string>, unreadable: Set<string>): Promise<void> {
+  const keep = (id: string) => known.has(id) || unreadable.has(id);
+  for (const id of await deps.cni.cachedPodIds().catch(() => [])) {
+    if (keep(id)) continue;
+    await deps.cni.tearDown(ctx, id).then(
+      () => ctx.log.info({ pod: id }, 'released the network of an unfinished pod'),
+      (err: unknown) => ctx.log.warn({ err, pod: id }, 'cannot release the network of an unfinished pod'),
+    );
+  }
+  const runDirs = existsSync(deps.podsRunDir) ? readdirSync(deps.podsRunDir) : [];
+  for (const id of runDirs) {
+    if (!isFullId(id) || keep(id)) continue;
+    const dir = join(deps.podsRunDir, id);
+    try {
+      const pidns = join(dir, 'ns', 'pid');
+      if (existsSync(pidns)) await stopPodInit(findPodInit(pidns), pidns);
+      for (const ns of ['net', 'ipc', 'uts']) await unpinNamespace(join(dir, 'ns', ns));
+      await unmountShm(join(dir, 'shm'));
+      const noted = join(dir, CREATED_CGROUPS_FILE);
+      if (existsSync(noted)) await removeCgroup(JSON.parse(readFileSync(noted, 'utf8')) as string[]);
+      await removeCgroupIfUnused(DEFAULT_CGROUP_PARENT).catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+      ctx.log.info({ pod: id }, 'removed the files of an unfinished pod');
+    } catch (err) {
+      ctx.log.warn({ err, pod: id }, 'cannot remove the files of an unfinished pod');
+    }
+  }
+  // Pod cgroups are found through the note in the run dir, never by sweeping /cricket:
+  // it is shared by every daemon on the host.
 }

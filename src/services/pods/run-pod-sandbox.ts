@@ -13,7 +13,8 @@ import { DEFAULT_SHM_BYTES, mountShm, unmountShm } from '../../host/shm.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
 import { cleanupContext } from '../network/cni-manager.js';
 import { writePodHosts, writePodResolvConf } from './pod-files.js';
-import { DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
+import { CREATED_CGROUPS_FILE, DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
+import { writeFileAtomic } from '../../store/atomic-write.js';
 import { Sandbox, type SandboxMeta, type SandboxStatus } from './sandbox-store.js';
 import { planPod } from './validate.js';
 
@@ -48,6 +49,8 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       const cgroupParent = plan.cgroupParent !== '' ? plan.cgroupParent : `${DEFAULT_CGROUP_PARENT}/${id}`;
       const createdCgroups = await step('create pod cgroup', () => ensureCgroup(cgroupParent));
       rb.push('remove pod cgroup', () => removeCgroup(createdCgroups));
+      // Noted beside the pins so recovery can undo a creation that a crash interrupted.
+      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(createdCgroups));
 
       const nsDir = join(podDir, 'ns');
       const netnsPath = plan.hostNetwork ? undefined : join(nsDir, 'net');
