@@ -1,0 +1,236 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { backgroundContext } from '../../src/core/context.js';
+import { defaultConfig } from '../../src/config/schema.js';
+import { CricketError } from '../../src/core/errors.js';
+import type { ContainerExecTarget, ContainersArea } from '../../src/services/containers/area.js';
+import type { PodsArea, SandboxView } from '../../src/services/pods/area.js';
+import { createStreaming, type StreamingArea } from '../../src/services/streaming/area.js';
+import { spdyExec, spdyForward, spdyUpgrade } from '../helpers/spdy-client.js';
+import { wsExec } from '../helpers/ws-client.js';
+import { removeDir, tempDir } from '../helpers/daemon.js';
+
+// The streaming area against a real runc container this test starts itself (a
+// busybox rootfs in its own namespaces, network included), so exec, the TTY path and
+// port-forward run for real without depending on the containers area.
+
+const RUNC = '/usr/sbin/runc';
+const log = pino({ level: 'silent' });
+const APPLETS = ['sh', 'cat', 'nc', 'sleep', 'head', 'wc', 'stty', 'echo', 'tty', 'tr', 'ls', 'true', 'seq'];
+
+interface Box {
+  id: string;
+  root: string;
+  dir: string;
+  pid: number;
+}
+
+function startContainer(): Box {
+  const dir = tempDir('cricket-stream-');
+  const bundle = join(dir, 'bundle');
+  const rootfs = join(bundle, 'rootfs');
+  mkdirSync(join(rootfs, 'bin'), { recursive: true });
+  for (const d of ['proc', 'dev', 'sys', 'tmp']) mkdirSync(join(rootfs, d));
+  copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
+  for (const a of APPLETS) symlinkSync('busybox', join(rootfs, 'bin', a));
+  execFileSync(RUNC, ['spec'], { cwd: bundle });
+  const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+  spec.process.terminal = false;
+  // pid 1 is a persistent echo server on port 9000 (port-forward's target).
+  spec.process.args = ['/bin/nc', '-ll', '-p', '9000', '-e', '/bin/cat'];
+  spec.process.env = ['PATH=/bin', 'TERM=xterm'];
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+  const id = `cricket-stream-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+  const root = join(dir, 'runc');
+  const pidFile = join(dir, 'pid');
+  // stdio ignored: a detached container inherits runc's, and a pipe would never close.
+  const r = spawnSync(RUNC, ['--root', root, '--log', join(dir, 'runc.log'), 'run', '-d', '--pid-file', pidFile, '-b', bundle, id], { stdio: 'ignore' });
+  assert.equal(r.status, 0, `runc run failed: ${r.status === null ? r.error : readFileSync(join(dir, 'runc.log'), 'utf8')}`);
+  return { id, root, dir, pid: Number(readFileSync(pidFile, 'utf8')) };
+}
+
+function stopContainer(b: Box): void {
+  spawnSync(RUNC, ['--root', b.root, 'delete', '--force', b.id], { stdio: 'ignore' });
+  removeDir(b.dir);
+}
+
+function fakeAreas(box: Box, state: ContainerExecTarget['state'] = 'running') {
+  const target: ContainerExecTarget = {
+    id: box.id,
+    podSandboxId: 'pod1',
+    state,
+    tty: false,
+    stdin: true,
+    runtimePath: RUNC,
+    runtimeRoot: box.root,
+    attachSocketPath: join(box.dir, 'no-attach'),
+    ctlFifoPath: join(box.dir, 'no-ctl'),
+  };
+  const containers = { execTarget: (id: string) => (id === box.id ? target : undefined) } as unknown as ContainersArea;
+  const pod = { id: 'pod1', state: 'ready', netnsPath: `/proc/${box.pid}/ns/net` } as unknown as SandboxView;
+  const pods = { get: (id: string) => (id === 'pod1' ? pod : undefined) } as unknown as PodsArea;
+  return { containers, pods, target };
+}
+
+async function setup(t: { after: (fn: () => unknown) => void }) {
+  const box = startContainer();
+  t.after(() => stopContainer(box));
+  const { containers, pods, target } = fakeAreas(box);
+  const area: StreamingArea = await createStreaming({ config: defaultConfig(), log }, { containers, pods });
+  t.after(() => area.close());
+  const ctx = backgroundContext(log, 'test');
+  const exec = async (cmd: string[], o: Partial<{ stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean }> = {}) =>
+    (await area.handlers.Exec!(ctx, { containerId: box.id, cmd, stdin: false, stdout: true, stderr: false, tty: false, ...o })).url!;
+  const pf = async () => (await area.handlers.PortForward!(ctx, { podSandboxId: 'pod1', port: [9000] })).url!;
+  return { box, area, ctx, exec, pf, target };
+}
+
+/** A 100 MB stream of non-repeating-ish bytes, in 1 MiB chunks. */
+async function* pattern(total: number): AsyncGenerator<Buffer> {
+  const block = Buffer.alloc(1 << 20);
+  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
+  for (let sent = 0, n = 0; sent < total; sent += block.length, n++) {
+    const b = Buffer.from(block.subarray(0, Math.min(block.length, total - sent)));
+    b.writeUInt32LE(n, 0);
+    yield b;
+  }
+}
+
+async function patternHash(total: number): Promise<string> {
+  const h = createHash('sha256');
+  for await (const b of pattern(total)) h.update(b);
+  return h.digest('hex');
+}
+
+test('exec without a TTY: stdout, stderr, exit code; bad requests are refused', async (t) => {
+  const { exec, area, ctx, box } = await setup(t);
+  const r = await spdyExec(await exec(['sh', '-c', 'echo out; echo err >&2; exit 3'], { stderr: true }), { stderr: true });
+  assert.equal(r.stdout.toString(), 'out\n');
+  assert.equal(r.stderr.toString(), 'err\n');
+  assert.equal(JSON.parse(r.error).details.causes[0].message, '3');
+  const ok = await spdyExec(await exec(['true']));
+  assert.equal(ok.error, '{"metadata":{},"status":"Success"}');
+  const missing = await spdyExec(await exec(['/bin/does-not-exist'], { stderr: true }), { stderr: true });
+  assert.equal(JSON.parse(missing.error).status, 'Failure');
+
+  const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: CricketError) => e.code);
+  const Exec = area.handlers.Exec!;
+  assert.equal(await code(Exec(ctx, { containerId: box.id, cmd: ['true'], stdin: false, stdout: false, stderr: false, tty: false })), 'InvalidArgument');
+  assert.equal(await code(Exec(ctx, { containerId: box.id, cmd: ['true'], stdin: false, stdout: true, stderr: true, tty: true })), 'InvalidArgument');
+  assert.equal(await code(Exec(ctx, { containerId: box.id, cmd: [], stdin: false, stdout: true, stderr: false, tty: false })), 'InvalidArgument');
+  assert.equal(await code(Exec(ctx, { containerId: 'nope', cmd: ['true'], stdin: false, stdout: true, stderr: false, tty: false })), 'NotFound');
+  assert.equal(await code(area.handlers.PortForward!(ctx, { podSandboxId: 'nope', port: [80] })), 'NotFound');
+  assert.equal(await code(area.handlers.PortForward!(ctx, { podSandboxId: 'pod1', port: [70000] })), 'InvalidArgument');
+});
+
+test('exec into a container that is not running is FAILED_PRECONDITION', async (t) => {
+  const box = startContainer();
+  t.after(() => stopContainer(box));
+  const { containers, pods } = fakeAreas(box, 'exited');
+  const area = await createStreaming({ config: defaultConfig(), log }, { containers, pods });
+  t.after(() => area.close());
+  await assert.rejects(
+    area.handlers.Exec!(backgroundContext(log, 't'), { containerId: box.id, cmd: ['true'], stdin: false, stdout: true, stderr: false, tty: false }),
+    (e: CricketError) => e.code === 'FailedPrecondition',
+  );
+});
+
+test('exec with stdin: 100 MB through cat over SPDY, and over WebSocket v5', async (t) => {
+  const { exec } = await setup(t);
+  const total = 100 * 1000 * 1000;
+  const h = createHash('sha256');
+  let got = 0;
+  const started = process.hrtime.bigint();
+  const r = await spdyExec(await exec(['cat'], { stdin: true, stderr: false }), {
+    stdin: pattern(total),
+    onStdout: (b) => {
+      h.update(b);
+      got += b.length;
+    },
+  });
+  const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  t.diagnostic(`exec stdin->stdout: ${total / 1e6} MB each way in ${secs.toFixed(2)} s (${(total / 1e6 / secs).toFixed(0)} MB/s)`);
+  assert.equal(r.error, '{"metadata":{},"status":"Success"}');
+  assert.equal(got, total);
+  assert.equal(h.digest('hex'), await patternHash(total));
+
+  const w = await wsExec(await exec(['sh', '-c', 'cat; echo; echo bye >&2'], { stdin: true, stderr: true }), { stdin: Buffer.from('over websocket') });
+  assert.equal(w.stdout.toString(), 'over websocket\n');
+  assert.equal(w.stderr.toString(), 'bye\n');
+  assert.equal(w.error, '{"metadata":{},"status":"Success"}');
+});
+
+test('exec with a TTY: a real terminal, resized by the client, stdin typed in', async (t) => {
+  const { exec } = await setup(t);
+  const script = 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do s=$(stty size); [ "$s" = "45 123" ] && break; sleep 0.1; done; echo "size=$s"; tty; read x; echo "typed=$x"; exit 5';
+  const r = await spdyExec(await exec(['sh', '-c', script], { tty: true, stdin: true }), {
+    tty: true,
+    stdin: Buffer.from('hello\n'),
+    resize: [{ width: 123, height: 45 }],
+  });
+  const out = r.stdout.toString();
+  assert.match(out, /size=45 123/);
+  assert.match(out, /\/dev\/pts\/\d+/);
+  assert.match(out, /typed=hello/);
+  assert.equal(JSON.parse(r.error).details.causes[0].message, '5');
+});
+
+test('a client that goes away takes its exec process with it', async (t) => {
+  const { exec } = await setup(t);
+  const marker = String(900000 + Math.floor(Math.random() * 99999));
+  const up = await spdyUpgrade(await exec(['sleep', marker]), ['v4.channel.k8s.io']);
+  assert.ok(up.ok);
+  if (!up.ok) return;
+  up.session.openStream({ streamtype: ['error'] }).end();
+  up.session.openStream({ streamtype: ['stdout'] }).end();
+  const running = () =>
+    readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8') === `sleep\0${marker}\0`;
+      } catch {
+        return false;
+      }
+    });
+  for (let i = 0; i < 100 && !running(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(running(), 'the exec process started');
+  up.socket.destroy();
+  for (let i = 0; i < 100 && running(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(!running(), 'the exec process is gone');
+});
+
+test('port-forward into the pod network namespace: 100 MB echoed over SPDY; a closed port reports an error', async (t) => {
+  const { pf } = await setup(t);
+  const up = await spdyUpgrade(await pf(), ['portforward.k8s.io']);
+  assert.ok(up.ok);
+  if (!up.ok) return;
+  t.after(() => up.session.destroy());
+  const total = 100 * 1000 * 1000;
+  const c = spdyForward(up.session, 9000, 0);
+  const h = createHash('sha256');
+  let got = 0;
+  const done = new Promise<void>((resolve) => {
+    c.data.on('data', (b: Buffer) => {
+      h.update(b);
+      got += b.length;
+      if (got >= total) resolve();
+    });
+    c.data.on('end', () => resolve());
+  });
+  const started = process.hrtime.bigint();
+  for await (const b of pattern(total)) if (!c.data.write(b)) await new Promise((r) => c.data.once('drain', r));
+  await done;
+  const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  t.diagnostic(`port-forward echo: ${total / 1e6} MB each way in ${secs.toFixed(2)} s (${(total / 1e6 / secs).toFixed(0)} MB/s)`);
+  assert.equal(got, total);
+  assert.equal(h.digest('hex'), await patternHash(total));
+  c.data.end();
+
+  const closed = spdyForward(up.session, 9001, 1);
+  closed.data.end();
+  assert.match(await closed.error, /port 9001.*(refused|Connection)/i);
+});
