@@ -6,7 +6,7 @@ import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { CriCallError, type CriClient } from '../../src/client/cri-client.js';
-import { NamespaceMode, PodSandboxState, Protocol, type PodSandboxConfig, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
+import { ContainerEventType, NamespaceMode, PodSandboxState, Protocol, type PodSandboxConfig, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
 import { REPO_ROOT, removeDir, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon.js';
 import { wrapCniDir } from '../helpers/failpoint.js';
 import {
@@ -419,3 +419,37 @@ function pluginWaitingFor(id: string): number | undefined {
   }
   return undefined;
 }
+
+test('sandbox lifecycle events reach GetContainerEvents with the pod status', async (t) => {
+  const env = await setUp(t);
+  const c = env.d.client;
+  const events: { id: string; type: number; state: number | undefined }[] = [];
+  const ac = new AbortController();
+  const reading = (async () => {
+    try {
+      for await (const ev of c.stream('GetContainerEvents', {}, { signal: ac.signal })) {
+        events.push({ id: ev.containerId, type: ev.containerEventType, state: ev.podSandboxStatus?.state });
+      }
+    } catch {
+      // cancelled at the end
+    }
+  })();
+  t.after(() => ac.abort());
+  await new Promise((r) => setTimeout(r, 200));
+  const id = await run(c, podConfig(env, 'evented'));
+  await c.call('StopPodSandbox', { podSandboxId: id });
+  await c.call('StopPodSandbox', { podSandboxId: id });
+  await c.call('RemovePodSandbox', { podSandboxId: id });
+  for (let i = 0; i < 50 && events.filter((e) => e.id === id).length < 4; i++) await new Promise((r) => setTimeout(r, 50));
+  ac.abort();
+  await reading;
+  assert.deepEqual(
+    events.filter((e) => e.id === id).map((e) => [e.type, e.state]),
+    [
+      [ContainerEventType.CONTAINER_CREATED_EVENT, PodSandboxState.SANDBOX_READY],
+      [ContainerEventType.CONTAINER_STARTED_EVENT, PodSandboxState.SANDBOX_READY],
+      [ContainerEventType.CONTAINER_STOPPED_EVENT, PodSandboxState.SANDBOX_NOTREADY],
+      [ContainerEventType.CONTAINER_DELETED_EVENT, PodSandboxState.SANDBOX_NOTREADY],
+    ],
+  );
+});

@@ -1,7 +1,10 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import type { KeyedMutex } from '../../core/keyed-mutex.js';
+import { ContainerEventType } from '../../gen/runtime/v1/api.js';
 import type { ContainersArea } from '../containers/area.js';
+import { statusOf } from './pod-sandbox-status.js';
+import type { Sandbox } from './sandbox-store.js';
 import type { CniManager } from '../network/cni-manager.js';
 import type { SandboxStore } from './sandbox-store.js';
 
@@ -24,3 +27,17 @@ export const DEFAULT_CGROUP_PARENT = '/cricket';
 
 /** In a pod's run dir: the cgroup directories RunPodSandbox created (JSON list). */
 export const CREATED_CGROUPS_FILE = 'cgroups.json';
+
+/**
+ * Sandbox lifecycle events on GetContainerEvents (kubelet's evented PLEG): the
+ * container_id is the sandbox id and pod_sandbox_status is filled.
+ */
+export function publishPodEvent(deps: PodsDeps, sb: Sandbox, type: ContainerEventType): void {
+  deps.containers()?.publishEvent({
+    containerId: sb.id,
+    containerEventType: type,
+    createdAt: BigInt(Date.now()) * 1_000_000n,
+    podSandboxStatus: statusOf(sb),
+    containersStatuses: [],
+  });
+}

@@ -5,7 +5,8 @@ import { removeCgroup, removeCgroupIfUnused } from '../../host/cgroups.js';
 import { unpinNamespace } from '../../host/netns.js';
 import { stopPodInit } from '../../host/pod-init.js';
 import { unmountShm } from '../../host/shm.js';
-import { DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
+import { ContainerEventType } from '../../gen/runtime/v1/api.js';
+import { DEFAULT_CGROUP_PARENT, publishPodEvent, type PodsDeps } from './pods-deps.js';
 import type { Sandbox } from './sandbox-store.js';
 
 // kubelet's StopPodSandbox carries no grace period; containers get this long each.
@@ -25,8 +26,10 @@ export async function stopSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox): 
   await guard('tear down pod network', () => deps.cni.tearDown(ctx, sb.id));
   deps.store.releasePorts(sb.id);
   if (sb.status.state !== 'notready' || sb.status.ips.length > 0 || sb.status.initPid !== null) {
+    const wasReady = sb.status.state === 'ready';
     sb.status = { ...sb.status, state: 'notready', ips: [], initPid: null };
     await guard('save pod record', () => deps.store.persistStatus(sb));
+    if (wasReady) publishPodEvent(deps, sb, ContainerEventType.CONTAINER_STOPPED_EVENT);
   }
 }
 
@@ -46,6 +49,7 @@ export async function removeSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox)
   if (m.cgroupParent.startsWith(`${DEFAULT_CGROUP_PARENT}/`)) await removeCgroupIfUnused(DEFAULT_CGROUP_PARENT).catch(() => {});
   await guard('remove pod files', () => rm(m.podDir, { recursive: true, force: true }));
   await guard('delete pod record', () => deps.store.forget(sb));
+  publishPodEvent(deps, sb, ContainerEventType.CONTAINER_DELETED_EVENT);
 }
 
 async function guard<T>(action: string, fn: () => Promise<T>): Promise<T> {
