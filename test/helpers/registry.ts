@@ -80,7 +80,18 @@ async function startOnce(opts: RegistryOptions): Promise<TestRegistry> {
       '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', tls.key, '-out', tls.cert], { stdio: 'ignore' });
   }
   writeFileSync(cfg, configYaml(dataDir, port, tls));
-  const child = spawn('/usr/bin/docker-registry', ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A watchdog shell: if the test process dies without stop() (killed, timed out),
+  // the registry and its temp dir go too instead of lingering on the machine.
+  const watchdog = [
+    '/usr/bin/docker-registry serve "$1" & r=$!',
+    // The shell's own messages ("Terminated") must not hit a pipe whose reader died.
+    "trap '' PIPE; exec >/dev/null 2>&1",
+    'trap \'kill $r 2>/dev/null; wait $r; exit 0\' TERM INT',
+    'while kill -0 "$2" 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 0.5; done',
+    'kill $r 2>/dev/null; wait $r',
+    'kill -0 "$2" 2>/dev/null || rm -rf "$3"',
+  ].join('\n');
+  const child = spawn('/bin/sh', ['-c', watchdog, 'sh', cfg, String(process.pid), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));
