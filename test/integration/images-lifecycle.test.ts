@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
@@ -9,7 +9,7 @@ import { CricketError } from '../../src/core/errors.js';
 import { createImages } from '../../src/services/images/area.js';
 import { startDaemon, tempDir, removeDir } from '../helpers/daemon.js';
 import { pushBusyboxImage } from '../helpers/oci-image.js';
-import { imagesConfigToml, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { imagesConfigToml, startRegistry, startRegistryProxy, type TestRegistry } from '../helpers/registry.js';
 
 let reg: TestRegistry;
 let dir: string;
@@ -33,7 +33,7 @@ test('records survive a restart; RemoveImage garbage-collects what no image uses
   const b = await pushBusyboxImage(reg.host, 'life/b', 'v1', { layers: [...shared, { entries: [{ path: 'etc/b', content: 'b' }] }] });
   const ddir = join(dir, 'restart');
   const conf = imagesConfigToml(tempDir(), reg.host);
-  let d = await startDaemon({ dir: (await import('node:fs')).mkdtempSync(ddir), configToml: conf });
+  let d = await startDaemon({ dir: mkdtempSync(ddir), configToml: conf });
   const daemonDir = d.dir;
   t.after(() => d.cleanup().then(() => removeDir(daemonDir)));
 
@@ -141,4 +141,36 @@ test('a removed image is pulled afresh and unpacked again; nonsense ids get an e
   for (const nonsense of ['sha256:zz', 'ffff', 'no/such:image', 'Bad Ref!']) {
     assert.equal((await d.client.call('ImageStatus', { image: { image: nonsense } })).image, undefined, nonsense);
   }
+});
+
+test('a daemon killed in the middle of a download restarts with no partial blob, no record, and pulls again', async (t) => {
+  const img = await pushBusyboxImage(reg.host, 'life/crash', 'v1', {
+    layers: [{ entries: [{ path: 'etc/big', content: Buffer.alloc(400_000, 3) }] }],
+  });
+  const stalled = img.layers[1]!.digest;
+  const proxy = await startRegistryProxy(reg.host, { stallBlob: stalled });
+  t.after(() => proxy.stop());
+  const confDir = tempDir();
+  t.after(() => removeDir(confDir));
+  const conf = imagesConfigToml(confDir, reg.host);
+  const ddir = mkdtempSync(join(dir, 'crash-'));
+  const first = await startDaemon({ dir: ddir, configToml: conf });
+  const pulling = first.client.call('PullImage', { image: { image: `${proxy.host}/life/crash:v1` } }).catch((e: unknown) => e);
+  // Wait until the stalled blob is being written to the ingest area.
+  const ingest = join(first.root, 'images', 'ingest');
+  while (!readdirSync(ingest).some((n) => n.startsWith(stalled.slice(7)))) await new Promise((r) => setTimeout(r, 20));
+  const pid = Number(readFileSync(join(first.runRoot, 'cricketd.pid'), 'utf8'));
+  process.kill(pid, 'SIGKILL');
+  await new Promise((r) => first.child.once('exit', r));
+  first.client.close();
+  await pulling;
+
+  const second = await startDaemon({ dir: ddir, configToml: conf });
+  t.after(() => second.cleanup().then(() => removeDir(ddir)));
+  assert.deepEqual(readdirSync(join(second.root, 'images', 'ingest')), []);
+  // What the dead pull had finished (manifest, config, base layer) belongs to no image: swept at start.
+  assert.deepEqual(blobsOf(second.root), []);
+  assert.deepEqual(layersOf(second.root), []);
+  assert.deepEqual((await second.client.call('ListImages', {})).images, []);
+  assert.equal((await second.client.call('PullImage', { image: { image: img.ref } })).imageRef, img.configDigest);
 });
