@@ -54,6 +54,46 @@ function startContainer(): Box {
   return { id, root, dir, pid: Number(readFileSync(pidFile, 'utf8')) };
 }
 
+/**
+ * A container under conmon, as the containers area runs them: conmon holds its stdio,
+ * offers the attach socket and the control fifo. pid 1 echoes what it reads.
+ */
+async function startConmonContainer(tty: boolean): Promise<Box & { attach: string; ctl: string }> {
+  const dir = tempDir('cricket-attach-');
+  const bundle = join(dir, 'bundle');
+  const rootfs = join(bundle, 'rootfs');
+  mkdirSync(join(rootfs, 'bin'), { recursive: true });
+  for (const d of ['proc', 'dev', 'sys', 'tmp']) mkdirSync(join(rootfs, d));
+  copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
+  for (const a of APPLETS) symlinkSync('busybox', join(rootfs, 'bin', a));
+  execFileSync(RUNC, ['spec'], { cwd: bundle });
+  const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+  spec.process.terminal = tty;
+  spec.process.args = ['/bin/sh', '-c', tty ? 'while read l; do echo "got:$l $(stty size)"; done' : 'while read l; do echo "got:$l"; echo "err:$l" >&2; done'];
+  spec.process.env = ['PATH=/bin', 'TERM=xterm'];
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+  const id = `cricket-attach-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+  const root = join(dir, 'runc');
+  mkdirSync(join(dir, 'exits'));
+  mkdirSync(join(dir, 'sock'));
+  const args = ['--api-version', '1', '-c', id, '-u', id, '-n', id, '-r', RUNC, '-b', bundle, '-p', join(dir, 'pid'), '-P', join(dir, 'conmon.pid'),
+    '-l', `k8s-file:${join(dir, 'ctr.log')}`, '--exit-dir', join(dir, 'exits'), '--socket-dir-path', join(dir, 'sock'), '-i', '--leave-stdin-open',
+    '--runtime-arg', '--root', '--runtime-arg', root];
+  if (tty) args.push('-t');
+  const r = spawnSync('/usr/bin/conmon', args, { stdio: 'ignore' });
+  assert.equal(r.status, 0, 'conmon started');
+  for (let i = 0; i < 200; i++) {
+    try {
+      readFileSync(join(dir, 'pid'));
+      break;
+    } catch {
+      await new Promise((res) => setTimeout(res, 25));
+    }
+  }
+  execFileSync(RUNC, ['--root', root, 'start', id]);
+  return { id, root, dir, pid: Number(readFileSync(join(dir, 'pid'), 'utf8')), attach: join(dir, 'sock', id, 'attach'), ctl: join(bundle, 'ctl') };
+}
+
 function stopContainer(b: Box): void {
   spawnSync(RUNC, ['--root', b.root, 'delete', '--force', b.id], { stdio: 'ignore' });
   removeDir(b.dir);
@@ -234,3 +274,40 @@ test('port-forward into the pod network namespace: 100 MB echoed over SPDY; a cl
   closed.data.end();
   assert.match(await closed.error, /port 9001.*(refused|Connection)/i);
 });
+
+for (const tty of [false, true]) {
+  test(`attach through conmon's socket${tty ? ' with a TTY (resize via the control fifo)' : ''}; leaving keeps the container running`, async (t) => {
+    const box = await startConmonContainer(tty);
+    t.after(() => stopContainer(box));
+    const { containers, pods, target } = fakeAreas(box);
+    Object.assign(target, { attachSocketPath: box.attach, ctlFifoPath: box.ctl, tty });
+    const area = await createStreaming({ config: defaultConfig(), log }, { containers, pods });
+    t.after(() => area.close());
+    const { url } = await area.handlers.Attach!(backgroundContext(log, 't'), { containerId: box.id, stdin: true, stdout: true, stderr: !tty, tty });
+    const up = await spdyUpgrade(url!, ['v4.channel.k8s.io']);
+    assert.ok(up.ok);
+    if (!up.ok) return;
+    up.session.openStream({ streamtype: ['error'] }).end();
+    const stdin = up.session.openStream({ streamtype: ['stdin'] });
+    const stdout = up.session.openStream({ streamtype: ['stdout'] });
+    const stderr = tty ? undefined : up.session.openStream({ streamtype: ['stderr'] });
+    const resize = tty ? up.session.openStream({ streamtype: ['resize'] }) : undefined;
+    stdout.end();
+    stderr?.end();
+    let out = '';
+    let err = '';
+    stdout.on('data', (b: Buffer) => (out += b.toString()));
+    stderr?.on('data', (b: Buffer) => (err += b.toString()));
+    resize?.write(JSON.stringify({ Width: 77, Height: 33 }));
+    await new Promise((r) => setTimeout(r, 300));
+    stdin.write('hello\n');
+    for (let i = 0; i < 100 && !(out.includes('got:hello') && (tty || err.includes('err:hello'))); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(out, /got:hello/);
+    if (tty) assert.match(out, /got:hello 33 77/);
+    else assert.match(err, /err:hello/);
+    up.session.destroy();
+    await new Promise((r) => setTimeout(r, 300));
+    const st = spawnSync(RUNC, ['--root', box.root, 'state', box.id], { encoding: 'utf8' });
+    assert.equal(JSON.parse(st.stdout).status, 'running', 'detaching left the container running');
+  });
+}

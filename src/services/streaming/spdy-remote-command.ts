@@ -74,12 +74,16 @@ export function serveSpdyRemoteCommand(
 
   async function start(): Promise<void> {
     const resizeCbs: ((s: TerminalSize) => void)[] = [];
+    let lastSize: TerminalSize | undefined;
     const resize = streams.get('resize');
     if (resize) {
       const parser = new ResizeParser();
       resize.on('data', (b: Buffer) => {
         try {
-          for (const s of parser.push(b)) for (const cb of resizeCbs) cb(s);
+          for (const s of parser.push(b)) {
+            lastSize = s;
+            for (const cb of resizeCbs) cb(s);
+          }
         } catch (err) {
           log.debug({ err }, 'bad resize message ignored');
         }
@@ -91,7 +95,11 @@ export function serveSpdyRemoteCommand(
       stdout: streams.get('stdout'),
       stderr: streams.get('stderr'),
       signal: aborter.signal,
-      onResize: (cb) => resizeCbs.push(cb),
+      onResize: (cb) => {
+        // A runner that subscribes late (attach connects first) still gets the size.
+        resizeCbs.push(cb);
+        if (lastSize) cb(lastSize);
+      },
       finish: (r) => finish(r),
     };
     let result: SessionResult;

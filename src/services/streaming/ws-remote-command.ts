@@ -27,6 +27,7 @@ export function serveWsRemoteCommand(
   let finished = false;
   const stdin = opts.stdin ? new PassThrough({ highWaterMark: 256 * 1024 }) : undefined;
   const resizeCbs: ((s: TerminalSize) => void)[] = [];
+  let lastSize: TerminalSize | undefined;
   const parser = new ResizeParser();
 
   const send = (channel: number, data: Buffer, cb?: (err?: Error) => void) => {
@@ -73,7 +74,10 @@ export function serveWsRemoteCommand(
       }
     } else if (channel === Channel.resize) {
       try {
-        for (const s of parser.push(data)) for (const cb of resizeCbs) cb(s);
+        for (const s of parser.push(data)) {
+          lastSize = s;
+          for (const cb of resizeCbs) cb(s);
+        }
       } catch (err) {
         log.debug({ err }, 'bad resize message ignored');
       }
@@ -111,7 +115,11 @@ export function serveWsRemoteCommand(
     stdout,
     stderr,
     signal: aborter.signal,
-    onResize: (cb) => resizeCbs.push(cb),
+    onResize: (cb) => {
+        // A runner that subscribes late (attach connects first) still gets the size.
+        resizeCbs.push(cb);
+        if (lastSize) cb(lastSize);
+      },
     finish,
   };
   void (async () => {
