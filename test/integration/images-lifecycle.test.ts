@@ -130,8 +130,10 @@ test('a removed image is pulled afresh and unpacked again; nonsense ids get an e
   const img = await pushBusyboxImage(reg.host, 'life/again', 'v1', { Labels: { again: '1' } });
   const confDir = tempDir();
   t.after(() => removeDir(confDir));
-  const d = await startDaemon({ configToml: imagesConfigToml(confDir, reg.host) });
-  t.after(() => d.cleanup());
+  const ddir = mkdtempSync(join(dir, 'again-'));
+  const conf = imagesConfigToml(confDir, reg.host);
+  let d = await startDaemon({ dir: ddir, configToml: conf });
+  t.after(() => d.cleanup().then(() => removeDir(ddir)));
   await d.client.call('PullImage', { image: { image: img.ref } });
   await d.client.call('RemoveImage', { image: { image: img.ref } });
   assert.deepEqual((await d.client.call('ListImages', {})).images, []);
@@ -141,6 +143,15 @@ test('a removed image is pulled afresh and unpacked again; nonsense ids get an e
   for (const nonsense of ['sha256:zz', 'ffff', 'no/such:image', 'Bad Ref!']) {
     assert.equal((await d.client.call('ImageStatus', { image: { image: nonsense } })).image, undefined, nonsense);
   }
+  // A layer dir deleted behind the daemon's back: after a restart the image is
+  // forgotten (kubelet pulls it again) rather than offered half-present.
+  const layerDir = JSON.parse(st.info['info']!).layerDirs[0] as string;
+  await d.stop();
+  removeDir(layerDir);
+  d = await startDaemon({ dir: ddir, configToml: conf });
+  assert.equal((await d.client.call('ImageStatus', { image: { image: img.ref } })).image, undefined);
+  assert.equal((await d.client.call('PullImage', { image: { image: img.ref } })).imageRef, img.configDigest);
+  assert.ok(existsSync(join(layerDir, 'etc', 'passwd')));
 });
 
 test('a daemon killed in the middle of a download restarts with no partial blob, no record, and pulls again', async (t) => {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Area, BaseDeps } from '../areas.js';
 import type { OpContext } from '../../core/context.js';
@@ -164,9 +164,12 @@ export async function createImages(base: BaseDeps, opts: ImagesOptions = {}): Pr
     for (const record of good.values()) {
       try {
         const configDoc = JSON.parse(await readFile(content.path(record.configDigest), 'utf8')) as Record<string, unknown>;
+        // An image whose unpacked layers vanished cannot run anything: forget it so
+        // kubelet pulls it again rather than failing every container create.
+        for (const l of record.layers) await stat(images.layerDir(l.chainId));
         images.setLoaded({ record, configDoc });
       } catch (err) {
-        ctx.log.warn({ image: record.id, err: (err as Error).message }, 'image config blob missing; dropping the image record');
+        ctx.log.warn({ image: record.id, err: (err as Error).message }, 'image config or layers missing; dropping the image record');
         await images.records.delete(record.id.replace(/^sha256:/, ''));
       }
     }

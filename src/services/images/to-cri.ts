@@ -1,5 +1,4 @@
-import type { Image } from '../../gen/runtime/v1/api.js';
-import type { DeepPartial } from '../../gen/runtime/v1/api.js';
+import type { DeepPartial, Image } from '../../gen/runtime/v1/api.js';
 import type { ImagesCore } from './core.js';
 import { runConfigOf, userOf, type StoredImage } from './image-store.js';
 
