@@ -69,7 +69,15 @@ export async function createImages(base: BaseDeps, opts: ImagesOptions = {}): Pr
   const images = new ImageStore(imagesDir);
   const client = new RegistryClient({ progressTimeoutMs: config.images.pull_progress_timeout_seconds * 1000 });
   const recordsLock = new KeyedMutex();
-  const withRecords = <T>(fn: () => Promise<T>) => recordsLock.run('records', fn);
+  let generation = 0;
+  const withRecords = <T>(fn: () => Promise<T>) =>
+    recordsLock.run('records', async () => {
+      try {
+        return await fn();
+      } finally {
+        generation++;
+      }
+    });
   let conf: RegistriesConf = emptyRegistriesConf();
   const loadConf = async () => {
     conf = await loadRegistriesConf(config.images.registries_conf, config.images.registries_conf_dir);
@@ -129,6 +137,7 @@ export async function createImages(base: BaseDeps, opts: ImagesOptions = {}): Pr
     images,
     puller,
     currentConf: () => conf,
+    generation: () => generation,
     withRecords,
     collectGarbage: async () => {
       // A RemoveImage must not wait minutes for an unrelated big pull: while pulls

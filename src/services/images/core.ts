@@ -13,6 +13,8 @@ export interface ImagesCore {
   readonly puller: Puller;
   /** registries.conf as last read (lookups of short names use its search list). */
   currentConf(): RegistriesConf;
+  /** Bumped by every change of records or stored data (for caches such as ImageFsInfo's). */
+  generation(): number;
   /** Serialises changes to records (pull commit, remove, GC). */
   withRecords<T>(fn: () => Promise<T>): Promise<T>;
   /** Deletes blobs and layer dirs no image references; while pulls run, queues that for when they end. */

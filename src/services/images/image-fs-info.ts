@@ -30,10 +30,19 @@ export async function diskUsage(root: string): Promise<{ bytes: bigint; inodes: 
   return { bytes, inodes };
 }
 
+// kubelet asks every few seconds; walking a big store each time is wasted work when
+// nothing changed. A record change (pull, untag, remove) invalidates at once.
+const MAX_AGE_MS = 10_000;
+
 /** ImageFsInfo: usage of <root>/images (blobs, unpacked layers, records), for kubelet's image GC. */
 export function makeImageFsInfo(core: ImagesCore): UnaryHandler<'ImageFsInfo'> {
+  let cached: { generation: number; at: number; usage: { bytes: bigint; inodes: bigint } } | undefined;
   return async () => {
-    const { bytes, inodes } = await diskUsage(core.imagesDir);
+    const generation = core.generation();
+    if (!cached || cached.generation !== generation || Date.now() - cached.at > MAX_AGE_MS) {
+      cached = { generation, at: Date.now(), usage: await diskUsage(core.imagesDir) };
+    }
+    const { bytes, inodes } = cached.usage;
     return {
       imageFilesystems: [
         {
