@@ -193,6 +193,8 @@ export interface RegistryProxy {
   hits: Map<string, number>;
   /** Authorization headers the token endpoint received. */
   tokenRequests: string[];
+  /** The most blob GETs that were in progress at once. */
+  maxBlobsInFlight(): number;
   stop(): Promise<void>;
 }
 
@@ -208,7 +210,15 @@ export async function startRegistryProxy(upstream: string, opts: ProxyOptions = 
   const tokenRequests: string[] = [];
   const tokens = new Set<string>();
   let host = '';
+  let inFlight = 0;
+  let maxInFlight = 0;
   const server = createHttpServer(async (req, res) => {
+    const isBlob = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '');
+    if (isBlob) {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      res.once('close', () => inFlight--);
+    }
     try {
       const url = new URL(req.url ?? '/', `http://${host}`);
       if (url.pathname === '/token' && req.method === 'POST') {
@@ -286,6 +296,7 @@ export async function startRegistryProxy(upstream: string, opts: ProxyOptions = 
     host,
     hits,
     tokenRequests,
+    maxBlobsInFlight: () => maxInFlight,
     stop: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

@@ -165,20 +165,21 @@ test('a blob that does not match its digest fails the pull and leaves nothing be
   assert.deepEqual((await d.client.call('ListImages', {})).images, []);
 });
 
-test('concurrent pulls of one image share one download of each blob', async (t) => {
+test('concurrent pulls of one image share one download of each blob, at most max_concurrent_downloads at once', async (t) => {
   const img = await pushBusyboxImage(reg.host, 'shared/busybox', 'v1', {
-    layers: [1, 2, 3].map((i) => ({ entries: [{ path: `etc/layer-${i}`, content: `layer ${i}\n`.repeat(1000 * i) }] })),
+    layers: [1, 2, 3, 4, 5].map((i) => ({ entries: [{ path: `etc/layer-${i}`, content: `layer ${i}\n`.repeat(1000 * i) }] })),
   });
   const proxy = await startRegistryProxy(reg.host);
   t.after(() => proxy.stop());
   const sub = join(dir, 'shared');
   execFileSync('mkdir', ['-p', sub]);
-  const d = await daemonWith(t, 'shared', imagesConfigToml(sub, reg.host));
+  const d = await daemonWith(t, 'shared', `${imagesConfigToml(sub, reg.host)}max_concurrent_downloads = 2\n`);
   const ref = `${proxy.host}/shared/busybox:v1`;
   const ids = await Promise.all([1, 2, 3, 4].map(() => d.client.call('PullImage', { image: { image: ref } })));
   assert.deepEqual(new Set(ids.map((r) => r.imageRef)), new Set([img.configDigest]));
   for (const l of img.layers) assert.equal(proxy.hits.get(`/v2/shared/busybox/blobs/${l.digest}`), 1, l.digest);
   assert.equal(proxy.hits.get(`/v2/shared/busybox/blobs/${img.configDigest}`), 1);
+  assert.ok(proxy.maxBlobsInFlight() >= 1 && proxy.maxBlobsInFlight() <= 2, `${proxy.maxBlobsInFlight()} blob downloads at once`);
   // Present already: a second pull fetches the manifest only.
   await d.client.call('PullImage', { image: { image: ref } });
   for (const l of img.layers) assert.equal(proxy.hits.get(`/v2/shared/busybox/blobs/${l.digest}`), 1);
