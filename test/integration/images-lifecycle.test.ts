@@ -32,7 +32,7 @@ test('records survive a restart; RemoveImage garbage-collects what no image uses
   const a = await pushBusyboxImage(reg.host, 'life/a', 'v1', { layers: [...shared, { entries: [{ path: 'etc/a', content: 'a' }] }] });
   const b = await pushBusyboxImage(reg.host, 'life/b', 'v1', { layers: [...shared, { entries: [{ path: 'etc/b', content: 'b' }] }] });
   const ddir = join(dir, 'restart');
-  const conf = imagesConfigToml(tempDir(), reg.host);
+  const conf = imagesConfigToml(mkdtempSync(join(dir, 'conf-')), reg.host);
   let d = await startDaemon({ dir: mkdtempSync(ddir), configToml: conf });
   const daemonDir = d.dir;
   t.after(() => d.cleanup().then(() => removeDir(daemonDir)));
