@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
-import type { ContainerEventResponse, DeepPartial } from '../../gen/runtime/v1/api.js';
+import type { ContainerEventResponse, ContainerStats, DeepPartial } from '../../gen/runtime/v1/api.js';
 import type { Area, BaseDeps } from '../areas.js';
 import type { ImagesArea } from '../images/area.js';
 import type { HostFacts } from '../oci/spec.js';
@@ -55,6 +55,11 @@ export interface ContainersArea extends Area {
    * (container_id = the sandbox id, with pod_sandbox_status filled).
    */
   publishEvent(ev: DeepPartial<ContainerEventResponse>): void;
+  /**
+   * Optional, for PodSandboxStats/ListPodSandboxStats (kubelet's CRI stats provider
+   * reads container stats from there): the stats of every container in the pod.
+   */
+  statsInPod?(ctx: OpContext, podId: string): Promise<DeepPartial<ContainerStats>[]>;
 }
 
 export async function createContainers(base: BaseDeps, d: { images: ImagesArea; pods: PodsArea }): Promise<ContainersArea> {
