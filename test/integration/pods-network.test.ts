@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -28,13 +28,19 @@ interface Env {
   logs: string;
 }
 
-async function setUp(t: { after(fn: () => unknown): void }, dir = tempDir('cricket-pods-'), net?: TestNet, extraArgs: string[] = []): Promise<Env> {
+async function setUp(
+  t: { after(fn: () => unknown): void },
+  dir = tempDir('cricket-pods-'),
+  net?: TestNet,
+  extraArgs: string[] = [],
+  extraToml = '',
+): Promise<Env> {
   const n = net ?? makeTestNet(dir);
   const logs = join(dir, 'logs');
   const d = await startDaemon({
     dir,
     args: ['--cni-conf-dir', n.confDir, ...extraArgs],
-    configToml: `[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n`,
+    configToml: `[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n${extraToml}`,
   });
   // Version answers before recovery ends; wait until pod RPCs are served.
   for (let i = 0; ; i++) {
@@ -292,7 +298,8 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
     net.destroy();
     removeDir(dir);
   });
-  const env = await setUp(t, dir, net, ['--cni-bin-dir', fp.dir]);
+  // A short plugin timeout: RunPodSandbox outlives its caller's deadline until then.
+  const env = await setUp(t, dir, net, ['--cni-bin-dir', fp.dir], '[network]\nplugin_timeout_seconds = 3\n');
   const c = env.d.client;
   const podsRun = join(env.d.runRoot, 'pods');
   const nothingLeft = () => {
@@ -314,7 +321,8 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
   nothingLeft();
   assert.deepEqual((await c.call('ListPodSandbox', {})).items, []);
 
-  // The bridge plugin hangs: the deadline ends the call and the rollback still runs.
+  // The bridge plugin hangs: the deadline ends the call; the plugin timeout ends the
+  // plugin, and the rollback still runs.
   fp.disarm('portmap');
   fp.arm('bridge', 'ADD', 'hang');
   await assert.rejects(
@@ -322,7 +330,6 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
     (e: CriCallError) => e.code === status.DEADLINE_EXCEEDED,
   );
   fp.disarm('bridge');
-  // The rollback finishes shortly after the client gave up.
   for (let i = 0; i < 100 && existsSync(podsRun) && readdirSync(podsRun).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
   nothingLeft();
 
@@ -452,4 +459,37 @@ test('sandbox lifecycle events reach GetContainerEvents with the pod status', as
       [ContainerEventType.CONTAINER_DELETED_EVENT, PodSandboxState.SANDBOX_NOTREADY],
     ],
   );
+});
+
+test('a pod that finishes after the caller\'s deadline is kept and handed to the retry', async (t) => {
+  const dir = tempDir('cricket-pods-');
+  const net = makeTestNet(dir);
+  t.after(() => {
+    net.destroy();
+    removeDir(dir);
+  });
+  // Every real plugin, except that portmap ADD takes 2 s.
+  const bin = join(dir, 'slow-cni');
+  mkdirSync(bin);
+  for (const p of readdirSync('/usr/lib/cni')) symlinkSync(join('/usr/lib/cni', p), join(bin, p));
+  rmSync(join(bin, 'portmap'));
+  writeFileSync(join(bin, 'portmap'), '#!/bin/sh\n[ "$CNI_COMMAND" = ADD ] && sleep 2\nexec /usr/lib/cni/portmap "$@"\n', { mode: 0o755 });
+  const env = await setUp(t, dir, net, ['--cni-bin-dir', bin]);
+  const c = env.d.client;
+  const config = podConfig(env, 'slowpoke', { portMappings: [{ containerPort: 80, hostPort: randomInt(20000, 40000) }] });
+  await assert.rejects(c.call('RunPodSandbox', { config }, { timeoutMs: 700 }), (e: CriCallError) => e.code === status.DEADLINE_EXCEEDED);
+  let items: { id: string; state: PodSandboxState }[] = [];
+  for (let i = 0; i < 100 && items.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    items = (await c.call('ListPodSandbox', {})).items;
+  }
+  assert.equal(items.length, 1, 'the pod was finished, not undone');
+  assert.equal(items[0]!.state, PodSandboxState.SANDBOX_READY);
+  const retry = await c.call('RunPodSandbox', { config });
+  assert.equal(retry.podSandboxId, items[0]!.id, 'the retry gets the finished pod');
+  // Handed over once: a further identical request is a duplicate again.
+  await assert.rejects(c.call('RunPodSandbox', { config }), (e: CriCallError) => e.code === status.ALREADY_EXISTS);
+  await c.call('RemovePodSandbox', { podSandboxId: retry.podSandboxId });
+  assertNothingLeft(env, retry.podSandboxId, {});
+  assert.deepEqual(vethsOn(net.bridge), []);
 });

@@ -4,6 +4,7 @@ import type { DeepPartial, PodSandboxStats, PodSandboxStatsFilter } from '../../
 import { readCgroupStats } from '../../host/cgroups.js';
 import { netDevCounters, type InterfaceCounters } from '../../host/netns.js';
 import type { StreamHandler, UnaryHandler } from '../../server/rpc-types.js';
+import type { ContainersArea } from '../containers/area.js';
 import { POD_IFNAME } from '../network/cni-manager.js';
 import { filterSandboxes } from './list-pod-sandbox.js';
 import type { PodsDeps } from './pods-deps.js';
@@ -19,7 +20,7 @@ const u64 = (v: bigint | undefined) => (v === undefined ? undefined : { value: v
 export class PodStatsSampler {
   readonly #lastCpu = new Map<string, { ts: bigint; usage: bigint }>();
 
-  async stats(ctx: OpContext, sb: Sandbox): Promise<DeepPartial<PodSandboxStats>> {
+  async stats(ctx: OpContext, sb: Sandbox, containers?: ContainersArea): Promise<DeepPartial<PodSandboxStats>> {
     const cg = readCgroupStats(sb.meta.cgroupParent);
     let nanoCores: bigint | undefined;
     if (cg.cpuUsageNs !== undefined) {
@@ -63,7 +64,7 @@ export class PodStatsSampler {
           ? { timestamp: cg.timestampNs, defaultInterface: def ? toUsage(def) : undefined, interfaces: nonLo.map(toUsage) }
           : undefined,
         process: { timestamp: cg.timestampNs, processCount: u64(cg.processCount) },
-        containers: [],
+        containers: containers?.statsInPod ? await containers.statsInPod(ctx, sb.id).catch(() => []) : [],
       },
     };
   }
@@ -77,7 +78,7 @@ export function makePodSandboxStats(deps: PodsDeps, sampler: PodStatsSampler): U
   return async (ctx, req) => {
     const sb = deps.store.resolve(req.podSandboxId);
     if (!sb) throw notFound(`pod sandbox "${req.podSandboxId}" not found`);
-    return { stats: await sampler.stats(ctx, sb) };
+    return { stats: await sampler.stats(ctx, sb, deps.containers()) };
   };
 }
 
@@ -87,12 +88,12 @@ function selected(deps: PodsDeps, filter: PodSandboxStatsFilter | undefined): Sa
 }
 
 export function makeListPodSandboxStats(deps: PodsDeps, sampler: PodStatsSampler): UnaryHandler<'ListPodSandboxStats'> {
-  return async (ctx, req) => ({ stats: await Promise.all(selected(deps, req.filter).map((sb) => sampler.stats(ctx, sb))) });
+  return async (ctx, req) => ({ stats: await Promise.all(selected(deps, req.filter).map((sb) => sampler.stats(ctx, sb, deps.containers()))) });
 }
 
 export function makeStreamPodSandboxStats(deps: PodsDeps, sampler: PodStatsSampler): StreamHandler<'StreamPodSandboxStats'> {
   return async (ctx, req, send) => {
-    const all = await Promise.all(selected(deps, req.filter).map((sb) => sampler.stats(ctx, sb)));
+    const all = await Promise.all(selected(deps, req.filter).map((sb) => sampler.stats(ctx, sb, deps.containers())));
     for (let i = 0; i < all.length; i += 100) await send({ podSandboxStats: all.slice(i, i + 100) });
     if (all.length === 0) await send({ podSandboxStats: [] });
   };

@@ -35,6 +35,8 @@ export async function recoverSandboxes(ctx: OpContext, deps: PodsDeps): Promise<
   }
   const known = new Set(loaded.map((s) => s.id));
   await releaseOrphans(ctx, deps, known, new Set(problems.map((p) => p.split(':')[0]!)));
+  // CNI 1.1 GC: plugins drop whatever belongs to no live attachment (a no-op before 1.1.0).
+  await deps.cni.gc(ctx, [...known]).catch((err: unknown) => ctx.log.warn({ err }, 'CNI GC failed'));
   ctx.log.info({ pods: loaded.length, ready }, 'pod sandboxes recovered');
 }
 

@@ -30,7 +30,15 @@ const SANDBOX_OOM_SCORE_ADJ = -998;
 export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'> {
   return async (ctx, req) => {
     const plan = planPod(req, deps.config, osHostname());
+    const parked = deps.store.takeParked(plan.nameKey);
+    if (parked && parked.status.state === 'ready') {
+      ctx.log.info({ pod: parked.id, name: plan.nameKey }, 'handing over a pod finished after an earlier deadline');
+      return { podSandboxId: parked.id };
+    }
     const id = newId<SandboxId>();
+    // The steps do not stop at the caller's deadline (each has its own timeout): a pod
+    // that finishes late is parked for kubelet's retry instead of being undone.
+    const work = { requestId: ctx.requestId, log: ctx.log, signal: new AbortController().signal };
     return withRollback(ctx.log, async (rb) => {
       deps.store.reserveName(plan.nameKey, id);
       rb.push('release name', () => deps.store.releaseName(plan.nameKey, id));
@@ -59,7 +67,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       const utsnsPath = plan.hostNetwork ? undefined : join(nsDir, 'uts');
       for (const p of [netnsPath, ipcnsPath, utsnsPath]) if (p) rb.push(`unpin ${p}`, () => unpinNamespace(p));
       await step('create pod namespaces', () =>
-        pinNamespaces({ netPath: netnsPath, ipcPath: ipcnsPath, utsPath: utsnsPath, hostname: plan.hostname, sysctls: plan.sysctls, signal: ctx.signal }),
+        pinNamespaces({ netPath: netnsPath, ipcPath: ipcnsPath, utsPath: utsnsPath, hostname: plan.hostname, sysctls: plan.sysctls, signal: work.signal }),
       );
 
       let shmPath: string | undefined;
@@ -67,7 +75,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         shmPath = join(podDir, 'shm');
         const p = shmPath;
         rb.push('unmount shm', () => unmountShm(p));
-        await step('mount pod /dev/shm', () => mountShm(p, DEFAULT_SHM_BYTES, ctx.signal));
+        await step('mount pod /dev/shm', () => mountShm(p, DEFAULT_SHM_BYTES, work.signal));
       }
 
       let pidnsPath: string | undefined;
@@ -83,7 +91,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
             ipcnsPath,
             utsnsPath,
             oomScoreAdj: SANDBOX_OOM_SCORE_ADJ,
-            signal: ctx.signal,
+            signal: work.signal,
           }),
         );
         initPid = init.pid;
@@ -104,7 +112,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
           capabilityArgs['dns'] = { servers: dns.servers, searches: dns.searches, options: dns.options };
         }
         rb.push('tear down pod network', () => deps.cni.tearDown(cleanupContext(ctx, deps.config.network.plugin_timeout_seconds * 1000), id));
-        const att = await deps.cni.setUp(ctx, {
+        const att = await deps.cni.setUp(work, {
           podId: id,
           netnsPath,
           args: {
@@ -153,7 +161,10 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       deps.store.add(sb);
       publishPodEvent(deps, sb, ContainerEventType.CONTAINER_CREATED_EVENT);
       publishPodEvent(deps, sb, ContainerEventType.CONTAINER_STARTED_EVENT);
-      ctx.log.info({ pod: id, name: plan.nameKey, ips }, 'pod sandbox ready');
+      if (ctx.signal.aborted) {
+        deps.store.park(plan.nameKey, id);
+        ctx.log.warn({ pod: id, name: plan.nameKey }, 'pod sandbox ready after the caller gave up; kept for its retry');
+      } else ctx.log.info({ pod: id, name: plan.nameKey, ips }, 'pod sandbox ready');
       return { podSandboxId: id };
     });
   };

@@ -105,6 +105,7 @@ export class SandboxStore {
   readonly #byId = new Map<string, Sandbox>();
   readonly #names = new Map<string, string>();
   readonly #ports = new Map<string, readonly CniPortMapping[]>();
+  readonly #parked = new Map<string, string>();
 
   constructor(root: string) {
     this.#meta = new JsonRecordDir(join(root, 'meta'), MetaSchema);
@@ -141,6 +142,23 @@ export class SandboxStore {
     this.#ports.delete(id);
   }
 
+  /**
+   * A pod finished after its caller's deadline passed. kubelet will retry RunPodSandbox
+   * with the same name; the retry gets this pod instead of "name reserved" (as CRI-O
+   * does), so a slow creation is not thrown away and redone forever.
+   */
+  park(nameKey: string, id: string): void {
+    this.#parked.set(nameKey, id);
+  }
+
+  /** The parked pod for this name, if any, now handed over (unparked). */
+  takeParked(nameKey: string): Sandbox | undefined {
+    const id = this.#parked.get(nameKey);
+    if (id === undefined) return undefined;
+    this.#parked.delete(nameKey);
+    return this.#byId.get(id);
+  }
+
   add(sb: Sandbox): void {
     this.#byId.set(sb.id, sb);
   }
@@ -171,6 +189,7 @@ export class SandboxStore {
     this.#byId.delete(sb.id);
     this.releaseName(sb.meta.nameKey, sb.id);
     this.releasePorts(sb.id);
+    if (this.#parked.get(sb.meta.nameKey) === sb.id) this.#parked.delete(sb.meta.nameKey);
   }
 
   async deleteRecords(id: string): Promise<void> {
