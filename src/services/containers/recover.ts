@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import type { OpContext } from '../../core/context.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { recordExit } from './lifecycle.js';
@@ -12,6 +13,7 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
   const { loaded, bad } = await deps.store.load();
   for (const b of bad) ctx.log.warn({ record: b }, 'skipping unreadable container record');
   await deps.exits.start();
+  await mkdir(deps.dirs.sockets, { recursive: true });
   const timeoutMs = deps.config.daemon.recovery_item_timeout_seconds * 1000;
   for (const c of loaded) {
     deps.images.retain(c.meta.imageId, c.id);

@@ -126,6 +126,9 @@ export function createWithConmon(ctx: OpContext, o: ConmonCreate): Promise<numbe
         return finish(new CricketError('Internal', `runtime failed to create the container: ${(msg.message ?? stderr).trim().slice(-1500)}`));
       }
     });
-    sync.on('end', () => finish(new CricketError('Internal', `conmon closed the sync pipe without a pid: ${stderr.trim().slice(-1000)}`)));
+    // Give stderr a moment to drain so the error says why.
+    sync.on('end', () =>
+      setTimeout(() => finish(new CricketError('Internal', `conmon closed the sync pipe without a pid: ${stderr.trim().slice(-1000)}`)), 100),
+    );
   });
 }

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { ContainerEventType, ContainerState, type ContainerEventResponse } from '../../src/gen/runtime/v1/api.js';
+import { create, createStart, ctrConfig, isCode, leftovers, runPod, setUpEnv, waitExited, waitState, type Env } from './containers-env.js';
+
+let env: Env;
+before(async () => {
+  env = await setUpEnv({ StopSignal: 'SIGUSR2' });
+});
+after(async () => {
+  await env?.cleanup();
+});
+
+const CRI_LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(?:Z|[+-]\d\d:\d\d)) (stdout|stderr) ([PF]) (.*)$/;
+
+test('a container runs to its exit code; logs are CRI lines with P and F; status and events follow it; remove leaves nothing', async () => {
+  const pod = await runPod(env);
+  const events: ContainerEventResponse[] = [];
+  const ac = new AbortController();
+  const collecting = (async () => {
+    try {
+      for await (const ev of env.d.client.stream('GetContainerEvents', {}, { signal: ac.signal })) events.push(ev);
+    } catch {
+      // ended by the abort
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 200));
+
+  const long = 'x'.repeat(20_000);
+  const cfg = ctrConfig(env, ['sh', '-c', `echo hello; echo oops >&2; echo ${long}; printf partial; exit 3`], { labels: { role: 'test' } });
+  const id = await create(env, pod, cfg);
+  let s = (await env.d.client.call('ContainerStatus', { containerId: id })).status!;
+  assert.equal(s.state, ContainerState.CONTAINER_CREATED);
+  assert.equal(s.imageRef, env.image.configDigest);
+  assert.equal(s.startedAt, 0n);
+  await env.d.client.call('StartContainer', { containerId: id });
+  s = await waitExited(env, id);
+  assert.equal(s.exitCode, 3);
+  assert.equal(s.reason, 'Error');
+  assert.ok(s.startedAt > 0n && s.finishedAt >= s.startedAt && s.startedAt >= s.createdAt, `${s.createdAt} ${s.startedAt} ${s.finishedAt}`);
+  assert.equal(s.labels['role'], 'test');
+  const logPath = join(pod.config.logDirectory!, cfg.logPath!);
+  assert.equal(s.logPath, logPath);
+
+  const lines = readFileSync(logPath, 'utf8').split('\n').filter(Boolean);
+  const parsed = lines.map((l) => {
+    const m = CRI_LINE.exec(l);
+    assert.ok(m, `not a CRI log line: ${l.slice(0, 100)}`);
+    return { stream: m[2], tag: m[3], text: m[4]! };
+  });
+  assert.deepEqual(parsed.filter((p) => p.stream === 'stderr').map((p) => [p.tag, p.text]), [['F', 'oops']]);
+  const out = parsed.filter((p) => p.stream === 'stdout');
+  assert.deepEqual(out[0], { stream: 'stdout', tag: 'F', text: 'hello' });
+  // The long line arrives in pieces: P for all but the last piece, which is F.
+  const longPieces: typeof out = [];
+  for (const p of out.slice(1)) {
+    longPieces.push(p);
+    if (p.tag === 'F') break;
+  }
+  assert.ok(longPieces.length >= 2, 'a 20000-byte line is split');
+  assert.ok(longPieces.slice(0, -1).every((p) => p.tag === 'P'));
+  assert.equal(longPieces.map((p) => p.text).join(''), long);
+  assert.deepEqual(out.at(-1), { stream: 'stdout', tag: 'P', text: 'partial' });
+
+  // A second container exiting 0 is Completed.
+  const ok = await createStart(env, pod, ctrConfig(env, ['true']));
+  s = await waitExited(env, ok);
+  assert.equal(s.exitCode, 0);
+  assert.equal(s.reason, 'Completed');
+
+  const listed = (await env.d.client.call('ListContainers', { filter: { podSandboxId: pod.id, labelSelector: { role: 'test' } } })).containers;
+  assert.deepEqual(listed.map((c) => c.id), [id]);
+  const exited = (await env.d.client.call('ListContainers', { filter: { state: { state: ContainerState.CONTAINER_EXITED }, podSandboxId: pod.id } })).containers;
+  assert.equal(exited.length, 2);
+
+  await env.d.client.call('RemoveContainer', { containerId: id });
+  await env.d.client.call('RemoveContainer', { containerId: id }); // idempotent
+  await assert.rejects(env.d.client.call('ContainerStatus', { containerId: id }), isCode(status.NOT_FOUND));
+  assert.deepEqual(leftovers(env, id), []);
+  assert.ok(existsSync(logPath), 'the log file stays for kubelet');
+  await new Promise((r) => setTimeout(r, 300));
+  ac.abort();
+  await collecting;
+  const mine = events.filter((e) => e.containerId === id).map((e) => e.containerEventType);
+  assert.deepEqual(mine, [
+    ContainerEventType.CONTAINER_CREATED_EVENT,
+    ContainerEventType.CONTAINER_STARTED_EVENT,
+    ContainerEventType.CONTAINER_STOPPED_EVENT,
+    ContainerEventType.CONTAINER_DELETED_EVENT,
+  ]);
+  await env.d.client.call('StopPodSandbox', { podSandboxId: pod.id });
+  await env.d.client.call('RemovePodSandbox', { podSandboxId: pod.id });
+  assert.deepEqual(leftovers(env), []);
+});
+
+test('StopContainer: the stop signal is honoured, SIGKILL follows the grace period, 0 kills at once, unknown ids succeed', async () => {
+  const pod = await runPod(env);
+  // The image's STOPSIGNAL (SIGUSR2) is used when the config names none.
+  const graceful = await createStart(env, pod, ctrConfig(env, ['sh', '-c', "trap 'echo got USR2; exit 7' USR2; echo ready; while true; do sleep 0.1; done"]));
+  await waitForLog(env, graceful, 'ready');
+  await env.d.client.call('StopContainer', { containerId: graceful, timeout: 20n });
+  let s = (await env.d.client.call('ContainerStatus', { containerId: graceful })).status!;
+  assert.equal(s.state, ContainerState.CONTAINER_EXITED);
+  assert.equal(s.exitCode, 7);
+  assert.match(readFileSync(s.logPath, 'utf8'), /stdout F got USR2/);
+
+  // stop_signal in the config wins over the image's.
+  const byConfig = await createStart(
+    env,
+    pod,
+    ctrConfig(env, ['sh', '-c', "trap 'exit 9' INT; echo ready; while true; do sleep 0.1; done"], { stopSignal: 10 /* SIGNAL_SIGINT */ }),
+  );
+  await waitForLog(env, byConfig, 'ready');
+  await env.d.client.call('StopContainer', { containerId: byConfig, timeout: 20n });
+  s = (await env.d.client.call('ContainerStatus', { containerId: byConfig })).status!;
+  assert.equal(s.exitCode, 9);
+
+  // PID 1 ignores signals it has no handler for: only SIGKILL ends it.
+  const stubborn = await createStart(env, pod, ctrConfig(env, ['sleep', '1000']));
+  await waitState(env, stubborn, ContainerState.CONTAINER_RUNNING);
+  await env.d.client.call('StopContainer', { containerId: stubborn, timeout: 1n });
+  s = (await env.d.client.call('ContainerStatus', { containerId: stubborn })).status!;
+  assert.equal(s.exitCode, 137);
+  assert.equal(s.reason, 'Error');
+
+  const now = await createStart(env, pod, ctrConfig(env, ['sh', '-c', "trap 'exit 7' USR2 TERM; while true; do sleep 0.1; done"]));
+  await waitState(env, now, ContainerState.CONTAINER_RUNNING);
+  await env.d.client.call('StopContainer', { containerId: now, timeout: 0n });
+  s = (await env.d.client.call('ContainerStatus', { containerId: now })).status!;
+  assert.equal(s.exitCode, 137, 'timeout 0 sends SIGKILL without the stop signal');
+  await env.d.client.call('StopContainer', { containerId: now, timeout: 0n }); // idempotent
+  await env.d.client.call('StopContainer', { containerId: 'f'.repeat(64), timeout: 0n });
+  await env.d.client.call('RemoveContainer', { containerId: 'f'.repeat(64) });
+  await assert.rejects(env.d.client.call('ContainerStatus', { containerId: 'f'.repeat(64) }), isCode(status.NOT_FOUND));
+
+  // Removing a running container kills it; stopping the pod stops the rest.
+  const running = await createStart(env, pod, ctrConfig(env, ['sleep', '1000']));
+  await waitState(env, running, ContainerState.CONTAINER_RUNNING);
+  await env.d.client.call('RemoveContainer', { containerId: running });
+  assert.deepEqual(leftovers(env, running), []);
+  const last = await createStart(env, pod, ctrConfig(env, ['sleep', '1000']));
+  await waitState(env, last, ContainerState.CONTAINER_RUNNING);
+  await env.d.client.call('StopPodSandbox', { podSandboxId: pod.id });
+  s = (await env.d.client.call('ContainerStatus', { containerId: last })).status!;
+  assert.equal(s.state, ContainerState.CONTAINER_EXITED);
+  await assert.rejects(env.d.client.call('StartContainer', { containerId: last }), isCode(status.FAILED_PRECONDITION));
+  await env.d.client.call('RemovePodSandbox', { podSandboxId: pod.id });
+  assert.deepEqual(leftovers(env), []);
+});
+
+export async function waitForLog(e: Env, id: string, text: string): Promise<void> {
+  const s = (await e.d.client.call('ContainerStatus', { containerId: id })).status!;
+  for (let i = 0; i < 400; i++) {
+    if (existsSync(s.logPath) && readFileSync(s.logPath, 'utf8').includes(text)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`container ${id} never logged "${text}"`);
+}
