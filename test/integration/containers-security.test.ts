@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { ContainerState, SecurityProfile_ProfileType } from '../../src/gen/runtime/v1/api.js';
+import { decodeCapMask } from '../../src/host/capabilities.js';
+import { createStart, ctrConfig, isCode, runPod, setUpEnv, waitExited, waitState, type Env } from './containers-env.js';
+
+let env: Env;
+let pod: Awaited<ReturnType<typeof runPod>>;
+before(async () => {
+  env = await setUpEnv({ User: 'app' });
+  pod = await runPod(env);
+});
+after(async () => {
+  await env?.cleanup();
+});
+
+const logText = (path: string) =>
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ').slice(3).join(' '))
+    .join('\n');
+
+async function runToEnd(cmd: string, extra: Parameters<typeof ctrConfig>[2] = {}) {
+  const id = await createStart(env, pod, ctrConfig(env, ['sh', '-c', cmd], extra));
+  const s = await waitExited(env, id);
+  return { id, status: s, log: logText(s.logPath) };
+}
+
+test('a process over its memory limit is OOMKilled', async () => {
+  const limit = 16n << 20n;
+  const r = await runToEnd('dd if=/dev/zero bs=1M count=256 2>/dev/null | tail -c 200000000 >/dev/null', {
+    linux: { resources: { memoryLimitInBytes: limit, memorySwapLimitInBytes: limit } },
+  });
+  assert.equal(r.status.reason, 'OOMKilled', r.log);
+  assert.equal(r.status.exitCode, 137);
+});
+
+test('read-only rootfs refuses writes; the image USER applies; run_as_user overrides it', async () => {
+  const ro = await runToEnd('touch /probe && echo wrote; id -u', { linux: { securityContext: { readonlyRootfs: true } } });
+  assert.doesNotMatch(ro.log, /wrote/);
+  assert.match(ro.log, /Read-only file system/);
+  assert.match(ro.log, /^1000$/m, 'image USER app is uid 1000');
+
+  const rw = await runToEnd('touch /tmp/probe && echo wrote; id -u; id -G', {
+    linux: { securityContext: { runAsUser: { value: 0n }, supplementalGroups: [4242n] } },
+  });
+  assert.match(rw.log, /^wrote$/m);
+  assert.match(rw.log, /^0$/m);
+  assert.match(rw.log, /\b4242\b/);
+  const byName = await runToEnd('id -u', { linux: { securityContext: { runAsUsername: 'nobody' } } });
+  assert.match(byName.log, /^65534$/m);
+});
+
+test('dropped capabilities are gone and added ones present (within the daemon bounding set)', async () => {
+  const capsOf = (log: string) => decodeCapMask(/CapEff:\s*([0-9a-f]+)/.exec(log)![1]!);
+  const def = await runToEnd('grep CapEff /proc/self/status', { linux: { securityContext: { runAsUser: { value: 0n } } } });
+  const defCaps = capsOf(def.log);
+  assert.ok(defCaps.includes('CAP_CHOWN') && defCaps.includes('CAP_NET_RAW'), defCaps.join(','));
+  assert.ok(!defCaps.includes('CAP_SYS_ADMIN'));
+
+  const dropped = await runToEnd('grep CapEff /proc/self/status; chown 1 /tmp && echo chowned', {
+    linux: { securityContext: { runAsUser: { value: 0n }, capabilities: { dropCapabilities: ['CHOWN', 'CAP_NET_RAW'], addCapabilities: ['NET_ADMIN'] } } },
+  });
+  const caps = capsOf(dropped.log);
+  assert.ok(!caps.includes('CAP_CHOWN') && !caps.includes('CAP_NET_RAW'), caps.join(','));
+  assert.ok(caps.includes('CAP_NET_ADMIN'));
+  assert.doesNotMatch(dropped.log, /chowned/);
+
+  const none = await runToEnd('grep CapEff /proc/self/status', {
+    linux: { securityContext: { runAsUser: { value: 0n }, capabilities: { dropCapabilities: ['ALL'] } } },
+  });
+  assert.deepEqual(capsOf(none.log), []);
+
+  // ALL is cut to what the daemon itself holds, so the container still starts.
+  const own = decodeCapMask(/CapBnd:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]!);
+  const all = await runToEnd('grep CapEff /proc/self/status', {
+    linux: { securityContext: { runAsUser: { value: 0n }, capabilities: { addCapabilities: ['ALL'] } } },
+  });
+  assert.deepEqual(capsOf(all.log).sort(), own.sort());
+});
+
+test('seccomp RuntimeDefault blocks namespace creation that Unconfined allows', async () => {
+  const cmd = 'unshare -U true && echo unshared || echo blocked';
+  const unconfined = await runToEnd(cmd, {
+    linux: { securityContext: { runAsUser: { value: 0n }, seccomp: { profileType: SecurityProfile_ProfileType.Unconfined } } },
+  });
+  assert.match(unconfined.log, /^unshared$/m);
+  const confined = await runToEnd(cmd, {
+    linux: { securityContext: { runAsUser: { value: 0n }, seccomp: { profileType: SecurityProfile_ProfileType.RuntimeDefault } } },
+  });
+  assert.match(confined.log, /^blocked$/m);
+  assert.match(confined.log, /Operation not permitted/);
+  const seccompMode = await runToEnd('grep Seccomp: /proc/self/status', {
+    linux: { securityContext: { seccomp: { profileType: SecurityProfile_ProfileType.RuntimeDefault } } },
+  });
+  assert.match(seccompMode.log, /Seccomp:\s+2/);
+});
+
+test('ExecSync returns output and exit code, kills at its timeout, and refuses a stopped container', async () => {
+  const id = await createStart(env, pod, ctrConfig(env, ['sleep', '1000']));
+  await waitState(env, id, ContainerState.CONTAINER_RUNNING);
+  const r = await env.d.client.call('ExecSync', { containerId: id, cmd: ['sh', '-c', 'echo out; echo err >&2; exit 4'], timeout: 10n });
+  assert.equal(r.stdout.toString(), 'out\n');
+  assert.equal(r.stderr.toString(), 'err\n');
+  assert.equal(r.exitCode, 4);
+  const big = await env.d.client.call('ExecSync', { containerId: id, cmd: ['sh', '-c', 'head -c 3000000 /dev/zero | tr "\\0" a'], timeout: 20n });
+  assert.equal(big.stdout.length, 3_000_000);
+
+  await assert.rejects(
+    env.d.client.call('ExecSync', { containerId: id, cmd: ['sleep', '60'], timeout: 1n }, { timeoutMs: 30_000 }),
+    (e: Error & { code?: number }) => e.code === status.DEADLINE_EXCEEDED,
+  );
+  // The timed-out process was killed, not left behind in the container.
+  const ps = await env.d.client.call('ExecSync', { containerId: id, cmd: ['ps', '-o', 'args'], timeout: 10n });
+  assert.doesNotMatch(ps.stdout.toString(), /sleep 60/);
+
+  await env.d.client.call('StopContainer', { containerId: id, timeout: 0n });
+  await assert.rejects(env.d.client.call('ExecSync', { containerId: id, cmd: ['true'], timeout: 5n }), isCode(status.FAILED_PRECONDITION));
+  await assert.rejects(env.d.client.call('ExecSync', { containerId: 'e'.repeat(64), cmd: ['true'] }), isCode(status.NOT_FOUND));
+});
