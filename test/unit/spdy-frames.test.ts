@@ -217,3 +217,37 @@ test('header blocks: names must be lowercase and unique; counts and lengths must
   const good = nv({ a: 'b' });
   assert.throws(() => new HeaderCodec().decode(good.subarray(0, good.length - 3)), /ends inside|truncated/);
 });
+
+// Three SYN_STREAMs as Go's SPDY framer (moby/spdystream, used by kubelet, crictl and
+// client-go) writes them: one zlib stream across the frames, each block sync-flushed.
+const GO_SYN_STREAMS =
+  '80030001000000290000000100000000000078f9e3c6a7c26260606004a7b392a2d4c45c6851c29a0a0a6800000000ffff' +
+  '800300010000001900000003000000000000c22ac5565c92925f5a02000000ffff' +
+  '800300010100002f0000000500000000000002a55548b15d04ce21160616060c0c0c9c459068ce04257f46030cdda0322a11000000ffff';
+
+test('known vector: SYN_STREAMs written by the Go client decode in order', () => {
+  const frames = new FrameDecoder().push(hex(GO_SYN_STREAMS));
+  assert.equal(frames.length, 3);
+  const codec = new HeaderCodec();
+  const got = frames.map((f) => {
+    assert.equal(f.type, 'syn_stream');
+    if (f.type !== 'syn_stream') return {};
+    return { id: f.streamId, fin: f.fin, headers: { ...codec.decode(f.block) } };
+  });
+  assert.deepEqual(got, [
+    { id: 1, fin: false, headers: { streamtype: ['error'] } },
+    { id: 3, fin: false, headers: { streamtype: ['stdout'] } },
+    { id: 5, fin: true, headers: { port: ['8080'], requestid: ['0'], streamtype: ['data'] } },
+  ]);
+});
+
+test('known vector: our header blocks are zlib stored blocks, each ending with the sync-flush marker', () => {
+  const codec = new HeaderCodec();
+  // zlib header with FDICT and the dictionary id, a stored block with the 4-byte
+  // empty name/value block, then the empty stored block a Z_SYNC_FLUSH ends with.
+  assert.equal(codec.encode({}).toString('hex'), '7820e3c6a7c2' + '000400fbff00000000' + '000000ffff');
+  const second = codec.encode({ a: ['b'] });
+  assert.equal(second.toString('hex'), '000e00f1ff' + '00000001' + '0000000161' + '0000000162' + '000000ffff');
+  const frame = encodeFrame({ type: 'syn_reply', streamId: 1, fin: false, block: new HeaderCodec().encode({}) });
+  assert.equal(frame.toString('hex'), '80030002000000180000000178' + '20e3c6a7c2000400fbff00000000000000ffff');
+});

@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ContainerExecTarget } from '../containers/area.js';
-import type { RemoteCommandIO, SessionResult } from './remote-io.js';
+import type { RemoteCommandIO, SessionResult, TerminalSize } from './remote-io.js';
 import { pythonPath, TTY_HELPER_SOURCE } from './tty-helper.js';
 
+const FIRST_SIZE_WAIT_MS = 500;
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGPIPE: 13, SIGTERM: 15 };
 
 /**
@@ -27,8 +28,21 @@ export async function runExec(
   const runcArgs = ['--root', target.runtimeRoot, 'exec', '--pid-file', pidFile];
   if (io.tty) runcArgs.push('--tty');
   runcArgs.push(target.id, ...cmd);
+  let size = '-';
+  if (io.tty) {
+    // Clients send the terminal size right after connecting; a process that asks for
+    // it at once (a shell, stty) should see it, so wait a moment for the first one.
+    const first = await new Promise<TerminalSize | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), FIRST_SIZE_WAIT_MS);
+      io.onResize((s) => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+    });
+    if (first) size = `${first.width} ${first.height}`;
+  }
   const file = io.tty ? pythonPath() : target.runtimePath;
-  const args = io.tty ? ['-c', TTY_HELPER_SOURCE, target.runtimePath, ...runcArgs] : runcArgs;
+  const args = io.tty ? ['-c', TTY_HELPER_SOURCE, size, target.runtimePath, ...runcArgs] : runcArgs;
   const child = spawn(file, args, {
     // stderr is always piped: runc's own failures ("container not running") land there.
     stdio: io.tty ? ['pipe', 'pipe', 'pipe', 'pipe'] : [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
  *
  *   node ──pipes──► helper ──pty master/slave──► runc exec -t ──console──► process
  *
+ * argv: the initial "<cols> <rows>" (or "-"), then runc's command line.
  * fd 0/1: the session's stdin/stdout; fd 3: resize lines "<cols> <rows>\n". A resize
  * sets the outer pty's size; the kernel signals SIGWINCH to runc, which copies the
  * size onto the container's console. stdin EOF is sent as ^D. The helper exits with
@@ -17,9 +18,13 @@ import { existsSync } from 'node:fs';
  */
 export const TTY_HELPER_SOURCE = String.raw`
 import errno, fcntl, os, select, struct, sys, termios, tty
-argv = sys.argv[1:]
+size = sys.argv[1]
+argv = sys.argv[2:]
 master, slave = os.openpty()
 tty.setraw(slave)
+if size != '-':
+    cols, rows = (int(x) for x in size.split())
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
 pid = os.fork()
 if pid == 0:
     try:

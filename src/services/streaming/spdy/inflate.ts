@@ -261,15 +261,24 @@ export class ZlibStoredDeflater {
       h.writeUInt32BE(this.#dictId, 2);
       parts.push(h);
     }
-    for (let off = 0; off < data.length || off === 0; off += 0xffff) {
+    for (let off = 0; off < data.length; off += 0xffff) {
       const piece = data.subarray(off, Math.min(off + 0xffff, data.length));
-      const b = Buffer.allocUnsafe(5);
-      b[0] = 0; // BFINAL=0, BTYPE=00 (stored), padded to the byte
-      b.writeUInt16LE(piece.length, 1);
-      b.writeUInt16LE(piece.length ^ 0xffff, 3);
-      parts.push(b, piece);
-      if (data.length === 0) break;
+      parts.push(storedHeader(piece.length), piece);
     }
+    // End like a Z_SYNC_FLUSH does, with an EMPTY stored block. Readers rely on it:
+    // Go's flate only hands out a stored block's bytes once it has read the next
+    // block header, and without this marker that read runs past the frame (and Go's
+    // spdy framer then fails every later header block of the connection).
+    parts.push(storedHeader(0));
     return Buffer.concat(parts);
   }
+}
+
+/** A non-final stored block header: BFINAL=0, BTYPE=00 padded to the byte, LEN, NLEN. */
+function storedHeader(len: number): Buffer {
+  const b = Buffer.allocUnsafe(5);
+  b[0] = 0;
+  b.writeUInt16LE(len, 1);
+  b.writeUInt16LE(len ^ 0xffff, 3);
+  return b;
 }
