@@ -14,13 +14,14 @@ export interface TestNet {
   ipamDir: string;
   bridge: string;
   subnetPrefix: string; // "10.233.x"
+  ipv6Prefix: string; // "fd33:hhhh:xx::" (used when made with ipv6)
   gateway: string;
   name: string;
   /** Removes the bridge (the bridge plugin never deletes it). */
   destroy(): void;
 }
 
-export function makeTestNet(dir: string, opts: { cniVersion?: string; template?: string } = {}): TestNet {
+export function makeTestNet(dir: string, opts: { cniVersion?: string; template?: string; ipv6?: boolean } = {}): TestNet {
   const routes = spawnSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' }).stdout;
   let x = randomInt(1, 255);
   for (let i = 0; i < 50 && routes.includes(`10.233.${x}.`); i++) x = randomInt(1, 255);
@@ -30,6 +31,8 @@ export function makeTestNet(dir: string, opts: { cniVersion?: string; template?:
   const ipamDir = join(dir, 'ipam');
   mkdirSync(confDir, { recursive: true });
   const subnetPrefix = `10.233.${x}`;
+  // A unique-local /64 per test for dual-stack runs.
+  const ipv6Prefix = `fd33:${randomInt(0x1000, 0x10000).toString(16)}:${x.toString(16)}::`;
   if (opts.template) {
     // A shipped config with only the host-wide names swapped for private ones.
     const list = JSON.parse(readFileSync(opts.template, 'utf8'));
@@ -53,7 +56,12 @@ export function makeTestNet(dir: string, opts: { cniVersion?: string; template?:
           isGateway: true,
           ipMasq: true,
           hairpinMode: true,
-          ipam: { type: 'host-local', dataDir: ipamDir, routes: [{ dst: '0.0.0.0/0' }], ranges: [[{ subnet: `${subnetPrefix}.0/24` }]] },
+          ipam: {
+            type: 'host-local',
+            dataDir: ipamDir,
+            routes: [{ dst: '0.0.0.0/0' }],
+            ranges: [[{ subnet: `${subnetPrefix}.0/24` }], ...(opts.ipv6 ? [[{ subnet: `${ipv6Prefix}/64` }]] : [])],
+          },
         },
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
@@ -64,6 +72,7 @@ export function makeTestNet(dir: string, opts: { cniVersion?: string; template?:
     ipamDir,
     bridge,
     subnetPrefix,
+    ipv6Prefix,
     gateway: `${subnetPrefix}.1`,
     name,
     destroy() {
@@ -134,4 +143,15 @@ export function tcpReadFromNetns(netnsPath: string, host: string, port: number):
   const r = spawnSync('nsenter', [`--net=${netnsPath}`, '--', process.execPath, '-e', code], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) throw new Error(`connect from ${netnsPath} to ${host}:${port} failed: ${r.stderr}`);
   return r.stdout;
+}
+
+/** Waits until the bridge's IPv6 addresses have finished duplicate address detection (the host cannot use a tentative source). */
+export async function waitIpv6Ready(bridge: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = spawnSync('ip', ['-6', 'addr', 'show', 'dev', bridge], { encoding: 'utf8' }).stdout;
+    if (out.includes('inet6') && !out.includes('tentative')) return;
+    if (Date.now() > deadline) throw new Error(`IPv6 on ${bridge} still tentative: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

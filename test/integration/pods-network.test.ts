@@ -18,6 +18,7 @@ import {
   tcpRead,
   tcpReadFromNetns,
   vethsOn,
+  waitIpv6Ready,
   type TestNet,
 } from '../helpers/pod-net.js';
 
@@ -308,14 +309,17 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
     assert.deepEqual(vethsOn(net.bridge), [], 'no veth');
     assert.deepEqual(ipamReservations(net), [], 'no IPAM reservation');
     assert.equal(iptablesMentions(net.name), 0, 'no iptables rule');
-    assert.equal(existsSync('/sys/fs/cgroup/memory/cricket') && readdirSync('/sys/fs/cgroup/memory/cricket').some((d) => /^[0-9a-f]{64}$/.test(d) && !existing.has(d)), false, 'no pod cgroup');
+    assert.equal(existsSync(join('/sys/fs/cgroup/memory', cgroupParent)), false, 'no pod cgroup');
   };
-  const existing = new Set(existsSync('/sys/fs/cgroup/memory/cricket') ? readdirSync('/sys/fs/cgroup/memory/cricket') : []);
+  // A cgroup parent of this test's own (the default /cricket is shared with other daemons).
+  const cgroupParent = `/${net.bridge}-test/pod-doomed`;
+  const doomed = (extra: DeepPartial<PodSandboxConfig> = {}) =>
+    podConfig(env, 'doomed', { linux: { cgroupParent, securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } }, ...extra });
 
   // portmap fails after bridge has already made the veth, the IP and the masquerade rules.
   fp.arm('portmap', 'ADD', 'fail');
   await assert.rejects(
-    run(c, podConfig(env, 'doomed', { portMappings: [{ containerPort: 80, hostPort: randomInt(20000, 40000) }] })),
+    run(c, doomed({ portMappings: [{ containerPort: 80, hostPort: randomInt(20000, 40000) }] })),
     (e: CriCallError) => e.code === status.INTERNAL && /portmap ADD failed/.test(e.details),
   );
   nothingLeft();
@@ -326,7 +330,7 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
   fp.disarm('portmap');
   fp.arm('bridge', 'ADD', 'hang');
   await assert.rejects(
-    c.call('RunPodSandbox', { config: podConfig(env, 'doomed') }, { timeoutMs: 1500 }),
+    c.call('RunPodSandbox', { config: doomed() }, { timeoutMs: 1500 }),
     (e: CriCallError) => e.code === status.DEADLINE_EXCEEDED,
   );
   fp.disarm('bridge');
@@ -334,7 +338,8 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
   nothingLeft();
 
   // The name was released: the same pod now starts.
-  const id = await run(c, podConfig(env, 'doomed'));
+  const id = await run(c, doomed());
+  assert.ok(existsSync(join('/sys/fs/cgroup/memory', cgroupParent)), 'the pod cgroup is made under the given parent');
   await c.call('RemovePodSandbox', { podSandboxId: id });
   nothingLeft();
 });
@@ -492,4 +497,29 @@ test('a pod that finishes after the caller\'s deadline is kept and handed to the
   await c.call('RemovePodSandbox', { podSandboxId: retry.podSandboxId });
   assertNothingLeft(env, retry.podSandboxId, {});
   assert.deepEqual(vethsOn(net.bridge), []);
+});
+
+test('a dual-stack network gives the pod an IPv4 and an IPv6 address, IPv4 first', async (t) => {
+  const dir = tempDir('cricket-pods-');
+  const net = makeTestNet(dir, { ipv6: true });
+  t.after(() => {
+    net.destroy();
+    removeDir(dir);
+  });
+  const env = await setUp(t, dir, net);
+  const c = env.d.client;
+  const id = await run(c, podConfig(env, 'dual'));
+  const s = (await c.call('PodSandboxStatus', { podSandboxId: id })).status!;
+  assert.ok(s.network!.ip.startsWith(`${net.subnetPrefix}.`), s.network!.ip);
+  assert.equal(s.network!.additionalIps.length, 1);
+  assert.ok(s.network!.additionalIps[0]!.ip.startsWith(net.ipv6Prefix.replace(/::$/, ':')), s.network!.additionalIps[0]!.ip);
+  const i = await info(c, id);
+  const server = await serveInNetns(i['namespaces'].network, 8080, 'v6');
+  t.after(() => server.kill('SIGKILL'));
+  await waitIpv6Ready(net.bridge);
+  assert.equal(await tcpRead(s.network!.additionalIps[0]!.ip, 8080), 'v6', 'the host reaches the pod over IPv6');
+  server.kill('SIGKILL');
+  await c.call('RemovePodSandbox', { podSandboxId: id });
+  assertNothingLeft(env, id, { netns: i['namespaces'].network, cgroup: i['cgroupParent'] });
+  assert.deepEqual(ipamReservations(net), []);
 });
