@@ -18,8 +18,9 @@ export interface PodInitRequest {
   netnsPath?: string;
   ipcnsPath?: string;
   utsnsPath?: string;
-  /** kubelet gives the sandbox -998; we clamp to what this process may set. */
+  /** kubelet gives the sandbox -998; clamped to the daemon's own when restrictOomScoreAdj. */
   oomScoreAdj?: number;
+  restrictOomScoreAdj?: boolean;
   signal?: AbortSignal;
 }
 
@@ -49,7 +50,7 @@ export async function startPodInit(req: PodInitRequest): Promise<PodInit> {
     }
     const pid = childOf(wrapperPid);
     if (pid !== undefined && isMountPoint(req.pidnsPath) && commOf(pid) === 'catatonit') {
-      if (req.oomScoreAdj !== undefined) setOomScoreAdj(pid, req.oomScoreAdj);
+      if (req.oomScoreAdj !== undefined) setOomScoreAdj(pid, req.oomScoreAdj, req.restrictOomScoreAdj ?? true);
       return { pid };
     }
     if (child.exitCode !== null || Date.now() > deadline) {
@@ -147,10 +148,12 @@ function killQuietly(pid: number): void {
   }
 }
 
-/** Sets oom_score_adj, never below the daemon's own: without CAP_SYS_RESOURCE lowering it fails. */
-export function setOomScoreAdj(pid: number, wanted: number): void {
-  const own = ownOomScoreAdj();
-  const value = Math.max(wanted, own);
+/**
+ * Sets oom_score_adj. With `restrict`, never below the daemon's own: without
+ * CAP_SYS_RESOURCE lowering it fails (containerd's restrict_oom_score_adj).
+ */
+export function setOomScoreAdj(pid: number, wanted: number, restrict = true): void {
+  const value = restrict ? Math.max(wanted, ownOomScoreAdj()) : wanted;
   try {
     writeFileSync(`/proc/${pid}/oom_score_adj`, String(value));
   } catch {
@@ -164,4 +167,19 @@ export function ownOomScoreAdj(): number {
   } catch {
     return 0;
   }
+}
+
+/** Whether this process holds CAP_SYS_RESOURCE (bit 24 of CapEff), i.e. may lower oom_score_adj. */
+export function hasCapSysResource(): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m !== null && (BigInt(`0x${m[1]}`) & (1n << 24n)) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
+/** runtime.restrict_oom_score_adj resolved: "auto" restricts when CAP_SYS_RESOURCE is missing. */
+export function restrictOomScoreAdj(setting: boolean | 'auto'): boolean {
+  return setting === 'auto' ? !hasCapSysResource() : setting;
 }

@@ -285,6 +285,12 @@ test('host-network pods skip CNI; a shared PID namespace runs catatonit until St
   assert.ok(pid > 0);
   assert.equal(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'catatonit');
   assert.equal(readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(i['cgroupParent']), true, 'init is in the pod cgroup');
+  // kubelet's -998 for the sandbox, clamped to the daemon's own when it may not go lower.
+  const daemonPid = Number(readFileSync(join(env.d.runRoot, 'cricketd.pid'), 'utf8'));
+  const own = Number(readFileSync(`/proc/${daemonPid}/oom_score_adj`, 'utf8'));
+  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${daemonPid}/status`, 'utf8'))![1]}`);
+  const expectOom = (capEff & (1n << 24n)) !== 0n ? -998 : Math.max(-998, own);
+  assert.equal(Number(readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8')), expectOom);
   await c.call('StopPodSandbox', { podSandboxId: host });
   assert.equal(existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'catatonit', false, 'init stopped');
   await c.call('RemovePodSandbox', { podSandboxId: host });

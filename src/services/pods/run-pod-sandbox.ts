@@ -8,7 +8,7 @@ import { wrap } from '../../core/errors.js';
 import { ContainerEventType, PodSandboxConfig } from '../../gen/runtime/v1/api.js';
 import { addProcess, ensureCgroup, removeCgroup } from '../../host/cgroups.js';
 import { pinNamespaces, unpinNamespace } from '../../host/netns.js';
-import { startPodInit, stopPodInit } from '../../host/pod-init.js';
+import { restrictOomScoreAdj, startPodInit, stopPodInit } from '../../host/pod-init.js';
 import { DEFAULT_SHM_BYTES, mountShm, unmountShm } from '../../host/shm.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
 import { cleanupContext } from '../network/cni-manager.js';
@@ -91,6 +91,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
             ipcnsPath,
             utsnsPath,
             oomScoreAdj: SANDBOX_OOM_SCORE_ADJ,
+            restrictOomScoreAdj: restrictOomScoreAdj(deps.config.runtime.restrict_oom_score_adj),
             signal: work.signal,
           }),
         );
