@@ -9,7 +9,7 @@ import type { ContainerExecTarget } from '../containers/area.js';
 import type { RemoteCommandIO, SessionResult, TerminalSize } from './remote-io.js';
 import { pythonPath, TTY_HELPER_SOURCE } from './tty-helper.js';
 
-const FIRST_SIZE_WAIT_MS = 500;
+const FIRST_SIZE_WAIT_MS = 1000;
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGPIPE: 13, SIGTERM: 15 };
 
 /**
