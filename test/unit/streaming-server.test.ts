@@ -11,6 +11,11 @@ import { SpdySession } from '../../src/services/streaming/spdy/session.js';
 import { spdyExec, spdyForward, spdyUpgrade } from '../helpers/spdy-client.js';
 import { wsConnectRaw, wsExec } from '../helpers/ws-client.js';
 import { CricketError } from '../../src/core/errors.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { negotiate, ResizeParser } from '../../src/services/streaming/protocols.js';
 
 const log = pino({ level: 'silent' });
 
@@ -252,4 +257,50 @@ test('port-forward over the WebSocket channel protocol: port header, data, half-
   ws.send(Buffer.from([0, ...Buffer.from('ws')]));
   ws.close();
   await once(ws, 'close');
+});
+
+test('negotiation takes the client\'s order; resize messages parse as a JSON stream', () => {
+  assert.equal(negotiate(['v4.channel.k8s.io', 'v3.channel.k8s.io'], ['v3.channel.k8s.io', 'v4.channel.k8s.io']), 'v4.channel.k8s.io');
+  assert.equal(negotiate(['v9.channel.k8s.io, v2.channel.k8s.io'], ['v4.channel.k8s.io', 'v2.channel.k8s.io']), 'v2.channel.k8s.io');
+  assert.equal(negotiate([], ['v4.channel.k8s.io']), undefined);
+  const p = new ResizeParser();
+  assert.deepEqual(p.push('{"Width":80,"Hei'), []);
+  assert.deepEqual(p.push('ght":24}\n{"Width":100,"Height":50}{"Width":1,'), [{ width: 80, height: 24 }, { width: 100, height: 50 }]);
+  assert.deepEqual(p.push('"Height":2}'), [{ width: 1, height: 2 }]);
+  assert.throws(() => new ResizeParser().push('{"Width":-1,"Height":2}'), /bad terminal size/);
+  assert.throws(() => new ResizeParser().push('{' + ' '.repeat(5000)), /too long/);
+});
+
+test('TLS: with a certificate the URLs are https and sessions work over it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cricket-tls-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const tokens = new TokenStore<StreamRequest>({ ttlMs: 60_000, max: 10 });
+  const seen = { sizes: [] as TerminalSize[], aborted: 0, dials: [] as number[] };
+  const server = new StreamServer(log, tokens, fakeBackends(seen), { address: '127.0.0.1', port: 0, tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem') });
+  await server.listen();
+  t.after(() => server.close());
+  const url = server.url('exec', tokens.issue({ kind: 'exec', containerId: 'c', cmd: ['exit', '9'], stdin: false, stdout: true, stderr: false, tty: false }));
+  assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/exec\//);
+  const r = await spdyExec(url);
+  assert.equal(JSON.parse(r.error).details.causes[0].message, '9');
+});
+
+test('a busy port is a clear FailedPrecondition; past the session cap new sessions get 503', async (t) => {
+  const { server: first } = await setup(t);
+  const port = Number(new URL(first.url('exec', 'x')).port);
+  const tokens = new TokenStore<StreamRequest>({ ttlMs: 60_000, max: 10 });
+  const seen = { sizes: [] as TerminalSize[], aborted: 0, dials: [] as number[] };
+  const clash = new StreamServer(log, tokens, fakeBackends(seen), { address: '127.0.0.1', port, tlsCert: undefined, tlsKey: undefined });
+  await assert.rejects(clash.listen(), (e: CricketError) => e.code === 'FailedPrecondition' && /cannot listen/.test(e.message));
+  const capped = new StreamServer(log, tokens, fakeBackends(seen), { address: '127.0.0.1', port: 0, tlsCert: undefined, tlsKey: undefined, maxSessions: 1 });
+  await capped.listen();
+  t.after(() => capped.close());
+  const issue = (cmd: string[]) => capped.url('exec', tokens.issue({ kind: 'exec', containerId: 'c', cmd, stdin: false, stdout: true, stderr: false, tty: false }));
+  const held = await spdyUpgrade(issue(['hang']), ['v4.channel.k8s.io']);
+  assert.ok(held.ok);
+  const refused = await spdyUpgrade(issue(['exit', '0']), ['v4.channel.k8s.io']);
+  assert.equal(!refused.ok && refused.status, 503);
+  if (held.ok) held.session.destroy();
 });

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
+import { failedPrecondition } from '../../core/errors.js';
 import { SpdySession } from './spdy/session.js';
 import {
   HEADER_ACCEPTED_VERSIONS,
@@ -41,6 +42,10 @@ export interface StreamServerOptions {
   tlsKey: string | undefined;
   /** Largest WebSocket message accepted. */
   maxWsMessageBytes?: number;
+  /** Sessions open at once; past it new ones get 503 (each holds sockets and processes). */
+  maxSessions?: number;
+  /** A session with no traffic either way for this long is closed (kubelet: 4 h). */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -82,13 +87,20 @@ export class StreamServer {
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#opts.port, this.#opts.address, () => {
-        this.#server.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#server.once('error', reject);
+        this.#server.listen(this.#opts.port, this.#opts.address, () => {
+          this.#server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      throw failedPrecondition(
+        `cannot listen for streaming on ${this.#opts.address}:${this.#opts.port} (${(err as Error).message}); set [streaming] address/port to a free one`,
+        { cause: err },
+      );
+    }
     const { port } = this.#server.address() as AddressInfo;
     let host = this.#opts.address;
     // A wildcard address is not something a client can dial: hand out loopback.
@@ -137,10 +149,18 @@ export class StreamServer {
   #track(socket: Duplex): void {
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
+    const idle = this.#opts.idleTimeoutMs ?? 4 * 3600_000;
+    if ('setTimeout' in socket && typeof socket.setTimeout === 'function') {
+      (socket as import('node:net').Socket).setTimeout(idle, () => socket.destroy());
+    }
   }
 
   #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {});
+    if (this.#sockets.size >= (this.#opts.maxSessions ?? 1000)) {
+      this.#reject(socket, 503, 'Service Unavailable', 'too many streaming sessions are open; try again later');
+      return;
+    }
     const route = this.#route(req);
     const parked = route ? this.#tokens.consume(route.token) : undefined;
     if (!route || !parked || parked.kind !== route.kind) {
