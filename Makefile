@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # iproute2) and what the tests use (docker-registry on loopback, busybox-static,
 # umoci and skopeo to build images, jq).
 DEB_RUNTIME := runc conmon containernetworking-plugins catatonit iptables util-linux iproute2 attr zstd socat python3
-DEB_TEST := docker-registry busybox-static umoci skopeo jq openssl openssl
+DEB_TEST := docker-registry busybox-static umoci skopeo jq openssl
 PREFIX ?= /usr/local
 TEST_FILES ?= dist/test/unit dist/test/integration
 
