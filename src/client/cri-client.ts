@@ -43,16 +43,14 @@ export class CriClient {
   }
 
   call<M extends MethodName>(method: M, req: DeepPartial<ReqOf<M>> = {} as never, opts: CallOptions = {}): Promise<ResOf<M>> {
-    const m = METHODS[method];
-    if (m.responseStream) return Promise.reject(new Error(`${method} is a streaming RPC: use stream()`));
-    const reqCodec = m.request as unknown as Codec;
-    const resCodec = m.response as unknown as Codec;
+    const w = wire(method, req);
+    if (METHODS[method].responseStream) return Promise.reject(new Error(`${method} is a streaming RPC: use stream()`));
     return new Promise((resolve, reject) => {
       const call = this.#client.makeUnaryRequest(
-        m.path,
-        (v: unknown) => Buffer.from(reqCodec.encode(v).finish()),
-        (b: Buffer) => resCodec.decode(b),
-        reqCodec.fromPartial(req),
+        w.path,
+        w.serialize,
+        w.deserialize,
+        w.request,
         new Metadata(),
         { deadline: deadlineOf(opts) },
         (err, res) => (err ? reject(new CriCallError(method, err)) : resolve(res as ResOf<M>)),
@@ -67,17 +65,10 @@ export class CriClient {
     req: DeepPartial<ReqOf<M>> = {} as never,
     opts: CallOptions = {},
   ): AsyncGenerator<ResOf<M>> {
-    const m = METHODS[method];
-    const reqCodec = m.request as unknown as Codec;
-    const resCodec = m.response as unknown as Codec;
-    const call = this.#client.makeServerStreamRequest(
-      m.path,
-      (v: unknown) => Buffer.from(reqCodec.encode(v).finish()),
-      (b: Buffer) => resCodec.decode(b),
-      reqCodec.fromPartial(req),
-      new Metadata(),
-      { deadline: deadlineOf(opts) },
-    );
+    const w = wire(method, req);
+    const call = this.#client.makeServerStreamRequest(w.path, w.serialize, w.deserialize, w.request, new Metadata(), {
+      deadline: deadlineOf(opts),
+    });
     opts.signal?.addEventListener('abort', () => call.cancel(), { once: true });
     try {
       for await (const msg of call) yield msg as ResOf<M>;
@@ -106,6 +97,19 @@ interface Codec {
   encode(v: unknown): { finish(): Uint8Array };
   decode(b: Uint8Array): unknown;
   fromPartial(v: unknown): unknown;
+}
+
+/** How one method's messages go on the wire; partial requests get proto defaults. */
+function wire(method: MethodName, req: unknown) {
+  const m = METHODS[method];
+  const reqCodec = m.request as unknown as Codec;
+  const resCodec = m.response as unknown as Codec;
+  return {
+    path: m.path,
+    serialize: (v: unknown) => Buffer.from(reqCodec.encode(v).finish()),
+    deserialize: (b: Buffer) => resCodec.decode(b),
+    request: reqCodec.fromPartial(req),
+  };
 }
 
 function deadlineOf(opts: CallOptions): number {
