@@ -24,13 +24,32 @@ const log = pino({ level: 'silent' });
  * `big N` writes N bytes, `sizes` reports the terminal sizes it saw, `hang` waits for
  * the client to leave.
  */
-function fakeBackends(seen: { sizes: TerminalSize[]; aborted: number; dials: number[] }): StreamBackends {
+function fakeBackends(seen: { sizes: TerminalSize[]; aborted: number; dials: number[]; written?: number }): StreamBackends {
   return {
     async run(_log, req, io: RemoteCommandIO): Promise<SessionResult> {
       assert.equal(req.kind, 'exec');
       const cmd = req.kind === 'exec' ? req.cmd : [];
       io.onResize((s) => seen.sizes.push(s));
-      io.signal.addEventListener('abort', () => seen.aborted++);
+      // Counted only while the command runs: an abort after it ended means nothing.
+      const onAbort = () => seen.aborted++;
+      io.signal.addEventListener('abort', onAbort);
+      try {
+        return await command(cmd, io);
+      } finally {
+        io.signal.removeEventListener('abort', onAbort);
+      }
+    },
+    async dial(_log, _req, conn) {
+      seen.dials.push(conn.port);
+      if (conn.port === 1) return conn.fail('nothing listens on port 1');
+      // An echo server that answers once the client half-closes, then closes.
+      const parts: Buffer[] = [];
+      conn.data.on('data', (b: Buffer) => parts.push(b));
+      await once(conn.data, 'end');
+      conn.data.end(Buffer.concat([Buffer.from(`port ${conn.port}: `), Buffer.concat(parts)]));
+    },
+  };
+  async function command(cmd: readonly string[], io: RemoteCommandIO): Promise<SessionResult> {
       switch (cmd[0]) {
         case 'cat': {
           for await (const b of io.stdin!) if (!io.stdout!.write(Buffer.from(b.toString().toUpperCase()))) await once(io.stdout!, 'drain');
@@ -41,8 +60,16 @@ function fakeBackends(seen: { sizes: TerminalSize[]; aborted: number; dials: num
           return { exitCode: Number(cmd[1]) };
         case 'big': {
           const chunk = Buffer.alloc(64 * 1024, 'x');
-          for (let n = Number(cmd[1]); n > 0; n -= chunk.length) {
-            if (!io.stdout!.write(chunk.subarray(0, Math.min(n, chunk.length)))) await once(io.stdout!, 'drain');
+          for (let n = Number(cmd[1]); n > 0 && !io.signal.aborted; n -= chunk.length) {
+            seen.written = (seen.written ?? 0) + Math.min(n, chunk.length);
+            if (!io.stdout!.write(chunk.subarray(0, Math.min(n, chunk.length)))) {
+              // Like a process blocked on a full pipe: it moves on when drained, and a
+              // dead stream leaves it blocked until it is killed (the abort).
+              await new Promise<void>((r) => {
+                io.stdout!.once('drain', r);
+                io.signal.addEventListener('abort', () => r(), { once: true });
+              });
+            }
           }
           return { ok: true };
         }
@@ -56,22 +83,12 @@ function fakeBackends(seen: { sizes: TerminalSize[]; aborted: number; dials: num
         default:
           return { error: `no such command ${cmd[0]}` };
       }
-    },
-    async dial(_log, _req, conn) {
-      seen.dials.push(conn.port);
-      if (conn.port === 1) return conn.fail('nothing listens on port 1');
-      // An echo server that answers once the client half-closes, then closes.
-      const parts: Buffer[] = [];
-      conn.data.on('data', (b: Buffer) => parts.push(b));
-      await once(conn.data, 'end');
-      conn.data.end(Buffer.concat([Buffer.from(`port ${conn.port}: `), Buffer.concat(parts)]));
-    },
-  };
+  }
 }
 
 async function setup(t: { after: (fn: () => Promise<void> | void) => void }) {
   const tokens = new TokenStore<StreamRequest>({ ttlMs: 60_000, max: 100 });
-  const seen = { sizes: [] as TerminalSize[], aborted: 0, dials: [] as number[] };
+  const seen = { sizes: [] as TerminalSize[], aborted: 0, dials: [] as number[], written: 0 };
   const server = new StreamServer(log, tokens, fakeBackends(seen), { address: '127.0.0.1', port: 0, tlsCert: undefined, tlsKey: undefined });
   await server.listen();
   t.after(() => server.close());
@@ -303,4 +320,38 @@ test('a busy port is a clear FailedPrecondition; past the session cap new sessio
   const refused = await spdyUpgrade(issue(['exit', '0']), ['v4.channel.k8s.io']);
   assert.equal(!refused.ok && refused.status, 503);
   if (held.ok) held.session.destroy();
+});
+
+test('a client that stops reading holds back its own process, not the daemon or other sessions', async (t) => {
+  for (const transport of ['spdy', 'websocket'] as const) {
+    const { exec, seen } = await setup(t);
+    const url = exec(['big', String(500e6)]);
+    let stop: () => void;
+    if (transport === 'spdy') {
+      const up = await spdyUpgrade(url, ['v4.channel.k8s.io']);
+      assert.ok(up.ok);
+      if (!up.ok) return;
+      up.session.openStream({ streamtype: ['error'] }).end();
+      up.session.openStream({ streamtype: ['stdout'] }).end();
+      // Stop reading: the kernel buffers fill and the server must wait, not buffer.
+      up.socket.pause();
+      stop = () => up.session.destroy();
+    } else {
+      const ws = new WebSocket(url.replace(/^http/, 'ws'), ['v5.channel.k8s.io']);
+      await once(ws, 'open');
+      (ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+      stop = () => ws.terminate();
+    }
+    for (let i = 0; i < 20 && (seen.written ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 400));
+    // Other sessions are served meanwhile.
+    assert.equal((await spdyExec(exec(['exit', '0']))).error, '{"metadata":{},"status":"Success"}');
+    const written = seen.written ?? 0;
+    assert.ok(written > 0, 'the stalled session started');
+    assert.ok(written < 64e6, `${transport}: only socket buffers' worth was produced (${written} bytes), not all 500 MB`);
+    const before = seen.aborted;
+    stop();
+    for (let i = 0; i < 50 && seen.aborted === before; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(seen.aborted, before + 1, `${transport}: the stalled session ends when its client goes`);
+  }
 });

@@ -50,7 +50,8 @@ export function serveSpdyRemoteCommand(
 
   session.on('close', () => {
     clearTimeout(timer);
-    if (!finished) aborter.abort(new Error('client went away'));
+    // Always (idempotent): whatever still runs for this client must stop.
+    aborter.abort(new Error('client went away'));
   });
 
   session.on('stream', (st: SpdyStream) => {

@@ -84,7 +84,9 @@ export function serveWsRemoteCommand(
     }
   });
   ws.on('close', () => {
-    if (!finished) aborter.abort(new Error('client went away'));
+    // Always: a runner may already be finishing because a write failed, and its
+    // process must still be told the client is gone (abort is idempotent).
+    aborter.abort(new Error('client went away'));
     stdin?.end();
   });
   ws.on('error', () => {});
