@@ -180,7 +180,7 @@ test('exec into a container that is not running is FAILED_PRECONDITION', async (
   );
 });
 
-test('exec with stdin: 100 MB through cat over SPDY, and over WebSocket v5', async (t) => {
+test('exec with stdin: 100 MB each way through cat over SPDY and over WebSocket v5', async (t) => {
   const { exec } = await setup(t);
   const total = 100 * 1000 * 1000;
   const h = createHash('sha256');
@@ -198,6 +198,17 @@ test('exec with stdin: 100 MB through cat over SPDY, and over WebSocket v5', asy
   assert.equal(r.error, '{"metadata":{},"status":"Success"}');
   assert.equal(got, total);
   assert.equal(h.digest('hex'), await patternHash(total));
+
+  // The same 100 MB through the WebSocket v5 transport (crictl --transport websocket).
+  const all: Buffer[] = [];
+  for await (const b of pattern(total)) all.push(b);
+  const wsStarted = process.hrtime.bigint();
+  const big = await wsExec(await exec(['cat'], { stdin: true }), { stdin: Buffer.concat(all) });
+  const wsSecs = Number(process.hrtime.bigint() - wsStarted) / 1e9;
+  t.diagnostic(`exec stdin->stdout over WebSocket: ${total / 1e6} MB each way in ${wsSecs.toFixed(2)} s (${(total / 1e6 / wsSecs).toFixed(0)} MB/s)`);
+  assert.equal(big.error, '{"metadata":{},"status":"Success"}');
+  assert.equal(big.stdout.length, total);
+  assert.equal(createHash('sha256').update(big.stdout).digest('hex'), await patternHash(total));
 
   const w = await wsExec(await exec(['sh', '-c', 'cat; echo; echo bye >&2'], { stdin: true, stderr: true }), { stdin: Buffer.from('over websocket') });
   assert.equal(w.stdout.toString(), 'over websocket\n');
