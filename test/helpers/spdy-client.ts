@@ -91,9 +91,15 @@ export async function spdyExec(url: string, o: ExecClientOptions = {}): Promise<
     if (Buffer.isBuffer(o.stdin)) stdin.end(o.stdin);
     else {
       for await (const chunk of o.stdin) {
-        if (!stdin.write(chunk)) await new Promise((r) => stdin.once('drain', r));
+        if (stdin.destroyed) break; // the server is done with us
+        if (!stdin.write(chunk)) {
+          await new Promise<void>((r) => {
+            stdin.once('drain', r);
+            stdin.once('close', r);
+          });
+        }
       }
-      stdin.end();
+      if (!stdin.destroyed) stdin.end();
     }
   }
   const [out, err, status] = await Promise.all([outP, errP, statusP]);

@@ -355,3 +355,12 @@ test('a client that stops reading holds back its own process, not the daemon or 
     assert.equal(seen.aborted, before + 1, `${transport}: the stalled session ends when its client goes`);
   }
 });
+
+test('input a finished process never reads is discarded; the session still completes', async (t) => {
+  const { exec } = await setup(t);
+  async function* lots(): AsyncGenerator<Buffer> {
+    for (let i = 0; i < 200; i++) yield Buffer.alloc(256 * 1024, 1);
+  }
+  const r = await spdyExec(exec(['exit', '6'], { stdin: true }), { stdin: lots() });
+  assert.equal(JSON.parse(r.error).details.causes[0].message, '6');
+});

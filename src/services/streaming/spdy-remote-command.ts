@@ -116,6 +116,10 @@ export function serveSpdyRemoteCommand(
     if (finished) return;
     finished = true;
     if ('exitCode' in result && result.exitCode === 0) result = { ok: true };
+    // Nothing reads stdin/resize any more: drop them so input the client still sends
+    // is discarded instead of pausing the connection (and its FIN) behind them.
+    streams.get('stdin')?.destroy();
+    streams.get('resize')?.destroy();
     const ends = (['stdout', 'stderr'] as const)
       .map((k) => streams.get(k))
       .filter((s): s is SpdyStream => s !== undefined && !s.destroyed)

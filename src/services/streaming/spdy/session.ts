@@ -12,6 +12,9 @@ import {
 } from './frames.js';
 import { HeaderCodec, type SpdyHeaders } from './header-block.js';
 
+/** How long a session we said GOAWAY to may linger for the peer to close. */
+const GOAWAY_LINGER_MS = 10_000;
+
 export interface SessionOptions {
   /** Server sessions accept odd (client-made) stream ids and make even ones. */
   server: boolean;
@@ -136,6 +139,8 @@ export class SpdySession extends EventEmitter {
       this.#send(encodeFrame({ type: 'goaway', lastGoodStreamId: this.#lastPeerId, status }));
     }
     this.#socket.end();
+    // A peer that never closes its side must not hold the socket forever.
+    setTimeout(() => this.destroy(), GOAWAY_LINGER_MS).unref();
   }
 
   /** Drops the connection now. */
