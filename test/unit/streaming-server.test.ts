@@ -42,6 +42,12 @@ function fakeBackends(seen: { sizes: TerminalSize[]; aborted: number; dials: num
     async dial(_log, _req, conn) {
       seen.dials.push(conn.port);
       if (conn.port === 1) return conn.fail('nothing listens on port 1');
+      if (conn.port === 7) {
+        // The echo service: every chunk straight back.
+        conn.data.on('data', (b: Buffer) => conn.data.write(b));
+        await once(conn.data, 'end');
+        return;
+      }
       // An echo server that answers once the client half-closes, then closes.
       const parts: Buffer[] = [];
       conn.data.on('data', (b: Buffer) => parts.push(b));
@@ -262,16 +268,18 @@ test('port-forward over WebSocket: SPDY tunnelled in binary messages (crictl --t
   assert.equal(x, 'port 80: tunnelled');
 });
 
-test('port-forward over the WebSocket channel protocol: port header, data, half-close', async (t) => {
+test('port-forward over the WebSocket channel protocol: port header, data both ways', async (t) => {
   const { pf } = await setup(t);
-  const ws = new WebSocket(pf([81]).replace(/^http/, 'ws') + '?port=82', ['v4.channel.k8s.io']);
+  const ws = new WebSocket(pf([81]).replace(/^http/, 'ws') + '?port=7', ['v4.channel.k8s.io']);
   const msgs: Buffer[] = [];
   ws.on('message', (m: Buffer) => msgs.push(m));
   await once(ws, 'open');
-  await new Promise((r) => setTimeout(r, 50));
-  // Channel 0 (data) and 1 (error) each start with the port, little-endian.
-  assert.deepEqual(msgs.slice(0, 2).map((m) => [...m]), [[0, 82, 0], [1, 82, 0]]);
-  ws.send(Buffer.from([0, ...Buffer.from('ws')]));
+  ws.send(Buffer.from([0, ...Buffer.from('echo me')]));
+  for (let i = 0; i < 100 && msgs.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+  // Channel 0 (data) and 1 (error) each start with the port, little-endian; then the echo.
+  assert.deepEqual(msgs.slice(0, 2).map((m) => [...m]), [[0, 7, 0], [1, 7, 0]]);
+  assert.equal(Buffer.concat(msgs.slice(2).map((m) => m.subarray(1))).toString(), 'echo me');
+  assert.ok(msgs.slice(2).every((m) => m[0] === 0));
   ws.close();
   await once(ws, 'close');
 });
