@@ -231,6 +231,17 @@ test('exec with a TTY: a real terminal, resized by the client, stdin typed in', 
   assert.equal(JSON.parse(r.error).details.causes[0].message, '5');
 });
 
+test('a TTY without stdin is a terminal nobody types into, not one at EOF', async (t) => {
+  const { exec } = await setup(t);
+  // At EOF `read` would return at once and print "after-read" before the marker;
+  // a silent terminal keeps it waiting until the marker's subshell ends the shell.
+  const script = '(sleep 0.5; echo marker; kill $$) & read x; echo after-read; wait';
+  const r = await spdyExec(await exec(['sh', '-c', script], { tty: true }), { tty: true, resize: [{ width: 80, height: 24 }] });
+  const out = r.stdout.toString();
+  assert.match(out, /marker/);
+  assert.doesNotMatch(out, /after-read/, `read saw EOF: ${out}`);
+});
+
 test('a client that goes away takes its exec process with it', async (t) => {
   const { exec } = await setup(t);
   const marker = String(900000 + Math.floor(Math.random() * 99999));

@@ -72,8 +72,9 @@ export async function runExec(
     io.stdin.on('error', () => {});
     io.stdin.pipe(child.stdin);
   } else if (child.stdin) {
-    // A TTY session without stdin still needs the helper's stdin to read EOF from.
-    child.stdin.end();
+    // A TTY session without stdin: the pipe stays open and silent, so the terminal
+    // never reads EOF (^D would end a shell that merely nobody types into).
+    child.stdin.on('error', () => {});
   }
   // end:false — finish() ends the client's streams once the status is known.
   if (io.stdout) child.stdout!.pipe(io.stdout, { end: false });
