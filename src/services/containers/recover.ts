@@ -1,5 +1,10 @@
-import { mkdir } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
+import { isFullId } from '../../core/ids.js';
+import { overlayPaths, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
+import { conmonFiles } from '../runtime/conmon.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { recordExit } from './lifecycle.js';
 
@@ -35,5 +40,46 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
       ctx.log.warn({ err, container: c.id }, 'cannot reconcile container; keeping its record');
     }
   }
+  await releaseOrphans(ctx, deps, new Set([...loaded.map((c) => c.id), ...bad.map((b) => b.split(':')[0]!)]), timeoutMs);
   ctx.log.info({ containers: loaded.length }, 'containers recovered');
+}
+
+/**
+ * A CreateContainer that a crash interrupted leaves a bundle (maybe with a mounted
+ * rootfs, a conmon and a runc container) or a writable layer, but no record: undo it
+ * all, as the create's rollback would have.
+ */
+async function releaseOrphans(ctx: OpContext, deps: ContainersDeps, known: Set<string>, timeoutMs: number): Promise<void> {
+  const ids = new Set<string>();
+  for (const d of [deps.dirs.run, deps.dirs.layers]) {
+    if (existsSync(d)) for (const n of readdirSync(d)) if (isFullId(n) && !known.has(n)) ids.add(n);
+  }
+  for (const id of ids) {
+    const itemCtx = { ...ctx, signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]) };
+    const bundleDir = join(deps.dirs.run, id);
+    try {
+      killConmon(conmonFiles(bundleDir).conmonPidFile, id);
+      for (const handler of Object.keys(deps.config.runtime.handlers)) await deps.runtime(handler).delete(itemCtx, id).catch(() => {});
+      await unmountOverlay(overlayPaths(bundleDir, join(deps.dirs.layers, id)).target, itemCtx.signal);
+      await rm(bundleDir, { recursive: true, force: true });
+      await rm(join(deps.dirs.sockets, id), { recursive: true, force: true });
+      await removeLayerDirs(join(deps.dirs.layers, id));
+      await deps.exits.forget(id);
+      ctx.log.info({ container: id }, 'removed what an unfinished CreateContainer left');
+    } catch (err) {
+      ctx.log.warn({ err, container: id }, 'cannot remove what an unfinished CreateContainer left');
+    }
+  }
+}
+
+/** SIGKILLs the conmon named in the pid file, if that pid still is conmon for this container. */
+function killConmon(pidFile: string, id: string): void {
+  let pid = 0;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+    if (!(pid > 0) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id)) return;
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // no pid file, or the process is gone
+  }
 }
