@@ -8,14 +8,15 @@ import { join } from 'node:path';
 // ways a real component lets a multi-step RPC down. Rules are files, so a test can
 // arm and disarm them while the daemon runs.
 
-export type FailMode = 'fail' | 'hang' | 'crash-after';
+/** `slow:N`: sleep N seconds, then run the real program (a call that outlives its caller's deadline). */
+export type FailMode = 'fail' | 'hang' | 'crash-after' | `slow:${number}`;
 
 export interface Failpoints {
   /** Directory holding the wrappers: pass it to the daemon instead of the real dir/path. */
   dir: string;
   /** Path of the wrapper named `name`. */
   path(name: string): string;
-  /** Arms a rule: when `name` runs with an argument (or CNI_COMMAND) equal to `match`, do `mode`. */
+  /** Arms a rule: when `name` runs with an argument (or CNI_COMMAND) equal to `match` (`*`: any call), do `mode`. */
   arm(name: string, match: string, mode: FailMode): void;
   disarm(name: string): void;
   /** Deletes the wrappers and rules. */
@@ -60,6 +61,7 @@ rule="${rules}/${name}"
 if [ -f "$rule" ]; then
   match=$(sed -n 1p "$rule"); mode=$(sed -n 2p "$rule")
   hit=0
+  [ "$match" = "*" ] && hit=1
   [ "\${CNI_COMMAND:-}" = "$match" ] && hit=1
   for a in "$@"; do [ "$a" = "$match" ] && hit=1; done
   if [ $hit = 1 ]; then
@@ -67,6 +69,7 @@ if [ -f "$rule" ]; then
       fail) echo "failpoint: ${name} $match failed on purpose" >&2; exit 42 ;;
       hang) exec sleep 3600 ;;
       crash-after) "${real}" "$@"; kill -9 $$ ;;
+      slow:*) sleep "\${mode#slow:}" ;;
     esac
   fi
 fi
