@@ -80,7 +80,7 @@ async function run(env: Env, cmd: string[], extra: DeepPartial<ContainerConfig> 
   return containerId;
 }
 
-test('exec, attach and port-forward against containers run by the daemon', async (t) => {
+test('exec, attach and port-forward against containers run by the daemon', { timeout: 240000 }, async (t) => {
   const env = await setUp(t);
   const { d } = env;
   const echo = await run(env, ['sh', '-c', 'while read l; do echo "got:$l"; done'], { stdin: true });

@@ -147,7 +147,7 @@ async function patternHash(total: number): Promise<string> {
   return h.digest('hex');
 }
 
-test('exec without a TTY: stdout, stderr, exit code; bad requests are refused', async (t) => {
+test('exec without a TTY: stdout, stderr, exit code; bad requests are refused', { timeout: 180000 }, async (t) => {
   const { exec, area, ctx, box } = await setup(t);
   const r = await spdyExec(await exec(['sh', '-c', 'echo out; echo err >&2; exit 3'], { stderr: true }), { stderr: true });
   assert.equal(r.stdout.toString(), 'out\n');
@@ -168,7 +168,7 @@ test('exec without a TTY: stdout, stderr, exit code; bad requests are refused', 
   assert.equal(await code(area.handlers.PortForward!(ctx, { podSandboxId: 'pod1', port: [70000] })), 'InvalidArgument');
 });
 
-test('exec into a container that is not running is FAILED_PRECONDITION', async (t) => {
+test('exec into a container that is not running is FAILED_PRECONDITION', { timeout: 180000 }, async (t) => {
   const box = startContainer();
   t.after(() => stopContainer(box));
   const { containers, pods } = fakeAreas(box, 'exited');
@@ -180,7 +180,7 @@ test('exec into a container that is not running is FAILED_PRECONDITION', async (
   );
 });
 
-test('exec with stdin: 100 MB each way through cat over SPDY and over WebSocket v5', async (t) => {
+test('exec with stdin: 100 MB each way through cat over SPDY and over WebSocket v5', { timeout: 180000 }, async (t) => {
   const { exec } = await setup(t);
   const total = 100 * 1000 * 1000;
   const h = createHash('sha256');
@@ -216,7 +216,7 @@ test('exec with stdin: 100 MB each way through cat over SPDY and over WebSocket 
   assert.equal(w.error, '{"metadata":{},"status":"Success"}');
 });
 
-test('exec with a TTY: a real terminal, resized by the client, stdin typed in', async (t) => {
+test('exec with a TTY: a real terminal, resized by the client, stdin typed in', { timeout: 180000 }, async (t) => {
   const { exec } = await setup(t);
   const script = 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do s=$(stty size); [ "$s" = "45 123" ] && break; sleep 0.1; done; echo "size=$s"; tty; read x; echo "typed=$x"; exit 5';
   const r = await spdyExec(await exec(['sh', '-c', script], { tty: true, stdin: true }), {
@@ -231,7 +231,7 @@ test('exec with a TTY: a real terminal, resized by the client, stdin typed in', 
   assert.equal(JSON.parse(r.error).details.causes[0].message, '5');
 });
 
-test('a TTY without stdin is a terminal nobody types into, not one at EOF', async (t) => {
+test('a TTY without stdin is a terminal nobody types into, not one at EOF', { timeout: 180000 }, async (t) => {
   const { exec } = await setup(t);
   // At EOF `read` would return at once and print "after-read" before the marker;
   // a silent terminal keeps it waiting until the marker's subshell ends the shell.
@@ -242,7 +242,7 @@ test('a TTY without stdin is a terminal nobody types into, not one at EOF', asyn
   assert.doesNotMatch(out, /after-read/, `read saw EOF: ${out}`);
 });
 
-test('a client that goes away takes its exec process with it', async (t) => {
+test('a client that goes away takes its exec process with it', { timeout: 180000 }, async (t) => {
   const { exec } = await setup(t);
   const marker = String(900000 + Math.floor(Math.random() * 99999));
   const up = await spdyUpgrade(await exec(['sleep', marker]), ['v4.channel.k8s.io']);
@@ -265,7 +265,7 @@ test('a client that goes away takes its exec process with it', async (t) => {
   assert.ok(!running(), 'the exec process is gone');
 });
 
-test('port-forward into the pod network namespace: 100 MB echoed over SPDY; a closed port reports an error', async (t) => {
+test('port-forward into the pod network namespace: 100 MB echoed over SPDY; a closed port reports an error', { timeout: 180000 }, async (t) => {
   const { pf } = await setup(t);
   const up = await spdyUpgrade(await pf(), ['portforward.k8s.io']);
   assert.ok(up.ok);
@@ -298,7 +298,7 @@ test('port-forward into the pod network namespace: 100 MB echoed over SPDY; a cl
 });
 
 for (const tty of [false, true]) {
-  test(`attach through conmon's socket${tty ? ' with a TTY (resize via the control fifo)' : ''}; leaving keeps the container running`, async (t) => {
+  test(`attach through conmon's socket${tty ? ' with a TTY (resize via the control fifo)' : ''}; leaving keeps the container running`, { timeout: 180000 }, async (t) => {
     const box = await startConmonContainer(tty);
     t.after(() => stopContainer(box));
     const { containers, pods, target } = fakeAreas(box);

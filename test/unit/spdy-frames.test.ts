@@ -13,7 +13,7 @@ import { HeaderCodec, parseBlock } from '../../src/services/streaming/spdy/heade
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
-test('the SPDY/3 dictionary is the protocol one (length, digest, zlib dictionary id)', () => {
+test('the SPDY/3 dictionary is the protocol one (length, digest, zlib dictionary id)', { timeout: 30000 }, () => {
   assert.equal(SPDY3_DICTIONARY.length, 1423);
   assert.equal(createHash('sha256').update(SPDY3_DICTIONARY).digest('hex'), '51d27341373f923f3cd88e1eb7162aeaa3723d7585ff2399201dc06498407f02');
   assert.equal(SPDY3_DICTIONARY.subarray(0, 11).toString('latin1'), '\0\0\0\x07options');
@@ -46,7 +46,7 @@ const vectors: [string, Frame, string][] = [
   ['HEADERS fin', { type: 'headers', streamId: 9, fin: true, block: hex('0102') }, '80030008 01000006 00000009 0102'],
 ];
 
-test('frames encode to the bytes the SPDY/3 draft lays out, and decode back', () => {
+test('frames encode to the bytes the SPDY/3 draft lays out, and decode back', { timeout: 30000 }, () => {
   for (const [name, frame, bytes] of vectors) {
     const wire = encodeFrame(frame);
     assert.equal(wire.toString('hex'), hex(bytes).toString('hex'), name);
@@ -56,7 +56,7 @@ test('frames encode to the bytes the SPDY/3 draft lays out, and decode back', ()
   }
 });
 
-test('the decoder reassembles frames split at every byte and splits frames sharing a chunk', () => {
+test('the decoder reassembles frames split at every byte and splits frames sharing a chunk', { timeout: 30000 }, () => {
   const all = Buffer.concat(vectors.map(([, f]) => encodeFrame(f)));
   const d = new FrameDecoder();
   const got: Frame[] = [];
@@ -70,7 +70,7 @@ test('the decoder reassembles frames split at every byte and splits frames shari
   assert.equal(d2.bufferedBytes, 10);
 });
 
-test('malformed frames are protocol errors', () => {
+test('malformed frames are protocol errors', { timeout: 30000 }, () => {
   const bad: [string, string, RegExp][] = [
     ['wrong version', '80020006 00000004 00000001', /version 2/],
     ['truncated RST_STREAM payload', '80030003 00000004 00000001', /truncated/],
@@ -120,7 +120,7 @@ async function zlibPeerBlocks(blocks: Buffer[], opts: zlib.ZlibOptions = {}): Pr
 
 const nv = (h: Record<string, string>) => new HeaderCodec().encode(Object.fromEntries(Object.entries(h).map(([k, v]) => [k, [v]])));
 
-test('header blocks we send decode with zlib and the SPDY dictionary, block by block', () => {
+test('header blocks we send decode with zlib and the SPDY dictionary, block by block', { timeout: 30000 }, () => {
   const client = new HeaderCodec();
   const blocks: Record<string, string[]>[] = [{ streamtype: ['error'] }, { streamtype: ['stdout'], port: ['80'], requestid: ['0'] }, { multi: ['a', 'b', ''] }];
   const wire = blocks.map((b) => client.encode(b));
@@ -151,7 +151,7 @@ function expectedRawLength(h: Record<string, string[]>): number {
   return n;
 }
 
-test('header blocks compressed by a real zlib peer decode, with back-references across blocks', async () => {
+test('header blocks compressed by a real zlib peer decode, with back-references across blocks', { timeout: 30000 }, async () => {
   const raws = [
     nv({ streamtype: 'error', 'x-stream-protocol-version': 'v4.channel.k8s.io' }),
     nv({ streamtype: 'stdout', 'x-stream-protocol-version': 'v4.channel.k8s.io' }),
@@ -184,7 +184,7 @@ test('header blocks compressed by a real zlib peer decode, with back-references 
   assert.deepEqual(Buffer.concat([inf.inflate(one[0]!, 1 << 20), inf.inflate(one[1]!, 1 << 20)]), text);
 });
 
-test('header blocks: names must be lowercase and unique; counts and lengths must fit; size is bounded', () => {
+test('header blocks: names must be lowercase and unique; counts and lengths must fit; size is bounded', { timeout: 30000 }, () => {
   const pair = (n: string, v: string) => {
     const nb = Buffer.from(n);
     const vb = Buffer.from(v);
@@ -225,7 +225,7 @@ const GO_SYN_STREAMS =
   '800300010000001900000003000000000000c22ac5565c92925f5a02000000ffff' +
   '800300010100002f0000000500000000000002a55548b15d04ce21160616060c0c0c9c459068ce04257f46030cdda0322a11000000ffff';
 
-test('known vector: SYN_STREAMs written by the Go client decode in order', () => {
+test('known vector: SYN_STREAMs written by the Go client decode in order', { timeout: 30000 }, () => {
   const frames = new FrameDecoder().push(hex(GO_SYN_STREAMS));
   assert.equal(frames.length, 3);
   const codec = new HeaderCodec();
@@ -241,7 +241,7 @@ test('known vector: SYN_STREAMs written by the Go client decode in order', () =>
   ]);
 });
 
-test('known vector: our header blocks are zlib stored blocks, each ending with the sync-flush marker', () => {
+test('known vector: our header blocks are zlib stored blocks, each ending with the sync-flush marker', { timeout: 30000 }, () => {
   const codec = new HeaderCodec();
   // zlib header with FDICT and the dictionary id, a stored block with the 4-byte
   // empty name/value block, then the empty stored block a Z_SYNC_FLUSH ends with.

@@ -30,7 +30,7 @@ const collect = (s: NodeJS.ReadableStream) =>
     s.once('error', reject);
   });
 
-test('streams carry headers, data both ways and half-closes; output never waits for WINDOW_UPDATE', async (t) => {
+test('streams carry headers, data both ways and half-closes; output never waits for WINDOW_UPDATE', { timeout: 30000 }, async (t) => {
   const { server, client } = await pair();
   t.after(() => {
     client.destroy();
@@ -59,7 +59,7 @@ test('streams carry headers, data both ways and half-closes; output never waits 
   await client.ping();
 });
 
-test('a reset stream ends only itself; too many streams are refused', async (t) => {
+test('a reset stream ends only itself; too many streams are refused', { timeout: 30000 }, async (t) => {
   const { server, client } = await pair({ maxStreams: 2 });
   t.after(() => {
     client.destroy();
@@ -81,7 +81,7 @@ test('a reset stream ends only itself; too many streams are refused', async (t) 
   assert.equal((await collect(b)).toString(), 'still here');
 });
 
-test('garbage or an oversized header block ends the connection with GOAWAY; other sessions go on', async (t) => {
+test('garbage or an oversized header block ends the connection with GOAWAY; other sessions go on', { timeout: 30000 }, async (t) => {
   for (const bad of [
     Buffer.from('\xff\xff\x00\x01 garbage that claims to be a control frame', 'latin1'),
     // A data frame far larger than any client sends is refused from its 8-byte header.
@@ -114,7 +114,7 @@ test('garbage or an oversized header block ends the connection with GOAWAY; othe
   }
 });
 
-test('PING from the peer is echoed with its id', async (t) => {
+test('PING from the peer is echoed with its id', { timeout: 30000 }, async (t) => {
   const { server, rawClient } = await pair();
   t.after(() => {
     rawClient.destroy();

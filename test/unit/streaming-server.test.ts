@@ -104,7 +104,7 @@ async function setup(t: { after: (fn: () => Promise<void> | void) => void }) {
   return { server, tokens, seen, exec, pf };
 }
 
-test('URLs are absolute, tokens single-use; unknown, used or mismatched tokens are 404 and run nothing', async (t) => {
+test('URLs are absolute, tokens single-use; unknown, used or mismatched tokens are 404 and run nothing', { timeout: 60000 }, async (t) => {
   const { exec, seen, server } = await setup(t);
   const url = exec(['exit', '0']);
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]{43}$/);
@@ -127,7 +127,7 @@ test('URLs are absolute, tokens single-use; unknown, used or mismatched tokens a
   assert.equal(server.activeConnections >= 0, true);
 });
 
-test('token store: expiry and the bound (ResourceExhausted)', () => {
+test('token store: expiry and the bound (ResourceExhausted)', { timeout: 60000 }, () => {
   let now = 1000;
   const s = new TokenStore<number>({ ttlMs: 500, max: 2, now: () => now });
   const a = s.issue(1);
@@ -141,7 +141,7 @@ test('token store: expiry and the bound (ResourceExhausted)', () => {
   assert.notEqual(s.issue(4), s.issue(5));
 });
 
-test('unknown SPDY or WebSocket sub-protocols get 403 listing what we accept', async (t) => {
+test('unknown SPDY or WebSocket sub-protocols get 403 listing what we accept', { timeout: 60000 }, async (t) => {
   const { exec } = await setup(t);
   const r = await spdyUpgrade(exec(['exit', '0']), ['v9.channel.k8s.io']);
   assert.equal(r.ok, false);
@@ -153,7 +153,7 @@ test('unknown SPDY or WebSocket sub-protocols get 403 listing what we accept', a
   await assert.rejects(wsExec(exec(['exit', '0']), { protocols: ['v9.channel.k8s.io'] }), /403/);
 });
 
-test('SPDY v4 exec: stdin to stdout, stderr, exit codes as NonZeroExitCode, errors as Failure', async (t) => {
+test('SPDY v4 exec: stdin to stdout, stderr, exit codes as NonZeroExitCode, errors as Failure', { timeout: 60000 }, async (t) => {
   const { exec } = await setup(t);
   const r = await spdyExec(exec(['cat'], { stdin: true, stderr: true }), { stdin: Buffer.from('hello'), stderr: true });
   assert.equal(r.protocol, 'v4.channel.k8s.io');
@@ -173,7 +173,7 @@ test('SPDY v4 exec: stdin to stdout, stderr, exit codes as NonZeroExitCode, erro
   assert.match(v2.error, /non-zero exit code.*3/);
 });
 
-test('SPDY exec output is not held at the 64 KiB window: 20 MB with no WINDOW_UPDATE', async (t) => {
+test('SPDY exec output is not held at the 64 KiB window: 20 MB with no WINDOW_UPDATE', { timeout: 60000 }, async (t) => {
   const { exec } = await setup(t);
   let n = 0;
   const r = await spdyExec(exec(['big', String(20_000_000)]), { onStdout: (b) => (n += b.length) });
@@ -181,13 +181,13 @@ test('SPDY exec output is not held at the 64 KiB window: 20 MB with no WINDOW_UP
   assert.equal(r.stdout.length, 20_000_000);
 });
 
-test('TTY resize messages on the SPDY v4 resize stream reach the session', async (t) => {
+test('TTY resize messages on the SPDY v4 resize stream reach the session', { timeout: 60000 }, async (t) => {
   const { exec } = await setup(t);
   const r = await spdyExec(exec(['sizes'], { tty: true }), { tty: true, resize: [{ width: 80, height: 24 }, { width: 100, height: 50 }] });
   assert.deepEqual(JSON.parse(r.stdout.toString()), [{ width: 80, height: 24 }, { width: 100, height: 50 }]);
 });
 
-test('WebSocket v5 and v4.base64: stdin close signal, output, status, normal close', async (t) => {
+test('WebSocket v5 and v4.base64: stdin close signal, output, status, normal close', { timeout: 60000 }, async (t) => {
   const { exec } = await setup(t);
   const r = await wsExec(exec(['cat'], { stdin: true, stderr: true }), { stdin: Buffer.from('abc') });
   assert.equal(r.protocol, 'v5.channel.k8s.io');
@@ -200,7 +200,7 @@ test('WebSocket v5 and v4.base64: stdin close signal, output, status, normal clo
   assert.equal(JSON.parse(e.error).details.causes[0].message, '4');
 });
 
-test('a client that goes away aborts its session; others carry on', async (t) => {
+test('a client that goes away aborts its session; others carry on', { timeout: 60000 }, async (t) => {
   const { exec, seen } = await setup(t);
   const up = await spdyUpgrade(exec(['hang']), ['v4.channel.k8s.io']);
   assert.ok(up.ok);
@@ -215,7 +215,7 @@ test('a client that goes away aborts its session; others carry on', async (t) =>
   assert.equal((await spdyExec(exec(['exit', '0']))).error, '{"metadata":{},"status":"Success"}');
 });
 
-test('garbage after the SPDY upgrade closes that connection only', async (t) => {
+test('garbage after the SPDY upgrade closes that connection only', { timeout: 60000 }, async (t) => {
   const { exec, server } = await setup(t);
   const url = new URL(exec(['hang']));
   const s = net.connect(Number(url.port), url.hostname);
@@ -230,7 +230,7 @@ test('garbage after the SPDY upgrade closes that connection only', async (t) => 
   assert.ok(server.activeConnections <= 1);
 });
 
-test('port-forward over SPDY: pairs by port and requestid, errors on the error stream', async (t) => {
+test('port-forward over SPDY: pairs by port and requestid, errors on the error stream', { timeout: 60000 }, async (t) => {
   const { pf, seen } = await setup(t);
   const up = await spdyUpgrade(pf([8080]), ['portforward.k8s.io']);
   assert.ok(up.ok);
@@ -254,7 +254,7 @@ test('port-forward over SPDY: pairs by port and requestid, errors on the error s
   assert.deepEqual(seen.dials.sort(), [1, 8080, 9090]);
 });
 
-test('port-forward over WebSocket: SPDY tunnelled in binary messages (crictl --transport websocket)', async (t) => {
+test('port-forward over WebSocket: SPDY tunnelled in binary messages (crictl --transport websocket)', { timeout: 60000 }, async (t) => {
   const { pf } = await setup(t);
   const { ws, protocol } = await wsConnectRaw(pf([80]), 'SPDY/3.1+portforward.k8s.io');
   assert.equal(protocol, 'SPDY/3.1+portforward.k8s.io');
@@ -268,7 +268,7 @@ test('port-forward over WebSocket: SPDY tunnelled in binary messages (crictl --t
   assert.equal(x, 'port 80: tunnelled');
 });
 
-test('port-forward over the WebSocket channel protocol: port header, data both ways', async (t) => {
+test('port-forward over the WebSocket channel protocol: port header, data both ways', { timeout: 60000 }, async (t) => {
   const { pf } = await setup(t);
   const ws = new WebSocket(pf([81]).replace(/^http/, 'ws') + '?port=7', ['v4.channel.k8s.io']);
   const msgs: Buffer[] = [];
@@ -296,7 +296,7 @@ test('negotiation takes the client\'s order; resize messages parse as a JSON str
   assert.throws(() => new ResizeParser().push('{' + ' '.repeat(5000)), /too long/);
 });
 
-test('TLS: with a certificate the URLs are https and sessions work over it', async (t) => {
+test('TLS: with a certificate the URLs are https and sessions work over it', { timeout: 60000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cricket-tls-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
@@ -312,7 +312,7 @@ test('TLS: with a certificate the URLs are https and sessions work over it', asy
   assert.equal(JSON.parse(r.error).details.causes[0].message, '9');
 });
 
-test('a busy port is a clear FailedPrecondition; past the session cap new sessions get 503', async (t) => {
+test('a busy port is a clear FailedPrecondition; past the session cap new sessions get 503', { timeout: 60000 }, async (t) => {
   const { server: first } = await setup(t);
   const port = Number(new URL(first.url('exec', 'x')).port);
   const tokens = new TokenStore<StreamRequest>({ ttlMs: 60_000, max: 10 });
@@ -330,7 +330,7 @@ test('a busy port is a clear FailedPrecondition; past the session cap new sessio
   if (held.ok) held.session.destroy();
 });
 
-test('a client that stops reading holds back its own process, not the daemon or other sessions', async (t) => {
+test('a client that stops reading holds back its own process, not the daemon or other sessions', { timeout: 60000 }, async (t) => {
   for (const transport of ['spdy', 'websocket'] as const) {
     const { exec, seen } = await setup(t);
     const url = exec(['big', String(500e6)]);
@@ -364,7 +364,7 @@ test('a client that stops reading holds back its own process, not the daemon or 
   }
 });
 
-test('input a finished process never reads is discarded; the session still completes', async (t) => {
+test('input a finished process never reads is discarded; the session still completes', { timeout: 60000 }, async (t) => {
   const { exec } = await setup(t);
   async function* lots(): AsyncGenerator<Buffer> {
     for (let i = 0; i < 200; i++) yield Buffer.alloc(256 * 1024, 1);
