@@ -73,7 +73,7 @@ export class StreamServer {
       opts.tlsCert && opts.tlsKey
         ? https.createServer({ cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) })
         : http.createServer();
-    this.#wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: opts.maxWsMessageBytes ?? 16 << 20 });
+    this.#wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: opts.maxWsMessageBytes ?? 4 << 20 });
     // We negotiate sub-protocols ourselves: client-go's tunnelling protocol
     // "SPDY/3.1+portforward.k8s.io" contains '/', which ws rejects as a token, so the
     // header is taken off the request and our choice put on the response.

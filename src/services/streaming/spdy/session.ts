@@ -29,6 +29,8 @@ export interface SessionOptions {
   /**
    * Largest DATA frame accepted. Go clients write io.Copy-sized frames (32 KiB); the
    * protocol's 16 MiB would let one peer park that much in our memory per frame.
+   * With a blocked stream pausing the whole socket, a connection holds at most about
+   * one stream buffer plus one frame.
    */
   maxRecvFrameBytes?: number;
 }
@@ -67,7 +69,7 @@ export class SpdySession extends EventEmitter {
       maxControlFrameBytes: 256 * 1024,
       maxStreams: 1000,
       maxSendFrameBytes: 128 * 1024,
-      maxRecvFrameBytes: 4 << 20,
+      maxRecvFrameBytes: 1 << 20,
       ...opts,
     };
     this.#nextId = opts.server ? 2 : 1;
