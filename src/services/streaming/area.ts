@@ -11,6 +11,24 @@ import { StreamServer, type StreamBackends, type StreamRequest } from './stream-
 import { TokenStore } from './token-store.js';
 import { readyPod, runningContainer } from './validate.js';
 
+/*
+ * Streaming: Exec/Attach/PortForward check the request and park it under a one-time
+ * token; the client then connects to the URL and the session runs.
+ *
+ *   RPC ──► validate.ts ──► TokenStore ──► URL http://<addr>:<port>/<kind>/<token>
+ *   client ──HTTP Upgrade──► stream-server.ts
+ *       SPDY/3.1 (spdy/: our framer) ──► spdy-remote-command.ts | spdy-port-forward.ts
+ *       WebSocket (ws)               ──► ws-remote-command.ts | ws-port-forward.ts
+ *                                        (SPDY tunnelled in WebSocket for crictl)
+ *   runners: exec-runner.ts   runc exec (TTY: a python pty helper, tty-helper.ts)
+ *            attach-runner.ts conmon's attach socket + control fifo
+ *            port-dialer.ts   nsenter --net=<pod netns> socat STDIO TCP4:127.0.0.1:<port>
+ *
+ * Backpressure runs end to end: a process's pipe → a stream whose writes finish only
+ * when the socket drains; the client's input → a stream that pauses the socket when
+ * its reader is full. A client that goes away aborts its session (kills the exec).
+ */
+
 /** Issue 6: the streaming server and Exec/Attach/PortForward. */
 export interface StreamingArea extends Area {
   /** The server's base URL once listening (tests, status). */
