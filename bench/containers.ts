@@ -1,0 +1,114 @@
+import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { NamespaceMode, type DeepPartial, type PodSandboxConfig } from '../src/gen/runtime/v1/api.js';
+import { removeDir, startDaemon, tempDir } from '../test/helpers/daemon.js';
+import { pushBusyboxImage } from '../test/helpers/oci-image.js';
+import { makeTestNet } from '../test/helpers/pod-net.js';
+import { imagesConfigToml, startRegistry } from '../test/helpers/registry.js';
+
+// 50 pods of one container each on a private bridge network, one after another as
+// kubelet's pod workers on a quiet node: CreateContainer+StartContainer latency, the
+// whole pod start (RunPodSandbox → first container running), then the resident memory
+// of cricketd plus every conmon it started, with all 50 running.
+
+const PODS = 50;
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+}
+
+function line(label: string, ms: number[]): string {
+  const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
+  return `${label.padEnd(44)} n=${ms.length}  median ${pct(ms, 50).toFixed(1)} ms  p90 ${pct(ms, 90).toFixed(1)} ms  mean ${mean.toFixed(1)} ms  max ${Math.max(...ms).toFixed(1)} ms`;
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+/** conmon processes whose command line names this daemon's run root. */
+function conmonPids(runRoot: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      if (cmd.startsWith('/usr/bin/conmon\0') && cmd.includes(runRoot)) out.push(Number(p));
+    } catch {
+      // exited
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const dir = tempDir('cricket-bench-ctr-');
+  const net = makeTestNet(dir);
+  const logs = join(dir, 'logs');
+  const reg = await startRegistry();
+  const image = await pushBusyboxImage(reg.host, 'bench/busybox', 'v1');
+  const ddir = join(dir, 'daemon');
+  mkdirSync(ddir);
+  const d = await startDaemon({
+    dir: ddir,
+    args: ['--cni-conf-dir', net.confDir],
+    configToml: `${imagesConfigToml(dir, reg.host)}\n[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n`,
+  });
+  const pods: string[] = [];
+  try {
+    for (let i = 0; i < 200; i++) {
+      try {
+        await d.client.call('PullImage', { image: { image: image.ref } });
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50)); // recovery still running
+      }
+    }
+    const createStart: number[] = [];
+    const podStart: number[] = [];
+    for (let i = 0; i < PODS; i++) {
+      const config: DeepPartial<PodSandboxConfig> = {
+        metadata: { name: `bench-${i}`, namespace: 'bench', uid: `uid-${i}`, attempt: 0 },
+        hostname: `bench-${i}`,
+        logDirectory: join(logs, `bench_${i}`),
+        linux: { securityContext: { namespaceOptions: { network: NamespaceMode.POD, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD } } },
+      };
+      const t0 = process.hrtime.bigint();
+      const { podSandboxId } = await d.client.call('RunPodSandbox', { config });
+      pods.push(podSandboxId);
+      const t1 = process.hrtime.bigint();
+      const { containerId } = await d.client.call('CreateContainer', {
+        podSandboxId,
+        config: { metadata: { name: 'main', attempt: 0 }, image: { image: image.ref }, command: ['sleep', '3600'], logPath: 'main/0.log' },
+        sandboxConfig: config,
+      });
+      await d.client.call('StartContainer', { containerId });
+      const t2 = process.hrtime.bigint();
+      createStart.push(Number(t2 - t1) / 1e6);
+      podStart.push(Number(t2 - t0) / 1e6);
+    }
+    const daemonPid = Number(readFileSync(join(d.runRoot, 'cricketd.pid'), 'utf8'));
+    const conmons = conmonPids(d.runRoot);
+    const daemonKiB = rssKiB(daemonPid);
+    const conmonKiB = conmons.reduce((n, p) => n + rssKiB(p), 0);
+    console.log(line('CreateContainer+StartContainer', createStart));
+    console.log(line('pod start (RunPodSandbox → container running)', podStart));
+    console.log(
+      `memory with ${PODS} pods running: cricketd ${(daemonKiB / 1024).toFixed(1)} MiB + ${conmons.length} conmon ${(conmonKiB / 1024).toFixed(1)} MiB = ${((daemonKiB + conmonKiB) / 1024).toFixed(1)} MiB RSS`,
+    );
+  } finally {
+    for (const id of pods) {
+      await d.client.call('StopPodSandbox', { podSandboxId: id }).catch(() => {});
+      await d.client.call('RemovePodSandbox', { podSandboxId: id }).catch(() => {});
+    }
+    d.client.close();
+    await d.stop();
+    net.destroy();
+    await reg.stop();
+    removeDir(dir);
+  }
+}
+
+await main();
