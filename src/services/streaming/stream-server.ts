@@ -174,6 +174,16 @@ export class StreamServer {
     else this.#reject(socket, 400, 'Bad Request', `unsupported upgrade ${JSON.stringify(req.headers.upgrade ?? '')}: want SPDY/3.1 or websocket`);
   }
 
+  /** One line in and one out per session, as for a mutating RPC. */
+  async #run(log: Logger, protocol: string, parked: Extract<StreamRequest, { kind: 'exec' | 'attach' }>, io: RemoteCommandIO): Promise<SessionResult> {
+    const started = process.hrtime.bigint();
+    log.info({ protocol, tty: parked.tty, ...(parked.kind === 'exec' ? { cmd: parked.cmd[0] } : {}) }, `${parked.kind} session started`);
+    const result = await this.#backends.run(log, parked, io);
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    log.info({ ms: Math.round(ms), clientGone: io.signal.aborted, ...result }, `${parked.kind} session ended`);
+    return result;
+  }
+
   #upgradeSpdy(log: Logger, req: http.IncomingMessage, socket: Duplex, head: Buffer, parked: StreamRequest): void {
     const ours: readonly string[] = parked.kind === 'portforward' ? SPDY_PORTFORWARD_PROTOCOLS : SPDY_EXEC_PROTOCOLS;
     const raw = req.headers['x-stream-protocol-version'];
@@ -205,7 +215,7 @@ export class StreamServer {
     if (parked.kind === 'portforward') {
       serveSpdyPortForward(log, session, (conn) => this.#backends.dial(log, parked, conn));
     } else {
-      serveSpdyRemoteCommand(log, session, protocol, parked, (io) => this.#backends.run(log, parked, io));
+      serveSpdyRemoteCommand(log, session, protocol, parked, (io) => this.#run(log, protocol, parked, io));
     }
   }
 
@@ -228,7 +238,7 @@ export class StreamServer {
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       log.debug({ protocol }, 'websocket session started');
       if (parked.kind !== 'portforward') {
-        serveWsRemoteCommand(log, ws, protocol, parked, (io) => this.#backends.run(log, parked, io));
+        serveWsRemoteCommand(log, ws, protocol, parked, (io) => this.#run(log, protocol, parked, io));
       } else if (protocol.startsWith(WS_SPDY_TUNNEL_PREFIX)) {
         // SPDY tunnelled through binary messages: the WebSocket becomes the SPDY socket.
         const stream = createWebSocketStream(ws);
