@@ -256,3 +256,11 @@ test('spec: CRI mounts with propagation and read-only; privileged gets everythin
   throwsCode(() => buildSpec(input({ envs: [{ key: 'BIG', value: Buffer.alloc(2 << 20, 97) }] })), 'InvalidArgument', /limit/);
   throwsCode(() => buildSpec(input({ workingDir: 'relative' })), 'InvalidArgument', /working_dir/);
 });
+
+test('spec: recursive read-only needs readonly and private propagation', () => {
+  const m = (readonly: boolean, propagation: MountPropagation) => [{ containerPath: '/d', hostPath: '/x', readonly, recursiveReadOnly: true, propagation }];
+  assert.ok(buildSpec(input({}, { mounts: m(true, MountPropagation.PROPAGATION_PRIVATE) })).spec.mounts.find((x) => x.destination === '/d')!.options!.includes('rro'));
+  throwsCode(() => buildSpec(input({}, { mounts: m(false, MountPropagation.PROPAGATION_PRIVATE) })), 'InvalidArgument', /recursive_read_only/);
+  throwsCode(() => buildSpec(input({}, { mounts: m(true, MountPropagation.PROPAGATION_HOST_TO_CONTAINER) })), 'InvalidArgument', /recursive_read_only/);
+  throwsCode(() => buildSpec(input({}, { mounts: m(true, MountPropagation.PROPAGATION_BIDIRECTIONAL) })), 'InvalidArgument', /recursive_read_only/);
+});

@@ -85,6 +85,9 @@ export function buildMounts(input: {
     if (seen.has(dest)) throw invalidArgument(`two mounts target ${dest}`);
     seen.add(dest);
     const prop = propagationOption(m.propagation);
+    if (m.recursiveReadOnly && (!m.readonly || m.propagation !== MountPropagation.PROPAGATION_PRIVATE)) {
+      throw invalidArgument(`mount at ${dest}: recursive_read_only needs readonly and PROPAGATION_PRIVATE`);
+    }
     if (prop === 'rshared') rootfsPropagation = 'rshared';
     else if (prop === 'rslave' && rootfsPropagation !== 'rshared') rootfsPropagation = 'rslave';
     const options = ['rbind', prop, m.readonly ? 'ro' : 'rw'];
