@@ -50,6 +50,10 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
       await runtime.start(ctx, c.id);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
+      // The process runc created still waits to be started, and conmon with it: end
+      // both, or an EXITED container would hold them until removed. Not bound to the
+      // caller's signal, which may be why the start failed.
+      await runtime.kill({ ...ctx, signal: AbortSignal.timeout(10_000) }, c.id, 'SIGKILL').catch(() => {});
       c.status = { ...c.status, state: 'exited', exitCode: 128, finishedAt: nowNs(), reason: 'StartError', message: msg.slice(0, 2000) };
       c.notifyExit();
       await deps.store.persistStatus(c);
