@@ -94,8 +94,13 @@ export async function spdyExec(url: string, o: ExecClientOptions = {}): Promise<
         if (stdin.destroyed) break; // the server is done with us
         if (!stdin.write(chunk)) {
           await new Promise<void>((r) => {
-            stdin.once('drain', r);
-            stdin.once('close', r);
+            const done = () => {
+              stdin.off('drain', done);
+              stdin.off('close', done);
+              r();
+            };
+            stdin.on('drain', done);
+            stdin.on('close', done);
           });
         }
       }
