@@ -39,7 +39,8 @@ const DOCS: Record<string, string> = {
   'streaming.token_ttl_seconds': 'How long an Exec/Attach/PortForward URL stays valid.',
   'streaming.max_tokens': 'Most unused streaming URLs held at once.',
   logs: 'Container log files.',
-  'logs.allowed_roots': 'A pod\'s log_directory must be under one of these; an empty list allows any absolute path.',
+  'logs.allowed_roots':
+    'A pod\'s log_directory must be under one of these; empty allows any absolute path.\nExample: ["/var/log/pods"], kubelet\'s layout.',
 };
 
 export function configDocs(): Readonly<Record<string, string>> {

@@ -77,8 +77,12 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   logs: z
     .strictObject({
-      // Roots a pod's log_directory must live under; empty allows any absolute path.
-      allowed_roots: z.array(z.string()).default(['/var/log/pods']),
+      // Roots a pod's log_directory must live under; empty (the default, as in
+      // containerd and CRI-O) allows any absolute path. Set ["/var/log/pods"] to pin
+      // logs to kubelet's own layout.
+      allowed_roots: z
+        .array(z.string().refine((s) => s.startsWith('/'), 'must be an absolute path'))
+        .default([]),
     })
     .prefault({}),
 });

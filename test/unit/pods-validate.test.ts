@@ -5,7 +5,8 @@ import { CricketError } from '../../src/core/errors.js';
 import { NamespaceMode, RunPodSandboxRequest, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
 import { planPod } from '../../src/services/pods/validate.js';
 
-const config = defaultConfig();
+// Pinned to kubelet's layout (the default allows any root) so the checks below bite.
+const config = { ...defaultConfig(), logs: { allowed_roots: ['/var/log/pods'] } };
 const base = {
   config: {
     metadata: { name: 'web', namespace: 'default', uid: 'u1', attempt: 2 },
