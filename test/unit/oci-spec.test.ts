@@ -120,6 +120,8 @@ test('users: numeric, by name, image USER with group, supplemental groups and po
   throwsCode(() => resolveUser({ ...base, runAsUsername: 'ghost' }), 'InvalidArgument', /not in the image's \/etc\/passwd/);
   throwsCode(() => resolveUser({ ...base, imageUser: 'app:nogroup' }), 'InvalidArgument');
   throwsCode(() => resolveUser({ ...base, runAsUser: -1n }), 'InvalidArgument');
+  throwsCode(() => resolveUser({ ...base, runAsGroup: 5n, imageUser: 'app' }), 'InvalidArgument', /without run_as_user/);
+  assert.equal(resolveUser({ ...base, runAsGroup: 5n, runAsUsername: 'app' }).gid, 5);
 });
 
 test('resources: conversion, zero means unset, oom_score_adj clamped, absurd values refused', () => {

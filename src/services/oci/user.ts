@@ -67,6 +67,9 @@ export function resolveUser(input: {
   passwd: string | undefined;
   group: string | undefined;
 }): ResolvedUser {
+  if (input.runAsGroup !== undefined && input.runAsUser === undefined && !input.runAsUsername) {
+    throw invalidArgument('run_as_group is set without run_as_user or run_as_username; a group needs a user');
+  }
   const users = parsePasswd(input.passwd ?? '');
   const groups = parseGroup(input.group ?? '');
   let userPart: string;
