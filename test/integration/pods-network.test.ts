@@ -22,6 +22,15 @@ import {
   type TestNet,
 } from '../helpers/pod-net.js';
 
+/** A cleanup stack: node runs t.after hooks first-registered first; this runs them last-registered first. */
+function lifo(t: { after(fn: () => unknown): void }): (fn: () => unknown) => void {
+  const fns: (() => unknown)[] = [];
+  t.after(async () => {
+    while (fns.length > 0) await fns.pop()!();
+  });
+  return (fn) => fns.push(fn);
+}
+
 interface Env {
   dir: string;
   net: TestNet;
@@ -187,17 +196,19 @@ test('pods get IPs on the bridge, reach the host, each other and a hostPort; sto
 test('a pod record survives a daemon restart, and Stop/Remove after the restart still tear down CNI', async (t) => {
   const dir = tempDir('cricket-pods-');
   const net = makeTestNet(dir);
-  t.after(() => {
+  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
+  const defer = lifo(t);
+  defer(() => {
     net.destroy();
     removeDir(dir);
   });
-  const first = await setUp(t, dir, net);
+  const first = await setUp({ after: defer }, dir, net);
   const id = await run(first.d.client, podConfig(first, 'survivor', { portMappings: [{ containerPort: 80, hostPort: randomInt(20000, 40000) }] }));
   const before = await info(first.d.client, id);
   first.d.client.close();
   assert.equal(await first.d.stop(), 0);
 
-  const second = await setUp(t, dir, net);
+  const second = await setUp({ after: defer }, dir, net);
   const c = second.d.client;
   const s = (await c.call('PodSandboxStatus', { podSandboxId: id })).status!;
   assert.equal(s.state, PodSandboxState.SANDBOX_READY);
@@ -301,12 +312,14 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
   const dir = tempDir('cricket-pods-');
   const net = makeTestNet(dir);
   const fp = wrapCniDir(dir, '/usr/lib/cni');
-  t.after(() => {
+  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
+  const defer = lifo(t);
+  defer(() => {
     net.destroy();
     removeDir(dir);
   });
   // A short plugin timeout: RunPodSandbox outlives its caller's deadline until then.
-  const env = await setUp(t, dir, net, ['--cni-bin-dir', fp.dir], '[network]\nplugin_timeout_seconds = 3\n');
+  const env = await setUp({ after: defer }, dir, net, ['--cni-bin-dir', fp.dir], '[network]\nplugin_timeout_seconds = 3\n');
   const c = env.d.client;
   const podsRun = join(env.d.runRoot, 'pods');
   const nothingLeft = () => {
@@ -353,11 +366,13 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
 test('the shipped default CNI config (packaging/10-cricket.conflist) works, with private names', async (t) => {
   const dir = tempDir('cricket-pods-');
   const net = makeTestNet(dir, { template: join(REPO_ROOT, 'packaging', '10-cricket.conflist') });
-  t.after(() => {
+  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
+  const defer = lifo(t);
+  defer(() => {
     net.destroy();
     removeDir(dir);
   });
-  const env = await setUp(t, dir, net);
+  const env = await setUp({ after: defer }, dir, net);
   const c = env.d.client;
   const hostPort = randomInt(20000, 40000);
   const id = await run(c, podConfig(env, 'shipped', { portMappings: [{ containerPort: 8080, hostPort }] }));
@@ -378,11 +393,13 @@ test('after a crash in the middle of RunPodSandbox, the restarted daemon release
   const dir = tempDir('cricket-pods-');
   const net = makeTestNet(dir);
   const fp = wrapCniDir(dir, '/usr/lib/cni');
-  t.after(() => {
+  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
+  const defer = lifo(t);
+  defer(() => {
     net.destroy();
     removeDir(dir);
   });
-  const first = await setUp(t, dir, net, ['--cni-bin-dir', fp.dir]);
+  const first = await setUp({ after: defer }, dir, net, ['--cni-bin-dir', fp.dir]);
   const podsRun = join(first.d.runRoot, 'pods');
   // portmap hangs: bridge has made the veth, IP and rules, the pod dir holds pins and shm.
   fp.arm('portmap', 'ADD', 'hang');
@@ -411,7 +428,7 @@ test('after a crash in the middle of RunPodSandbox, the restarted daemon release
   first.d.client.close();
   fp.disarm('portmap');
 
-  const second = await setUp(t, dir, net, ['--cni-bin-dir', fp.dir]);
+  const second = await setUp({ after: defer }, dir, net, ['--cni-bin-dir', fp.dir]);
   assert.deepEqual((await second.d.client.call('ListPodSandbox', {})).items, []);
   assert.deepEqual(existsSync(podsRun) ? readdirSync(podsRun) : [], []);
   assert.equal(mountsMentioning(id), 0);
@@ -475,7 +492,9 @@ test('sandbox lifecycle events reach GetContainerEvents with the pod status', as
 test('a pod that finishes after the caller\'s deadline is kept and handed to the retry', async (t) => {
   const dir = tempDir('cricket-pods-');
   const net = makeTestNet(dir);
-  t.after(() => {
+  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
+  const defer = lifo(t);
+  defer(() => {
     net.destroy();
     removeDir(dir);
   });
@@ -485,7 +504,7 @@ test('a pod that finishes after the caller\'s deadline is kept and handed to the
   for (const p of readdirSync('/usr/lib/cni')) symlinkSync(join('/usr/lib/cni', p), join(bin, p));
   rmSync(join(bin, 'portmap'));
   writeFileSync(join(bin, 'portmap'), '#!/bin/sh\n[ "$CNI_COMMAND" = ADD ] && sleep 2\nexec /usr/lib/cni/portmap "$@"\n', { mode: 0o755 });
-  const env = await setUp(t, dir, net, ['--cni-bin-dir', bin]);
+  const env = await setUp({ after: defer }, dir, net, ['--cni-bin-dir', bin]);
   const c = env.d.client;
   const config = podConfig(env, 'slowpoke', { portMappings: [{ containerPort: 80, hostPort: randomInt(20000, 40000) }] });
   await assert.rejects(c.call('RunPodSandbox', { config }, { timeoutMs: 700 }), (e: CriCallError) => e.code === status.DEADLINE_EXCEEDED);
@@ -508,11 +527,13 @@ test('a pod that finishes after the caller\'s deadline is kept and handed to the
 test('a dual-stack network gives the pod an IPv4 and an IPv6 address, IPv4 first', async (t) => {
   const dir = tempDir('cricket-pods-');
   const net = makeTestNet(dir, { ipv6: true });
-  t.after(() => {
+  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
+  const defer = lifo(t);
+  defer(() => {
     net.destroy();
     removeDir(dir);
   });
-  const env = await setUp(t, dir, net);
+  const env = await setUp({ after: defer }, dir, net);
   const c = env.d.client;
   const id = await run(c, podConfig(env, 'dual'));
   const s = (await c.call('PodSandboxStatus', { podSandboxId: id })).status!;
@@ -528,4 +549,43 @@ test('a dual-stack network gives the pod an IPv4 and an IPv6 address, IPv4 first
   await c.call('RemovePodSandbox', { podSandboxId: id });
   assertNothingLeft(env, id, { netns: i['namespaces'].network, cgroup: i['cgroupParent'] });
   assert.deepEqual(ipamReservations(net), []);
+});
+
+test('StreamPodSandboxes, StreamPodSandboxStats and UpdatePodSandboxResources', async (t) => {
+  const dir = tempDir('cricket-pods-');
+  const net = makeTestNet(dir);
+  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
+  const defer = lifo(t);
+  defer(() => {
+    net.destroy();
+    removeDir(dir);
+  });
+  const env = await setUp({ after: defer }, dir, net);
+  const c = env.d.client;
+  const a = await run(c, podConfig(env, 'streamed-a'));
+  const b = await run(c, podConfig(env, 'streamed-b'));
+  await c.call('StopPodSandbox', { podSandboxId: b });
+  const seen: string[] = [];
+  for await (const r of c.stream('StreamPodSandboxes', { filter: { labelSelector: { suite: 'pods' } } })) seen.push(...r.podSandboxes.map((p) => p.id));
+  assert.deepEqual(seen.sort(), [a, b].sort());
+  const ready: string[] = [];
+  for await (const r of c.stream('StreamPodSandboxes', { filter: { state: { state: PodSandboxState.SANDBOX_READY } } })) ready.push(...r.podSandboxes.map((p) => p.id));
+  assert.deepEqual(ready, [a]);
+  const stats: string[] = [];
+  for await (const r of c.stream('StreamPodSandboxStats', {})) stats.push(...r.podSandboxStats.map((s) => s.attributes!.id));
+  assert.deepEqual(stats, [a], 'stats are for running pods');
+
+  await c.call('UpdatePodSandboxResources', { podSandboxId: a, resources: { cpuShares: 512n, memoryLimitInBytes: 1n << 28n } });
+  const i = await info(c, a);
+  assert.equal(i['resources'].cpuShares, '512');
+  assert.equal(i['resources'].memoryLimitInBytes, String(1 << 28));
+  await assert.rejects(
+    c.call('UpdatePodSandboxResources', { podSandboxId: 'e'.repeat(64), resources: {} }),
+    (e: CriCallError) => e.code === status.NOT_FOUND,
+  );
+  // The record keeps them across a restart of the daemon.
+  c.close();
+  await env.d.stop();
+  const again = await setUp({ after: defer }, dir, net);
+  assert.equal((await info(again.d.client, a))['resources'].cpuShares, '512');
 });

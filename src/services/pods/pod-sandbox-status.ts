@@ -56,6 +56,8 @@ export function makePodSandboxStatus(deps: PodsDeps): UnaryHandler<'PodSandboxSt
         cgroupParent: m.cgroupParent,
         logDirectory: m.logDirectory,
         portMappings: m.portMappings,
+        resources: sb.status.resources ?? null,
+        overhead: sb.status.overhead ?? null,
         config: PodSandboxConfig.toJSON(sb.config),
       });
     }
