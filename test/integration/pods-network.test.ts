@@ -375,8 +375,20 @@ test('the shipped default CNI config (packaging/10-cricket.conflist) works, with
   const env = await setUp({ after: defer }, dir, net);
   const c = env.d.client;
   const hostPort = randomInt(20000, 40000);
-  const id = await run(c, podConfig(env, 'shipped', { portMappings: [{ containerPort: 8080, hostPort }] }));
+  const ifbBefore = ifbDevices();
+  const id = await run(
+    c,
+    podConfig(env, 'shipped', {
+      portMappings: [{ containerPort: 8080, hostPort }],
+      // The bandwidth capability: the plugin shapes the pod's veth (ingress) and an ifb (egress).
+      annotations: { 'kubernetes.io/ingress-bandwidth': '10M', 'kubernetes.io/egress-bandwidth': '20M' },
+    }),
+  );
   const i = await info(c, id);
+  const veth = vethsOn(net.bridge)[0]!.split(':')[1]!.trim().split('@')[0]!;
+  assert.match(spawnSync('tc', ['qdisc', 'show', 'dev', veth], { encoding: 'utf8' }).stdout, /tbf/, 'ingress shaping on the veth');
+  const ifb = ifbDevices().filter((d) => !ifbBefore.includes(d));
+  assert.equal(ifb.length, 1, 'an ifb device for egress shaping');
   const server = await serveInNetns(i['namespaces'].network, 8080, 'shipped');
   t.after(() => server.kill('SIGKILL'));
   assert.equal(await tcpRead(i['ips'][0], 8080), 'shipped');
@@ -387,7 +399,16 @@ test('the shipped default CNI config (packaging/10-cricket.conflist) works, with
   server.kill('SIGKILL');
   await c.call('RemovePodSandbox', { podSandboxId: id });
   assertNothingLeft(env, id, { netns: i['namespaces'].network, cgroup: i['cgroupParent'] });
+  assert.equal(ifbDevices().includes(ifb[0]!), false, 'the ifb device is gone');
 });
+
+function ifbDevices(): string[] {
+  return spawnSync('ip', ['-o', 'link', 'show', 'type', 'ifb'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => l.split(':')[1]!.trim())
+    .sort();
+}
 
 test('after a crash in the middle of RunPodSandbox, the restarted daemon releases what was left', async (t) => {
   const dir = tempDir('cricket-pods-');
