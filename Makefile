@@ -31,7 +31,7 @@ build: node_modules/.installed
 	@install -m 0755 scripts/cricketd.sh bin/cricketd
 	@install -m 0755 scripts/cricket.sh bin/cricket
 
-# A default pod network (bridge + host-local + portmap + loopback) when the host has none.
+# A default pod network (bridge + host-local + portmap + bandwidth; cricketd brings lo up itself) when the host has none.
 cni-default:
 	@if ! ls /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf >/dev/null 2>&1; then \
 	  install -D -m 0644 packaging/10-cricket.conflist /etc/cni/net.d/10-cricket.conflist; \
