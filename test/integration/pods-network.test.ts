@@ -205,15 +205,28 @@ test('a pod record survives a daemon restart, and Stop/Remove after the restart 
   const first = await setUp({ after: defer }, dir, net);
   const id = await run(first.d.client, podConfig(first, 'survivor', { portMappings: [{ containerPort: 80, hostPort: randomInt(20000, 40000) }] }));
   const before = await info(first.d.client, id);
+  // A second pod with a shared PID namespace: its catatonit must outlive the daemon too.
+  const shared = await run(
+    first.d.client,
+    podConfig(first, 'shared-pid', { linux: { securityContext: { namespaceOptions: { network: NamespaceMode.POD, pid: NamespaceMode.POD } } } }),
+  );
+  const sharedInfo = await info(first.d.client, shared);
+  const initPid = sharedInfo['pid'] as number;
   first.d.client.close();
   assert.equal(await first.d.stop(), 0);
+  assert.equal(readFileSync(`/proc/${initPid}/comm`, 'utf8').trim(), 'catatonit', 'the pod init outlives the daemon');
 
   const second = await setUp({ after: defer }, dir, net);
   const c = second.d.client;
   const s = (await c.call('PodSandboxStatus', { podSandboxId: id })).status!;
   assert.equal(s.state, PodSandboxState.SANDBOX_READY);
   assert.equal(s.network?.ip, before['ips'][0]);
-  assert.equal((await c.call('ListPodSandbox', {})).items.length, 1);
+  assert.equal((await c.call('ListPodSandbox', {})).items.length, 2);
+  assert.equal((await c.call('PodSandboxStatus', { podSandboxId: shared })).status!.state, PodSandboxState.SANDBOX_READY);
+  assert.equal((await info(c, shared))['pid'], initPid);
+  await c.call('RemovePodSandbox', { podSandboxId: shared });
+  assert.equal(existsSync(`/proc/${initPid}`) && readFileSync(`/proc/${initPid}/comm`, 'utf8').trim() === 'catatonit', false, 'Remove after a restart ends the init');
+  assertNothingLeft(second, shared, { netns: sharedInfo['namespaces'].network, cgroup: sharedInfo['cgroupParent'] });
   // The name is still reserved after the restart.
   await assert.rejects(run(c, podConfig(second, 'survivor')), (e: CriCallError) => e.code === status.ALREADY_EXISTS && e.details.includes(id));
   assert.ok(iptablesMentions(id) > 0);
