@@ -14,6 +14,21 @@ import { RUNC, emptyInventory, inventory, setUpDurEnv, type DurEnv } from './dur
 
 const ITERATIONS = 10;
 const STEPS = ['pull', 'run pod', 'create', 'start', 'exec', 'stop', 'remove container', 'stop pod', 'remove pod'] as const;
+/**
+ * On about half the iterations the program the chosen step runs is slowed by a second
+ * (failpoint slow:1), so the kill lands while runc or a CNI plugin is mid-call — and
+ * that call then completes with no daemon to see it.
+ */
+const SLOWED: Partial<Record<(typeof STEPS)[number], { fp: 'fp' | 'cni'; name: string; match: string }>> = {
+  'run pod': { fp: 'cni', name: 'bridge', match: 'ADD' },
+  create: { fp: 'fp', name: 'runc', match: 'create' },
+  start: { fp: 'fp', name: 'runc', match: 'start' },
+  exec: { fp: 'fp', name: 'runc', match: 'exec' },
+  stop: { fp: 'fp', name: 'runc', match: 'kill' },
+  'remove container': { fp: 'fp', name: 'runc', match: 'delete' },
+  'stop pod': { fp: 'cni', name: 'bridge', match: 'DEL' },
+  'remove pod': { fp: 'cni', name: 'bridge', match: 'DEL' },
+};
 
 function runcState(env: DurEnv, id: string): { status: string; pid: number } | undefined {
   const r = spawnSync(RUNC, ['--root', join(env.daemonDir, 'run', 'runc'), 'state', id], { encoding: 'utf8' });
@@ -74,7 +89,8 @@ test('SIGKILL of cricketd at random points of pod/container lifecycles: restart 
   let rnd = seed;
   const rand = (n: number) => {
     rnd = (rnd * 1103515245 + 12345) % 2147483648;
-    return rnd % n;
+    // The low bits of this generator cycle quickly; use the high ones.
+    return Math.floor((rnd / 2147483648) * n);
   };
   t.diagnostic(`seed ${seed} (DUR_SEED=${seed} repeats the run)`);
 
@@ -99,7 +115,9 @@ test('SIGKILL of cricketd at random points of pod/container lifecycles: restart 
 
     const killAt = rand(STEPS.length);
     // Steps take tens of milliseconds: a short delay lands inside the chosen one or the next.
-    const delayMs = rand(60);
+    const slow = rand(2) === 0 ? SLOWED[STEPS[killAt]!] : undefined;
+    if (slow) env[slow.fp].arm(slow.name, slow.match, 'slow:1');
+    const delayMs = slow ? 200 + rand(600) : rand(60);
     let reached!: () => void;
     const atKillStep = new Promise<void>((r) => (reached = r));
     let stoppedCtr: string | undefined;
@@ -156,10 +174,15 @@ test('SIGKILL of cricketd at random points of pod/container lifecycles: restart 
     const killedDuring = inFlight;
     await env.kill();
     const outcome = await cycleResult;
-    kills.push(`#${i}: "${STEPS[killAt]}" +${delayMs} ms (in flight: ${outcome === 'completed' ? 'none' : killedDuring})`);
+    if (slow) {
+      env[slow.fp].disarm(slow.name);
+      // Let the slowed call finish on its own, as a real one would after the daemon died.
+      await new Promise((r) => setTimeout(r, 1500));
+    }
+    kills.push(`#${i}: "${STEPS[killAt]}"${slow ? ` (${slow.name} ${slow.match} slowed)` : ''} +${delayMs} ms (in flight: ${outcome === 'completed' ? 'none' : killedDuring})`);
     await env.restart();
 
-    const where = `iteration ${i} (kill during "${killedDuring}", seed ${seed})`;
+    const where = `iteration ${i} (kill during "${killedDuring}"${slow ? ` with ${slow.name} ${slow.match} slowed` : ''}, seed ${seed})`;
     // The survivors.
     const ctrs = (await env.d.client.call('ListContainers', {})).containers;
     const byId = new Map(ctrs.map((c) => [c.id, c]));
