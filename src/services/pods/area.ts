@@ -9,6 +9,7 @@ import { CniManager } from '../network/cni-manager.js';
 import { makeListPodSandbox, makeStreamPodSandboxes } from './list-pod-sandbox.js';
 import { makeListPodSandboxStats, makePodSandboxStats, makeStreamPodSandboxStats, PodStatsSampler } from './pod-sandbox-stats.js';
 import { makePodSandboxStatus } from './pod-sandbox-status.js';
+import { realPodHost } from './pod-host.js';
 import type { PodsDeps } from './pods-deps.js';
 import { recoverSandboxes } from './recover.js';
 import { makeRemovePodSandbox } from './remove-pod-sandbox.js';
@@ -62,6 +63,7 @@ export async function createPods(base: BaseDeps, _deps: { images: ImagesArea }):
     log,
     store,
     cni,
+    host: realPodHost,
     mutex: new KeyedMutex(),
     containers: () => containers,
     podsRunDir: join(config.daemon.run_root, 'pods'),

@@ -3,9 +3,9 @@ import type { Config } from '../../config/schema.js';
 import type { KeyedMutex } from '../../core/keyed-mutex.js';
 import { ContainerEventType } from '../../gen/runtime/v1/api.js';
 import type { ContainersArea } from '../containers/area.js';
+import type { PodHost, PodNetwork } from './pod-host.js';
 import { statusOf } from './pod-sandbox-status.js';
 import type { Sandbox } from './sandbox-store.js';
-import type { CniManager } from '../network/cni-manager.js';
 import type { SandboxStore } from './sandbox-store.js';
 
 /** What the pod RPCs share, built once by createPods(). */
@@ -13,7 +13,9 @@ export interface PodsDeps {
   readonly config: Readonly<Config>;
   readonly log: Logger;
   readonly store: SandboxStore;
-  readonly cni: CniManager;
+  readonly cni: PodNetwork;
+  /** Cgroups, namespace pins, shm, the pod init: the real host or a fake in tests. */
+  readonly host: PodHost;
   /** One runtime operation per pod at a time. */
   readonly mutex: KeyedMutex;
   /** Set by attachContainers(); undefined only during start-up. */

@@ -6,10 +6,8 @@ import { withRollback } from '../../core/rollback.js';
 import { newId, type SandboxId } from '../../core/ids.js';
 import { wrap } from '../../core/errors.js';
 import { ContainerEventType, PodSandboxConfig } from '../../gen/runtime/v1/api.js';
-import { addProcess, ensureCgroup, removeCgroup } from '../../host/cgroups.js';
-import { pinNamespaces, unpinNamespace } from '../../host/netns.js';
-import { restrictOomScoreAdj, startPodInit, stopPodInit } from '../../host/pod-init.js';
-import { DEFAULT_SHM_BYTES, mountShm, unmountShm } from '../../host/shm.js';
+import { restrictOomScoreAdj } from '../../host/pod-init.js';
+import { DEFAULT_SHM_BYTES } from '../../host/shm.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
 import { cleanupContext } from '../network/cni-manager.js';
 import { writePodHosts, writePodResolvConf } from './pod-files.js';
@@ -55,8 +53,8 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       }
 
       const cgroupParent = plan.cgroupParent !== '' ? plan.cgroupParent : `${DEFAULT_CGROUP_PARENT}/${id}`;
-      const createdCgroups = await step('create pod cgroup', () => ensureCgroup(cgroupParent));
-      rb.push('remove pod cgroup', () => removeCgroup(createdCgroups));
+      const createdCgroups = await step('create pod cgroup', () => deps.host.ensureCgroup(cgroupParent));
+      rb.push('remove pod cgroup', () => deps.host.removeCgroup(createdCgroups));
       // Noted beside the pins so recovery can undo a creation that a crash interrupted.
       await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(createdCgroups));
 
@@ -65,17 +63,17 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       const ipcnsPath = plan.hostIpc ? undefined : join(nsDir, 'ipc');
       // A host-network pod keeps the node's hostname, as kubelet expects.
       const utsnsPath = plan.hostNetwork ? undefined : join(nsDir, 'uts');
-      for (const p of [netnsPath, ipcnsPath, utsnsPath]) if (p) rb.push(`unpin ${p}`, () => unpinNamespace(p));
+      for (const p of [netnsPath, ipcnsPath, utsnsPath]) if (p) rb.push(`unpin ${p}`, () => deps.host.unpinNamespace(p));
       await step('create pod namespaces', () =>
-        pinNamespaces({ netPath: netnsPath, ipcPath: ipcnsPath, utsPath: utsnsPath, hostname: plan.hostname, sysctls: plan.sysctls, signal: work.signal }),
+        deps.host.pinNamespaces({ netPath: netnsPath, ipcPath: ipcnsPath, utsPath: utsnsPath, hostname: plan.hostname, sysctls: plan.sysctls, signal: work.signal }),
       );
 
       let shmPath: string | undefined;
       if (!plan.hostIpc) {
         shmPath = join(podDir, 'shm');
         const p = shmPath;
-        rb.push('unmount shm', () => unmountShm(p));
-        await step('mount pod /dev/shm', () => mountShm(p, DEFAULT_SHM_BYTES, work.signal));
+        rb.push('unmount shm', () => deps.host.unmountShm(p));
+        await step('mount pod /dev/shm', () => deps.host.mountShm(p, DEFAULT_SHM_BYTES, work.signal));
       }
 
       let pidnsPath: string | undefined;
@@ -84,7 +82,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         pidnsPath = join(nsDir, 'pid');
         const p = pidnsPath;
         const init = await step('start pod init', () =>
-          startPodInit({
+          deps.host.startPodInit({
             catatonit: deps.config.runtime.catatonit,
             pidnsPath: p,
             netnsPath,
@@ -96,8 +94,8 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
           }),
         );
         initPid = init.pid;
-        rb.push('stop pod init', () => stopPodInit(init.pid, p));
-        await step('move pod init into the pod cgroup', () => addProcess(cgroupParent, init.pid));
+        rb.push('stop pod init', () => deps.host.stopPodInit(init.pid, p));
+        await step('move pod init into the pod cgroup', () => deps.host.addProcess(cgroupParent, init.pid));
       }
 
       let ips: string[] = [];

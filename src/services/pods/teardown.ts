@@ -1,16 +1,14 @@
 import { rm } from 'node:fs/promises';
 import type { OpContext } from '../../core/context.js';
 import { wrap } from '../../core/errors.js';
-import { removeCgroup, removeCgroupIfUnused } from '../../host/cgroups.js';
-import { unpinNamespace } from '../../host/netns.js';
-import { stopPodInit } from '../../host/pod-init.js';
-import { unmountShm } from '../../host/shm.js';
 import { ContainerEventType } from '../../gen/runtime/v1/api.js';
 import { DEFAULT_CGROUP_PARENT, publishPodEvent, type PodsDeps } from './pods-deps.js';
 import type { Sandbox } from './sandbox-store.js';
 
-// kubelet's StopPodSandbox carries no grace period; containers get this long each.
-const STOP_CONTAINERS_TIMEOUT_SEC = 10;
+// kubelet stops each container with its grace period before StopPodSandbox, so what is
+// still running here is killed at once (containerd does the same): a stop that waits
+// on a shell ignoring SIGTERM would outlive the caller's deadline.
+const STOP_CONTAINERS_TIMEOUT_SEC = 0;
 
 /**
  * Stops a pod: its containers, its init, its network (CNI DEL through the cache, so
@@ -21,7 +19,7 @@ export async function stopSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox): 
   await deps.containers()?.stopAllInPod(ctx, sb.id, STOP_CONTAINERS_TIMEOUT_SEC);
   if (sb.meta.pidnsPath) {
     const pidnsPath = sb.meta.pidnsPath;
-    await guard('stop pod init', () => stopPodInit(sb.status.initPid ?? undefined, pidnsPath));
+    await guard('stop pod init', () => deps.host.stopPodInit(sb.status.initPid ?? undefined, pidnsPath));
   }
   await guard('tear down pod network', () => deps.cni.tearDown(ctx, sb.id));
   deps.store.releasePorts(sb.id);
@@ -40,13 +38,13 @@ export async function removeSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox)
   const m = sb.meta;
   if (m.shmPath) {
     const shm = m.shmPath;
-    await guard('unmount pod /dev/shm', () => unmountShm(shm, ctx.signal));
+    await guard('unmount pod /dev/shm', () => deps.host.unmountShm(shm, ctx.signal));
   }
   for (const p of [m.netnsPath, m.ipcnsPath, m.utsnsPath, m.pidnsPath]) {
-    if (p) await guard(`unpin namespace ${p}`, () => unpinNamespace(p, ctx.signal));
+    if (p) await guard(`unpin namespace ${p}`, () => deps.host.unpinNamespace(p, ctx.signal));
   }
-  await guard('remove pod cgroup', () => removeCgroup(m.createdCgroups));
-  if (m.cgroupParent.startsWith(`${DEFAULT_CGROUP_PARENT}/`)) await removeCgroupIfUnused(DEFAULT_CGROUP_PARENT).catch(() => {});
+  await guard('remove pod cgroup', () => deps.host.removeCgroup(m.createdCgroups));
+  if (m.cgroupParent.startsWith(`${DEFAULT_CGROUP_PARENT}/`)) await deps.host.removeCgroupIfUnused(DEFAULT_CGROUP_PARENT).catch(() => {});
   await guard('remove pod files', () => rm(m.podDir, { recursive: true, force: true }));
   await guard('delete pod record', () => deps.store.forget(sb));
   publishPodEvent(deps, sb, ContainerEventType.CONTAINER_DELETED_EVENT);

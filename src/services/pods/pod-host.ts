@@ -1,0 +1,44 @@
+import { addProcess, ensureCgroup, removeCgroup, removeCgroupIfUnused } from '../../host/cgroups.js';
+import { pinNamespaces, unpinNamespace } from '../../host/netns.js';
+import { startPodInit, stopPodInit } from '../../host/pod-init.js';
+import { mountShm, unmountShm } from '../../host/shm.js';
+import type { OpContext } from '../../core/context.js';
+import type { AttachRequest, Attachment } from '../network/cni-manager.js';
+
+/**
+ * The host operations a pod's life needs, as one seam: the real ones (host/) in the
+ * daemon, fakes in unit tests of RunPodSandbox's rollback and of teardown.
+ */
+export interface PodHost {
+  ensureCgroup: typeof ensureCgroup;
+  removeCgroup: typeof removeCgroup;
+  removeCgroupIfUnused: typeof removeCgroupIfUnused;
+  addProcess: typeof addProcess;
+  pinNamespaces: typeof pinNamespaces;
+  unpinNamespace: typeof unpinNamespace;
+  mountShm: typeof mountShm;
+  unmountShm: typeof unmountShm;
+  startPodInit: typeof startPodInit;
+  stopPodInit: typeof stopPodInit;
+}
+
+export const realPodHost: PodHost = {
+  ensureCgroup,
+  removeCgroup,
+  removeCgroupIfUnused,
+  addProcess,
+  pinNamespaces,
+  unpinNamespace,
+  mountShm,
+  unmountShm,
+  startPodInit,
+  stopPodInit,
+};
+
+/** What pods need from the network layer (CniManager in the daemon). */
+export interface PodNetwork {
+  setUp(ctx: OpContext, req: AttachRequest): Promise<Attachment>;
+  tearDown(ctx: OpContext, podId: string): Promise<void>;
+  gc(ctx: OpContext, livePodIds: readonly string[]): Promise<void>;
+  cachedPodIds(): Promise<string[]>;
+}

@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { defaultConfig } from '../../src/config/schema.js';
+import { backgroundContext } from '../../src/core/context.js';
+import { CricketError } from '../../src/core/errors.js';
+import { KeyedMutex } from '../../src/core/keyed-mutex.js';
+import { NamespaceMode, RunPodSandboxRequest, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
+import type { PodHost, PodNetwork } from '../../src/services/pods/pod-host.js';
+import type { PodsDeps } from '../../src/services/pods/pods-deps.js';
+import { makeRemovePodSandbox } from '../../src/services/pods/remove-pod-sandbox.js';
+import { makeRunPodSandbox } from '../../src/services/pods/run-pod-sandbox.js';
+import { SandboxStore } from '../../src/services/pods/sandbox-store.js';
+import { makeStopPodSandbox } from '../../src/services/pods/stop-pod-sandbox.js';
+import { removeDir, tempDir } from '../helpers/daemon.js';
+
+// RunPodSandbox over a fake host: every side effect is logged, and any one step can be
+// made to fail. Whatever fails, the undo log must be the done log reversed, and the
+// pod must leave no record, file, name or port behind.
+
+type Log = string[];
+
+function fakes(log: Log, failAt: string | undefined) {
+  const act = async (name: string) => {
+    if (name === failAt) throw new CricketError('Internal', `${name} failed on purpose`);
+    log.push(`do ${name}`);
+  };
+  const host: PodHost = {
+    ensureCgroup: async (p) => (await act('cgroup'), [`/fake${p}`]),
+    removeCgroup: async () => void log.push('undo cgroup'),
+    removeCgroupIfUnused: async () => {},
+    addProcess: async () => act('addProcess'),
+    pinNamespaces: async () => act('pin'),
+    unpinNamespace: async (p) => void log.push(`undo pin ${p.split('/').pop()}`),
+    mountShm: async () => act('shm'),
+    unmountShm: async () => void log.push('undo shm'),
+    startPodInit: async () => (await act('init'), { pid: 4242 }),
+    stopPodInit: async () => void log.push('undo init'),
+  };
+  const cni: PodNetwork = {
+    setUp: async () => (await act('cni'), { network: 'fake', ips: ['10.9.0.2'], result: {} }),
+    tearDown: async () => void log.push('undo cni'),
+    gc: async () => {},
+    cachedPodIds: async () => [],
+  };
+  return { host, cni };
+}
+
+function deps(dir: string, log: Log, failAt?: string): PodsDeps {
+  const { host, cni } = fakes(log, failAt);
+  const config = { ...defaultConfig(), logs: { allowed_roots: [] } };
+  return {
+    config,
+    log: pino({ level: 'silent' }),
+    store: new SandboxStore(join(dir, 'root')),
+    cni,
+    host,
+    mutex: new KeyedMutex(),
+    containers: () => undefined,
+    podsRunDir: join(dir, 'run'),
+  };
+}
+
+const ctx = () => backgroundContext(pino({ level: 'silent' }), 't');
+const req = (over: DeepPartial<RunPodSandboxRequest> = {}) =>
+  RunPodSandboxRequest.fromPartial({
+    config: {
+      metadata: { name: 'p', namespace: 'n', uid: 'u' },
+      portMappings: [{ containerPort: 80, hostPort: 8080 }],
+      linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } },
+    },
+    ...over,
+  });
+
+const undoOf = (done: string) => {
+  const step = done.slice(3);
+  if (step === 'pin') return ['undo pin uts', 'undo pin ipc', 'undo pin net'];
+  if (step === 'addProcess') return [];
+  return [`undo ${step}`];
+};
+
+test('every step of RunPodSandbox is undone, newest first, when a later step fails', async (t) => {
+  for (const failAt of ['cgroup', 'pin', 'shm', 'init', 'addProcess', 'cni']) {
+    const dir = tempDir('cricket-run-rb-');
+    t.after(() => removeDir(dir));
+    const log: Log = [];
+    const d = deps(dir, log, failAt);
+    await assert.rejects(makeRunPodSandbox(d)(ctx(), req()), (e: unknown) => e instanceof CricketError && e.message.includes(`${failAt} failed on purpose`));
+    const done = log.filter((l) => l.startsWith('do '));
+    const undone = log.filter((l) => l.startsWith('undo '));
+    // Pins, shm and CNI push their undo before trying (a failed attempt may leave part
+    // of its work: a mounted pin, a half-done ADD), so their own failure is undone too;
+    // the init's undo is pushed once it started.
+    const undoneEvenIfFailed = ['pin', 'shm', 'cni'].includes(failAt) ? [`do ${failAt}`] : [];
+    const expected = [...done, ...undoneEvenIfFailed].reverse().flatMap(undoOf);
+    assert.deepEqual(undone, expected, `failing at ${failAt}`);
+    assert.deepEqual(readdirSync(join(dir, 'run')), [], `no pod dir left (failing at ${failAt})`);
+    assert.equal(existsSync(join(dir, 'root', 'meta')) && readdirSync(join(dir, 'root', 'meta')).length > 0, false);
+    assert.deepEqual(d.store.list(), []);
+    // The name and the host port are free again.
+    const ok = deps(dir, [], undefined);
+    const again = await makeRunPodSandbox({ ...ok, store: d.store })(ctx(), req());
+    assert.match(again.podSandboxId!, /^[0-9a-f]{64}$/);
+  }
+});
+
+test('Stop then Remove over the fake host undo everything Run did; both are idempotent', async (t) => {
+  const dir = tempDir('cricket-run-rb-');
+  t.after(() => removeDir(dir));
+  const log: Log = [];
+  const d = deps(dir, log);
+  const { podSandboxId } = await makeRunPodSandbox(d)(ctx(), req());
+  assert.deepEqual(log, ['do cgroup', 'do pin', 'do shm', 'do init', 'do addProcess', 'do cni']);
+  log.length = 0;
+  const stop = makeStopPodSandbox(d);
+  const remove = makeRemovePodSandbox(d);
+  await stop(ctx(), { podSandboxId: podSandboxId! });
+  assert.deepEqual(log, ['undo init', 'undo cni']);
+  assert.equal(d.store.resolve(podSandboxId!)!.status.state, 'notready');
+  await remove(ctx(), { podSandboxId: podSandboxId! });
+  await remove(ctx(), { podSandboxId: podSandboxId! });
+  assert.equal(d.store.resolve(podSandboxId!), undefined);
+  assert.deepEqual(readdirSync(join(dir, 'run')), []);
+  assert.ok(log.includes('undo shm') && log.includes('undo pin net') && log.includes('undo cgroup'));
+  await stop(ctx(), { podSandboxId: 'a'.repeat(64) });
+});
