@@ -50,7 +50,8 @@ export function makeStatus(deps: Deps): UnaryHandler<'Status'> {
       status: { conditions },
       info,
       runtimeHandlers,
-      features: { supplementalGroupsPolicy: false, userNamespacesHostNetwork: false, mountOptions: false },
+      // Supplemental groups: CreateContainer applies Merge and Strict (src/services/oci/user.ts).
+      features: { supplementalGroupsPolicy: true, userNamespacesHostNetwork: false, mountOptions: false },
     };
   };
 }

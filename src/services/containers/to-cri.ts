@@ -66,7 +66,14 @@ export function toCriStatus(c: Container): DeepPartial<ContainerStatus> {
     })),
     logPath: c.meta.logPath,
     resources: { linux: c.resources },
-    user: { linux: { uid: BigInt(c.meta.user.uid), gid: BigInt(c.meta.user.gid), supplementalGroups: c.meta.user.additionalGids.map(BigInt) } },
+    // The process's groups as `id -G` lists them: primary gid first, then the rest.
+    user: {
+      linux: {
+        uid: BigInt(c.meta.user.uid),
+        gid: BigInt(c.meta.user.gid),
+        supplementalGroups: [...new Set([c.meta.user.gid, ...c.meta.user.additionalGids])].map(BigInt),
+      },
+    },
     stopSignal: signalFromName(c.meta.stopSignal),
   };
 }
