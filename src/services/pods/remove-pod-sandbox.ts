@@ -11,7 +11,7 @@ export function makeRemovePodSandbox(deps: PodsDeps): UnaryHandler<'RemovePodSan
       const sb = deps.store.resolve(found.id);
       if (sb) await removeSandbox(ctx, deps, sb);
     });
-    ctx.log.info({ pod: found.id }, 'pod sandbox removed');
+    ctx.log.debug({ pod: found.id }, 'pod sandbox removed');
     return {};
   };
 }

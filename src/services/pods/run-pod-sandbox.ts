@@ -163,7 +163,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       if (ctx.signal.aborted) {
         deps.store.park(plan.nameKey, id);
         ctx.log.warn({ pod: id, name: plan.nameKey }, 'pod sandbox ready after the caller gave up; kept for its retry');
-      } else ctx.log.info({ pod: id, name: plan.nameKey, ips }, 'pod sandbox ready');
+      } else ctx.log.debug({ pod: id, name: plan.nameKey, ips }, 'pod sandbox ready');
       return { podSandboxId: id };
     });
   };

@@ -12,7 +12,7 @@ export function makeStopPodSandbox(deps: PodsDeps): UnaryHandler<'StopPodSandbox
       const sb = deps.store.resolve(found.id);
       if (sb) await stopSandbox(ctx, deps, sb);
     });
-    ctx.log.info({ pod: found.id }, 'pod sandbox stopped');
+    ctx.log.debug({ pod: found.id }, 'pod sandbox stopped');
     return {};
   };
 }

@@ -22,7 +22,7 @@ export function makeUpdatePodSandboxResources(deps: PodsDeps): UnaryHandler<'Upd
       };
       await deps.store.persistStatus(sb);
     });
-    ctx.log.info({ pod: found.id }, 'pod sandbox resources recorded');
+    ctx.log.debug({ pod: found.id }, 'pod sandbox resources recorded');
     return {};
   };
 }
