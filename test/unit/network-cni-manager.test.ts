@@ -17,7 +17,7 @@ const conf = JSON.parse(fs.readFileSync(0, 'utf8'));
 const e = process.env;
 fs.appendFileSync(conf.log, JSON.stringify({ cmd: e.CNI_COMMAND, type: conf.type, id: e.CNI_CONTAINERID, netns: e.CNI_NETNS || null,
   ifname: e.CNI_IFNAME, args: e.CNI_ARGS, path: e.CNI_PATH, prev: conf.prevResult || null, rc: conf.runtimeConfig || null, extra: conf['cni.dev/valid-attachments'] || null }) + '\\n');
-if (conf.failOn === e.CNI_COMMAND) { process.stdout.write(JSON.stringify({ code: 11, msg: 'planned failure', details: conf.type })); process.exit(1); }
+if (conf.failOn === e.CNI_COMMAND || (e.CNI_COMMAND === 'DEL' && conf.failDelWhile && fs.existsSync(conf.failDelWhile))) { process.stdout.write(JSON.stringify({ code: 11, msg: 'planned failure', details: conf.type })); process.exit(1); }
 if (e.CNI_COMMAND === 'ADD') {
   const r = conf.prevResult || { cniVersion: conf.cniVersion, interfaces: [{ name: 'eth0', sandbox: e.CNI_NETNS }], ips: [] };
   r.ips = [...r.ips, { address: conf.addr, interface: 0 }];
@@ -129,4 +129,30 @@ test('no usable network config is FailedPrecondition naming the problem; a missi
   await assert.rejects(s.make().setUp(ctx, req('pod5')), (e: unknown) => e instanceof CricketError && e.code === 'FailedPrecondition' && /missing-plugin/.test(e.message));
   writeFileSync(join(s.conf, '10-fake.conflist'), '{"name": "x"}');
   await assert.rejects(s.make().setUp(ctx, req('pod6')), (e: unknown) => e instanceof CricketError && e.code === 'FailedPrecondition' && /10-fake\.conflist/.test(e.message));
+});
+
+test('when DEL after a failed ADD fails too, the attachment stays cached so a later teardown releases it', async (t) => {
+  const s0 = setup('1.0.0', []);
+  t.after(() => removeDir(s0.dir));
+  const flag = join(s0.dir, 'del-fails');
+  writeFileSync(flag, '');
+  writeFileSync(
+    join(s0.conf, '10-fake.conflist'),
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'fake',
+      plugins: [
+        { log: s0.log, type: 'one', addr: '10.0.0.7/24', failDelWhile: flag },
+        { log: s0.log, type: 'two', addr: 'x', failOn: 'ADD' },
+      ],
+    }),
+  );
+  const m = s0.make();
+  await assert.rejects(m.setUp(ctx, req('pod7')), /two ADD failed/);
+  assert.equal(await m.hasAttachment('pod7'), true, 'kept for a retry');
+  assert.deepEqual(await m.cachedPodIds(), ['pod7']);
+  removeDir(flag);
+  await m.tearDown(ctx, 'pod7');
+  assert.equal(await m.hasAttachment('pod7'), false);
+  assert.deepEqual(s0.calls().map((c) => `${c.cmd} ${c.type}`), ['ADD one', 'ADD two', 'DEL two', 'DEL one', 'DEL two', 'DEL one']);
 });

@@ -90,8 +90,12 @@ export class CniManager {
     } catch (err) {
       // The spec asks for DEL after a failed ADD so plugins release partial state. The
       // caller's signal may be what failed (deadline): cleanup gets its own time budget.
-      await this.#del(cleanupContext(ctx, this.#opts.timeoutMs), entry).catch((e: unknown) => ctx.log.warn({ err: e, pod: req.podId }, 'CNI DEL after failed ADD failed'));
-      await this.#cache.delete(req.podId);
+      // If DEL fails too, the cache entry stays: a later tearDown (the caller's rollback,
+      // or recovery at the next start) retries it rather than leaking the IP.
+      await this.#del(cleanupContext(ctx, this.#opts.timeoutMs), entry).then(
+        () => this.#cache.delete(req.podId),
+        (e: unknown) => ctx.log.warn({ err: e, pod: req.podId }, 'CNI DEL after failed ADD failed'),
+      );
       throw wrap(err, `set up pod network "${net.name}"`);
     }
     const result = prev ?? {};
