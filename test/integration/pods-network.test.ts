@@ -265,6 +265,15 @@ test('bad RunPodSandbox input is INVALID_ARGUMENT, FAILED_PRECONDITION or ALREAD
   await invalid({ ...good, linux: { sysctls: { 'kernel.hostname': 'x' } } }, /not namespaced/);
   await invalid(good, /known handlers: runc/, 'no-such-handler');
 
+  // With no usable CNI config, a pod that needs a network is refused up front.
+  const noNet = tempDir('cricket-nocni-');
+  t.after(() => removeDir(noNet));
+  const bare = await startDaemon({ args: ['--cni-conf-dir', noNet], configToml: `[logs]\nallowed_roots = [${JSON.stringify(env.logs)}]\n` });
+  t.after(() => bare.cleanup());
+  await assert.rejects(bare.client.call('RunPodSandbox', { config: good }), (e: CriCallError) => {
+    return e.code === status.FAILED_PRECONDITION && /pod network is not ready: no valid CNI network config/.test(e.details);
+  });
+  assert.deepEqual(existsSync(join(bare.runRoot, 'pods')) ? readdirSync(join(bare.runRoot, 'pods')) : [], []);
   // Nothing was created by any of those.
   assert.deepEqual((await c.call('ListPodSandbox', {})).items, []);
   const podsRun = join(env.d.runRoot, 'pods');

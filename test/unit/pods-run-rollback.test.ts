@@ -40,6 +40,7 @@ function fakes(log: Log, failAt: string | undefined) {
     stopPodInit: async () => void log.push('undo init'),
   };
   const cni: PodNetwork = {
+    network: () => ({ name: 'fake' }),
     setUp: async () => (await act('cni'), { network: 'fake', ips: ['10.9.0.2'], result: {} }),
     tearDown: async () => void log.push('undo cni'),
     gc: async () => {},

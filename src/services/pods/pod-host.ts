@@ -37,6 +37,8 @@ export const realPodHost: PodHost = {
 
 /** What pods need from the network layer (CniManager in the daemon). */
 export interface PodNetwork {
+  /** The network pods get now; FailedPrecondition (why not) when there is no usable config. */
+  network(): { name: string };
   setUp(ctx: OpContext, req: AttachRequest): Promise<Attachment>;
   tearDown(ctx: OpContext, podId: string): Promise<void>;
   gc(ctx: OpContext, livePodIds: readonly string[]): Promise<void>;

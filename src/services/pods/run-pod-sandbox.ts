@@ -33,6 +33,8 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       ctx.log.info({ pod: parked.id, name: plan.nameKey }, 'handing over a pod finished after an earlier deadline');
       return { podSandboxId: parked.id };
     }
+    // No usable CNI config: refuse before creating anything (NetworkReady is false too).
+    if (!plan.hostNetwork) deps.cni.network();
     const id = newId<SandboxId>();
     // The steps do not stop at the caller's deadline (each has its own timeout): a pod
     // that finishes late is parked for kubelet's retry instead of being undone.
