@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/schema.js';
 import { CricketError } from '../../src/core/errors.js';
 import { NamespaceMode, RunPodSandboxRequest, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
-import { planPod } from '../../src/services/pods/validate.js';
+import { checkLogDirectoryOnDisk, planPod } from '../../src/services/pods/validate.js';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeDir, tempDir } from '../helpers/daemon.js';
 
 // Pinned to kubelet's layout (the default allows any root) so the checks below bite.
 const config = { ...defaultConfig(), logs: { allowed_roots: ['/var/log/pods'] } };
@@ -80,4 +83,19 @@ test('namespaced sysctls, allowed roots and IPs pass through', () => {
   assert.deepEqual(p.portMappings, [{ containerPort: 80, hostPort: 8080, protocol: 'tcp' }]);
   const open = { ...config, logs: { allowed_roots: [] } };
   assert.equal(planPod(RunPodSandboxRequest.fromPartial({ config: { ...base.config, logDirectory: '/tmp/x/' } }), open, 'h').logDirectory, '/tmp/x');
+});
+
+test('a log directory reached through a symlink out of the allowed roots is refused', (t) => {
+  const root = tempDir('cricket-logroot-');
+  const outside = tempDir('cricket-outside-');
+  t.after(() => {
+    removeDir(root);
+    removeDir(outside);
+  });
+  symlinkSync(outside, join(root, 'escape'));
+  mkdirSync(join(root, 'fine'));
+  assert.throws(() => checkLogDirectoryOnDisk(join(root, 'escape', 'pod'), [root]), /resolves to .*outside the allowed log roots/);
+  checkLogDirectoryOnDisk(join(root, 'fine', 'new', 'pod'), [root]);
+  checkLogDirectoryOnDisk(join(root, 'not-yet'), [join(root, 'not-yet')]);
+  checkLogDirectoryOnDisk(join(outside, 'x'), []);
 });

@@ -14,7 +14,7 @@ import { writePodHosts, writePodResolvConf } from './pod-files.js';
 import { CREATED_CGROUPS_FILE, DEFAULT_CGROUP_PARENT, publishPodEvent, type PodsDeps } from './pods-deps.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import { Sandbox, type SandboxMeta, type SandboxStatus } from './sandbox-store.js';
-import { planPod } from './validate.js';
+import { checkLogDirectoryOnDisk, planPod } from './validate.js';
 
 // kubelet gives the sandbox this score; we clamp it to what the daemon may set.
 const SANDBOX_OOM_SCORE_ADJ = -998;
@@ -28,6 +28,7 @@ const SANDBOX_OOM_SCORE_ADJ = -998;
 export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'> {
   return async (ctx, req) => {
     const plan = planPod(req, deps.config, osHostname());
+    checkLogDirectoryOnDisk(plan.logDirectory, deps.config.logs.allowed_roots);
     const parked = deps.store.takeParked(plan.nameKey);
     if (parked && parked.status.state === 'ready') {
       ctx.log.info({ pod: parked.id, name: plan.nameKey }, 'handing over a pod finished after an earlier deadline');

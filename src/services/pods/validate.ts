@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { posix } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, posix } from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { invalidArgument } from '../../core/errors.js';
 import { NamespaceMode, type PodSandboxConfig, type RunPodSandboxRequest } from '../../gen/runtime/v1/api.js';
@@ -143,4 +144,28 @@ function checkLogDirectory(dir: string, roots: readonly string[]): string {
     throw invalidArgument(`log_directory "${dir}" is outside the allowed log roots (${roots.join(', ')}); set logs.allowed_roots to allow it`);
   }
   return norm;
+}
+
+/**
+ * The lexical check above cannot see symlinks: /var/log/pods/x -> /etc would pass it.
+ * Resolve the deepest existing ancestor and check that it still lies under a root
+ * (itself resolved), before RunPodSandbox creates anything there.
+ */
+export function checkLogDirectoryOnDisk(dir: string, roots: readonly string[]): void {
+  if (dir === '' || roots.length === 0) return;
+  let existing = dir;
+  while (!existsSync(existing) && existing !== '/') existing = dirname(existing);
+  const real = realpathSync(existing);
+  const inside = roots.some((r) => {
+    let root = r;
+    try {
+      root = realpathSync(r);
+    } catch {
+      // a root that does not exist yet is compared as written
+    }
+    root = root.replace(/\/+$/, '') || '/';
+    // An ancestor above the root (the root not created yet) is fine: what gets created is new.
+    return real === root || real.startsWith(`${root}/`) || root.startsWith(`${real === '/' ? '' : real}/`);
+  });
+  if (!inside) throw invalidArgument(`log_directory "${dir}" resolves to ${real}, outside the allowed log roots (${roots.join(', ')})`);
 }
