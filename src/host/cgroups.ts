@@ -108,6 +108,23 @@ export async function ensureCgroup(path: string, root = CGROUP_ROOT): Promise<st
   return created;
 }
 
+/**
+ * The directories ensureCgroup(path) would create now. A caller notes them before
+ * creating, so a crash half-way through can still be undone from the note.
+ */
+export function missingCgroupDirs(path: string, root = CGROUP_ROOT): string[] {
+  const out: string[] = [];
+  const segs = path.split('/').filter(Boolean);
+  for (const h of hierarchies(root)) {
+    let dir = h;
+    for (const s of segs) {
+      dir = join(dir, s);
+      if (!existsSync(dir)) out.push(dir);
+    }
+  }
+  return out;
+}
+
 // A shared parent (the default /cricket) may be removed by another pod's teardown
 // between our existence check and our mkdir: recreate it and try again.
 async function mkdirRetrying(parent: string, dir: string): Promise<void> {

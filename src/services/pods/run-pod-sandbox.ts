@@ -6,6 +6,7 @@ import { withRollback } from '../../core/rollback.js';
 import { newId, type SandboxId } from '../../core/ids.js';
 import { wrap } from '../../core/errors.js';
 import { ContainerEventType, PodSandboxConfig } from '../../gen/runtime/v1/api.js';
+import { missingCgroupDirs } from '../../host/cgroups.js';
 import { restrictOomScoreAdj } from '../../host/pod-init.js';
 import { DEFAULT_SHM_BYTES } from '../../host/shm.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
@@ -56,6 +57,9 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       }
 
       const cgroupParent = plan.cgroupParent !== '' ? plan.cgroupParent : `${DEFAULT_CGROUP_PARENT}/${id}`;
+      // Noted before creating too: a crash inside ensureCgroup, or before the note
+      // below, would otherwise leave cgroups that recovery cannot find.
+      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(missingCgroupDirs(cgroupParent)));
       const createdCgroups = await step('create pod cgroup', () => deps.host.ensureCgroup(cgroupParent));
       rb.push('remove pod cgroup', () => deps.host.removeCgroup(createdCgroups));
       // Noted beside the pins so recovery can undo a creation that a crash interrupted.
