@@ -60,6 +60,8 @@ async function assertConsistent(env: DurEnv, where: string): Promise<void> {
   for (const id of inv.podRunDirs) assert.ok(podIds.has(id), msg(`run dir of unknown pod ${id}`));
   for (const p of inv.pins) assert.ok([...podIds].some((id) => p.includes(id)), msg(`namespace pin ${p} of unknown pod`));
   for (const id of inv.ctrDirs) assert.ok(ctrIds.has(id), msg(`bundle or layer dir of unknown container ${id}`));
+  for (const id of inv.recordIds) assert.ok(podIds.has(id) || ctrIds.has(id), msg(`record of ${id}, which is not listed`));
+  for (const id of inv.cniCacheIds) assert.ok(podIds.has(id), msg(`CNI cache entry of ${id}, which is not a listed pod`));
   for (const id of inv.ipamIds) assert.ok(readyIds.has(id), msg(`IP reserved for ${id}, which is not a ready pod`));
   for (const id of inv.iptablesIds) assert.ok(readyIds.has(id), msg(`iptables rules for ${id}, which is not a ready pod`));
   assert.ok(inv.veths.length <= readyIds.size, msg(`${inv.veths.length} veths for ${readyIds.size} ready pods`));
@@ -209,6 +211,8 @@ test('SIGKILL of cricketd at random points of pod/container lifecycles: restart 
     assert.deepEqual(left.ctrDirs.sort(), [runner, done].sort(), where);
     assert.equal(left.veths.length, 1, where);
     assert.deepEqual(left.ipamIds, [keep], where);
+    assert.deepEqual(left.cniCacheIds, [keep], where);
+    assert.deepEqual(left.recordIds.sort(), [keep, runner, done].sort(), where);
   }
   t.diagnostic(`kill points: ${kills.join('; ')}`);
 

@@ -205,6 +205,10 @@ export interface Inventory {
   cgroups: string[];
   /** Container ids of live conmon processes started for the test. */
   conmonIds: string[];
+  /** Ids with a durable pod or container record (meta or status). */
+  recordIds: string[];
+  /** Pod ids with a cached CNI result (what DEL needs after a restart). */
+  cniCacheIds: string[];
 }
 
 export function inventory(env: DurEnv): Inventory {
@@ -246,6 +250,14 @@ export function inventory(env: DurEnv): Inventory {
     iptablesIds,
     cgroups,
     conmonIds: conmons(env.dir).map((c) => c.id),
+    recordIds: [
+      ...new Set(
+        ['pods/meta', 'pods/status', 'containers/meta', 'containers/status'].flatMap((d) =>
+          ls(join(root, d)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)),
+        ),
+      ),
+    ],
+    cniCacheIds: ls(join(root, 'cni', 'results')).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)),
   };
 }
 
@@ -301,7 +313,7 @@ function removeCgroupTree(rel: string): void {
 
 /** The inventory of a fully cleaned test: nothing at all. */
 export function emptyInventory(): Inventory {
-  return { mounts: [], pins: [], podRunDirs: [], ctrDirs: [], veths: [], ipamIds: [], iptablesIds: [], cgroups: [], conmonIds: [] };
+  return { mounts: [], pins: [], podRunDirs: [], ctrDirs: [], veths: [], ipamIds: [], iptablesIds: [], cgroups: [], conmonIds: [], recordIds: [], cniCacheIds: [] };
 }
 
 export function isCode(code: status) {

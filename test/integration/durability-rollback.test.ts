@@ -49,6 +49,8 @@ function onlyPod(inv: Inventory, podId: string | undefined): Inventory {
     veths: podId ? inv.veths.slice(1) : inv.veths,
     ipamIds: inv.ipamIds.filter((id) => id !== podId),
     iptablesIds: inv.iptablesIds.filter((id) => id !== podId),
+    recordIds: inv.recordIds.filter((id) => id !== podId),
+    cniCacheIds: inv.cniCacheIds.filter((id) => id !== podId),
     cgroups: inv.cgroups.filter((c) => !podId || c.split(':')[1]!.split('/').filter(Boolean).length > 1),
   };
 }
