@@ -182,7 +182,10 @@ test('SIGKILL of cricketd at random points of pod/container lifecycles: restart 
       await new Promise((r) => setTimeout(r, 1500));
     }
     kills.push(`#${i}: "${STEPS[killAt]}"${slow ? ` (${slow.name} ${slow.match} slowed)` : ''} +${delayMs} ms (in flight: ${outcome === 'completed' ? 'none' : killedDuring})`);
-    await env.restart();
+    // Now and then the restart itself is killed part-way through recovery.
+    const recoveryKillMs = rand(3) === 0 ? rand(400) : undefined;
+    if (recoveryKillMs !== undefined) kills.push(`#${i}: recovery killed +${recoveryKillMs} ms`);
+    await env.restart({ killAfterMs: recoveryKillMs });
 
     const where = `iteration ${i} (kill during "${killedDuring}"${slow ? ` with ${slow.name} ${slow.match} slowed` : ''}, seed ${seed})`;
     // The survivors.

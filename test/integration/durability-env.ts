@@ -34,8 +34,8 @@ export interface DurEnv {
   /** Private cgroup parent (e.g. /ckdur1a2b3c) every pod of the test lives under. */
   cgroupRoot: string;
   d: TestDaemon;
-  /** Starts the daemon again on the same dirs (after kill()). */
-  restart(): Promise<TestDaemon>;
+  /** Starts the daemon again on the same dirs (after kill()); with `killAfterMs`, kills it that long after its socket answers (mid-recovery) and starts it once more. */
+  restart(opts?: { killAfterMs?: number }): Promise<TestDaemon>;
   /** SIGKILLs cricketd's node process, then makes sure its catatonit parent is gone. */
   kill(): Promise<void>;
   podConfig(name: string): DeepPartial<PodSandboxConfig>;
@@ -71,9 +71,9 @@ export async function setUpDurEnv(opts: EnvOptions = {}): Promise<DurEnv> {
     `[network]\ncni_conf_dir = ${JSON.stringify(net.confDir)}\ncni_bin_dirs = [${JSON.stringify(cni.dir)}]\nplugin_timeout_seconds = ${opts.pluginTimeoutSeconds ?? 30}`,
     `[daemon]\nrecovery_item_timeout_seconds = 10`,
   ].join('\n\n');
-  const start = async () => {
-    const nd = await startDaemon({ dir: daemonDir, configToml: toml });
-    await waitServing(nd);
+  const start = async (noWaitReady = false) => {
+    const nd = await startDaemon({ dir: daemonDir, configToml: toml, noWaitReady });
+    if (!noWaitReady) await waitServing(nd);
     return nd;
   };
   let image: PushedImage;
@@ -101,8 +101,13 @@ export async function setUpDurEnv(opts: EnvOptions = {}): Promise<DurEnv> {
     cni,
     cgroupRoot,
     d,
-    async restart() {
+    async restart(o = {}) {
       env.d.client.close();
+      if (o.killAfterMs !== undefined) {
+        env.d = await start(true);
+        await new Promise((r) => setTimeout(r, o.killAfterMs));
+        await env.kill();
+      }
       env.d = await start();
       return env.d;
     },
