@@ -42,6 +42,9 @@ export function hierarchies(root = CGROUP_ROOT): string[] {
   }
   // The named systemd hierarchy keeps process tracking consistent for tools that read it.
   if (existsSync(join(root, 'systemd', 'cgroup.procs'))) out.push(join(root, 'systemd'));
+  // Hybrid hosts: runc also makes the container's path under the unified (v2) mount
+  // and removes only the leaf, so the pod's dirs there are ours to create and remove.
+  if (existsSync(join(root, 'unified', 'cgroup.procs'))) out.push(join(root, 'unified'));
   return out;
 }
 
