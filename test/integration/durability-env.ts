@@ -158,6 +158,12 @@ export async function setUpDurEnv(opts: EnvOptions = {}): Promise<DurEnv> {
         // daemon gone or broken: the host-level sweep below still runs
       }
       await env.d.cleanup().catch(() => {});
+      // After a failed assertion the daemon may have left runc containers: end them
+      // so their cgroups can go.
+      const runcRoot = join(daemonDir, 'run', 'runc');
+      for (const id of spawnSync(RUNC, ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
+        spawnSync(RUNC, ['--root', runcRoot, 'delete', '--force', id]);
+      }
       killConmons(dir);
       for (const l of mountLines(dir).reverse()) spawnSync('umount', ['-l', l.split(' ')[4]!]);
       await reg.stop();
