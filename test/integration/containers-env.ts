@@ -51,28 +51,30 @@ export async function setUpEnv(imageOpts: ImageOptions = {}): Promise<Env> {
 }
 
 function envOf(dir: string, logs: string, reg: TestRegistry, d: TestDaemon, image: PushedImage): Env {
-  return {
+  const env: Env = {
     dir,
     logs,
     reg,
     d,
     image,
     async cleanup() {
-      // Remove whatever the test left (pods take their containers with them).
+      // env.d, not d: a restart test swaps in a new daemon.
+      const daemon = env.d;
       try {
-        for (const p of (await d.client.call('ListPodSandbox', {})).items) {
-          await d.client.call('StopPodSandbox', { podSandboxId: p.id }).catch(() => {});
-          await d.client.call('RemovePodSandbox', { podSandboxId: p.id }).catch(() => {});
+        for (const p of (await daemon.client.call('ListPodSandbox', {})).items) {
+          await daemon.client.call('StopPodSandbox', { podSandboxId: p.id }).catch(() => {});
+          await daemon.client.call('RemovePodSandbox', { podSandboxId: p.id }).catch(() => {});
         }
       } catch {
         // daemon gone
       }
-      await d.cleanup();
-      removeDir(d.dir);
+      await daemon.cleanup();
+      if (daemon !== d) await d.cleanup();
       await reg.stop();
       removeDir(dir);
     },
   };
+  return env;
 }
 
 export async function waitServing(d: TestDaemon): Promise<void> {
