@@ -137,6 +137,8 @@ test('UpdateContainerResources, ReopenContainerLog and stats work on a running c
   assert.deepEqual(listed.map((s) => s.attributes?.id), [id]);
   const descriptors = (await c.call('ListMetricDescriptors', {})).descriptors;
   assert.ok(descriptors.some((d) => d.name === 'container_memory_working_set_bytes'));
+  const podStats = (await c.call('PodSandboxStats', { podSandboxId: pod.id })).stats!;
+  assert.deepEqual(podStats.linux?.containers.map((s) => s.attributes?.id), [id]);
   const metrics = (await c.call('ListPodSandboxMetrics', {})).podMetrics.find((m) => m.podSandboxId === pod.id)!;
   assert.equal(metrics.containerMetrics[0]!.containerId, id);
 

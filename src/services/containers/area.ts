@@ -160,5 +160,6 @@ export async function createContainers(base: BaseDeps, d: { images: ImagesArea; 
       };
     },
     publishEvent: (ev) => events.publish(ev),
+    statsInPod: (_ctx, podId) => Promise.all(store.inPod(podId).filter((c) => c.status.state !== 'exited').map((c) => sampler.stats(c))),
   };
 }
