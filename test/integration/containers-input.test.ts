@@ -102,6 +102,24 @@ test('bad CreateContainer input is refused with the right code and leaves nothin
   assert.deepEqual(leftovers(env), []);
 });
 
+test('a create whose caller gave up is kept for the retry with the same name and attempt', async () => {
+  const pod = await runPod(env);
+  const cfg = ctrConfig(env, ['sleep', '1000']);
+  await assert.rejects(
+    env.d.client.call('CreateContainer', { podSandboxId: pod.id, config: cfg, sandboxConfig: pod.config }, { timeoutMs: 10 }),
+    isCode(status.DEADLINE_EXCEEDED),
+  );
+  const { containerId } = await env.d.client.call('CreateContainer', { podSandboxId: pod.id, config: cfg, sandboxConfig: pod.config });
+  assert.match(env.d.output(), /kept for its retry/, 'the first call reached the daemon and was parked');
+  const mine = (await env.d.client.call('ListContainers', { filter: { podSandboxId: pod.id } })).containers;
+  assert.deepEqual(mine.map((c) => c.id), [containerId]);
+  await env.d.client.call('StartContainer', { containerId });
+  await waitState(env, containerId, ContainerState.CONTAINER_RUNNING);
+  await env.d.client.call('StopPodSandbox', { podSandboxId: pod.id });
+  await env.d.client.call('RemovePodSandbox', { podSandboxId: pod.id });
+  assert.deepEqual(leftovers(env), []);
+});
+
 test('UpdateContainerResources, ReopenContainerLog and stats work on a running container', async () => {
   const pod = await runPod(env);
   const c = env.d.client;

@@ -12,6 +12,7 @@ import { makeContainerStatus } from './container-status.js';
 import { ContainerStore } from './container-store.js';
 import { readHostFacts, runtimeFor, type ContainersDeps } from './containers-deps.js';
 import { makeCreateContainer } from './create-container.js';
+import { ParkedCreates } from './create-parking.js';
 import { EventBus, makeGetContainerEvents } from './events.js';
 import { makeExecSync } from './exec-sync.js';
 import { removeContainer, recordExit, stopContainer } from './lifecycle.js';
@@ -89,6 +90,7 @@ export async function createContainers(base: BaseDeps, d: { images: ImagesArea; 
     events,
     exits,
     dirs,
+    parked: new ParkedCreates(log),
     runtime: (handler) => runtimeFor(config, handler),
     facts: () => (facts ??= readHostFacts(config)),
   };

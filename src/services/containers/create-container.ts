@@ -1,7 +1,7 @@
 import { mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
-import type { OpContext } from '../../core/context.js';
-import { failedPrecondition, invalidArgument, notFound, wrap } from '../../core/errors.js';
+import { backgroundContext, type OpContext } from '../../core/context.js';
+import { abortError, failedPrecondition, invalidArgument, notFound, wrap } from '../../core/errors.js';
 import { newId, type ContainerId } from '../../core/ids.js';
 import { withRollback } from '../../core/rollback.js';
 import { ContainerEventType, NamespaceMode, SupplementalGroupsPolicy } from '../../gen/runtime/v1/api.js';
@@ -15,10 +15,12 @@ import { conmonFiles, createWithConmon } from '../runtime/conmon.js';
 import { Container, ContainerStore, encodeConfig, type ContainerMeta } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { checkLogPathInside, loadLocalhostSeccomp, resolveDevices, resolveMounts } from './host-inputs.js';
+import { removeContainer } from './lifecycle.js';
 import { containerEvent } from './to-cri.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 const CONMON_TIMEOUT_MS = 60_000;
+const CREATE_MAX_MS = 120_000;
 
 /**
  * CreateContainer: reserve name/attempt in the pod, mount an overlay rootfs, write the
@@ -63,117 +65,147 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
       targetPidnsPath = `/proc/${target.status.pid}/ns/pid`;
     }
 
-    const id = newId<ContainerId>();
     const key = ContainerStore.nameKey(pod.id, md.name, md.attempt);
-    deps.store.reserveName(key, id);
-    const bundleDir = join(deps.dirs.run, id);
-    const layerDir = join(deps.dirs.layers, id);
-    const ov = overlayPaths(bundleDir, layerDir);
-    const container = await withRollback(ctx.log, async (rb) => {
-      rb.push('release name', () => deps.store.releaseName(key, id));
-      await mkdir(bundleDir, { recursive: true, mode: 0o700 });
-      rb.push('remove bundle', () => rm(bundleDir, { recursive: true, force: true }));
-      rb.push('remove writable layer', () => removeLayerDirs(layerDir));
-      try {
-        await mountOverlay(image.layerDirs, ov, ctx.signal);
-      } catch (err) {
-        throw wrap(err, 'mount container rootfs');
-      }
-      rb.push('unmount rootfs', () => unmountOverlay(ov.target));
-
-      const sc = config.linux?.securityContext;
-      const user = resolveUser({
-        runAsUser: sc?.runAsUser?.value,
-        runAsGroup: sc?.runAsGroup?.value,
-        runAsUsername: sc?.runAsUsername ?? '',
-        imageUser: image.config.User,
-        supplementalGroups: sc?.supplementalGroups ?? [],
-        strictGroups: sc?.supplementalGroupsPolicy === SupplementalGroupsPolicy.Strict,
-        passwd: await readFileInRoot(ov.target, '/etc/passwd'),
-        group: await readFileInRoot(ov.target, '/etc/group'),
-      });
-      const hostnamePath = join(bundleDir, 'hostname');
-      await writeFile(hostnamePath, `${pod.hostname}\n`);
-      const cgroupsPath = `${pod.cgroupParent || '/cricket'}/${id}`;
-      const { spec, stopSignal } = buildSpec({
-        config,
-        image: image.config,
-        sandbox: pod,
-        user,
-        rootfsPath: ov.target,
-        cgroupsPath,
-        hostnamePath,
-        mounts,
-        devices,
-        targetPidnsPath,
-        localhostSeccomp,
-        facts: deps.facts(),
-      });
-      await writeFileAtomic(join(bundleDir, 'config.json'), JSON.stringify(spec), 0o600);
-
-      const conmonLogPath = logPath || join(bundleDir, 'console.log');
-      await mkdir(dirname(conmonLogPath), { recursive: true });
-      if (logPath) await checkLogPathInside(pod.logDirectory, logPath, await realpath(dirname(logPath)));
-
-      rb.push('delete from runtime', async () => {
-        const pidText = await readFile(conmonFiles(bundleDir).conmonPidFile, 'utf8').catch(() => '');
-        await runtime.delete(ctx, id).catch(() => {});
-        const conmonPid = Number(pidText.trim());
-        if (conmonPid > 0) {
-          try {
-            process.kill(conmonPid, 'SIGKILL');
-          } catch {
-            // gone already
-          }
+    // kubelet's retry after its deadline expired mid-create: hand over the same container.
+    const parked = deps.parked.collect(key);
+    if (parked) return { containerId: await parked };
+    // The work runs on its own clock, not the caller's: if the caller gives up, the
+    // finished container is parked for the retry instead of being torn down.
+    const work: OpContext = { ...ctx, signal: AbortSignal.timeout(CREATE_MAX_MS) };
+    const creating = (async (): Promise<string> => {
+      const id = newId<ContainerId>();
+      deps.store.reserveName(key, id);
+      const bundleDir = join(deps.dirs.run, id);
+      const layerDir = join(deps.dirs.layers, id);
+      const ov = overlayPaths(bundleDir, layerDir);
+      const container = await withRollback(work.log, async (rb) => {
+        rb.push('release name', () => deps.store.releaseName(key, id));
+        await mkdir(bundleDir, { recursive: true, mode: 0o700 });
+        rb.push('remove bundle', () => rm(bundleDir, { recursive: true, force: true }));
+        rb.push('remove writable layer', () => removeLayerDirs(layerDir));
+        try {
+          await mountOverlay(image.layerDirs, ov, work.signal);
+        } catch (err) {
+          throw wrap(err, 'mount container rootfs');
         }
-        await deps.exits.forget(id);
-      });
-      const pid = await createWithConmon(ctx, {
-        conmonPath: deps.config.runtime.conmon,
-        runtimePath: runtime.path,
-        runtimeRoot: runtime.root,
-        id,
-        name: md.name,
-        bundleDir,
-        logPath: conmonLogPath,
-        exitDir: deps.dirs.exits,
-        socketDir: deps.dirs.sockets,
-        stdin: config.stdin,
-        stdinOnce: config.stdinOnce,
-        tty: config.tty,
-        logLevel: 'info',
-        timeoutMs: CONMON_TIMEOUT_MS,
-      });
+        rb.push('unmount rootfs', () => unmountOverlay(ov.target));
 
-      const meta: ContainerMeta = {
-        v: 1,
-        id,
-        podSandboxId: pod.id,
-        name: md.name,
-        attempt: md.attempt,
-        config: encodeConfig(config),
-        imageId: image.id,
-        imageName: image.repoTags[0] ?? imageRef,
-        logPath,
-        conmonLogPath,
-        bundleDir,
-        layerDir,
-        runtimeHandler: pod.runtimeHandler,
-        runtimePath: runtime.path,
-        runtimeRoot: runtime.root,
-        cgroupsPath,
-        stopSignal,
-        createdAt: String(BigInt(Date.now()) * 1_000_000n),
-        user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, username: user.username },
-      };
-      const c = new Container(meta, { v: 1, state: 'created', pid, startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', resources: '' });
-      rb.push('drop records', () => deps.store.forget(c));
-      await deps.store.add(c);
-      deps.images.retain(image.id, id);
-      return c;
+        const sc = config.linux?.securityContext;
+        const user = resolveUser({
+          runAsUser: sc?.runAsUser?.value,
+          runAsGroup: sc?.runAsGroup?.value,
+          runAsUsername: sc?.runAsUsername ?? '',
+          imageUser: image.config.User,
+          supplementalGroups: sc?.supplementalGroups ?? [],
+          strictGroups: sc?.supplementalGroupsPolicy === SupplementalGroupsPolicy.Strict,
+          passwd: await readFileInRoot(ov.target, '/etc/passwd'),
+          group: await readFileInRoot(ov.target, '/etc/group'),
+        });
+        const hostnamePath = join(bundleDir, 'hostname');
+        await writeFile(hostnamePath, `${pod.hostname}\n`);
+        const cgroupsPath = `${pod.cgroupParent || '/cricket'}/${id}`;
+        const { spec, stopSignal } = buildSpec({
+          config,
+          image: image.config,
+          sandbox: pod,
+          user,
+          rootfsPath: ov.target,
+          cgroupsPath,
+          hostnamePath,
+          mounts,
+          devices,
+          targetPidnsPath,
+          localhostSeccomp,
+          facts: deps.facts(),
+        });
+        await writeFileAtomic(join(bundleDir, 'config.json'), JSON.stringify(spec), 0o600);
+
+        const conmonLogPath = logPath || join(bundleDir, 'console.log');
+        await mkdir(dirname(conmonLogPath), { recursive: true });
+        if (logPath) await checkLogPathInside(pod.logDirectory, logPath, await realpath(dirname(logPath)));
+
+        rb.push('delete from runtime', async () => {
+          const pidText = await readFile(conmonFiles(bundleDir).conmonPidFile, 'utf8').catch(() => '');
+          await runtime.delete(work, id).catch(() => {});
+          const conmonPid = Number(pidText.trim());
+          if (conmonPid > 0) {
+            try {
+              process.kill(conmonPid, 'SIGKILL');
+            } catch {
+              // gone already
+            }
+          }
+          await deps.exits.forget(id);
+        });
+        const pid = await createWithConmon(work, {
+          conmonPath: deps.config.runtime.conmon,
+          runtimePath: runtime.path,
+          runtimeRoot: runtime.root,
+          id,
+          name: md.name,
+          bundleDir,
+          logPath: conmonLogPath,
+          exitDir: deps.dirs.exits,
+          socketDir: deps.dirs.sockets,
+          stdin: config.stdin,
+          stdinOnce: config.stdinOnce,
+          tty: config.tty,
+          logLevel: 'info',
+          timeoutMs: CONMON_TIMEOUT_MS,
+        });
+
+        const meta: ContainerMeta = {
+          v: 1,
+          id,
+          podSandboxId: pod.id,
+          name: md.name,
+          attempt: md.attempt,
+          config: encodeConfig(config),
+          imageId: image.id,
+          imageName: image.repoTags[0] ?? imageRef,
+          logPath,
+          conmonLogPath,
+          bundleDir,
+          layerDir,
+          runtimeHandler: pod.runtimeHandler,
+          runtimePath: runtime.path,
+          runtimeRoot: runtime.root,
+          cgroupsPath,
+          stopSignal,
+          createdAt: String(BigInt(Date.now()) * 1_000_000n),
+          user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, username: user.username },
+        };
+        const c = new Container(meta, { v: 1, state: 'created', pid, startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', resources: '' });
+        rb.push('drop records', () => deps.store.forget(c));
+        await deps.store.add(c);
+        deps.images.retain(image.id, id);
+        return c;
+      });
+      deps.events.publish(containerEvent(deps, container, ContainerEventType.CONTAINER_CREATED_EVENT));
+      work.log.info({ container: id, pod: pod.id, name: md.name, attempt: md.attempt }, 'container created');
+      return id;
+    })();
+    const onAbort = new Promise<never>((_, reject) => {
+      const fail = () => reject(abortError(ctx.signal, 'create container'));
+      if (ctx.signal.aborted) fail();
+      else ctx.signal.addEventListener('abort', fail, { once: true });
     });
-    deps.events.publish(containerEvent(deps, container, ContainerEventType.CONTAINER_CREATED_EVENT));
-    ctx.log.info({ container: id, pod: pod.id, name: md.name, attempt: md.attempt }, 'container created');
-    return { containerId: id };
+    onAbort.catch(() => {});
+    try {
+      return { containerId: await Promise.race([creating, onAbort]) };
+    } catch (err) {
+      if (ctx.signal.aborted) {
+        deps.parked.park(key, creating, (id) => discardParked(deps, id));
+        ctx.log.warn({ name: md.name, attempt: md.attempt }, 'caller gave up during CreateContainer; the container is kept for its retry');
+      }
+      throw err;
+    }
   };
+}
+
+async function discardParked(deps: ContainersDeps, id: string): Promise<void> {
+  const c = deps.store.get(id);
+  if (!c) return;
+  const ctx = backgroundContext(deps.log, 'discard-parked-create');
+  await deps.mutex.run(id, () => removeContainer(ctx, deps, c));
 }
