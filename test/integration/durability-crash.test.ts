@@ -122,16 +122,17 @@ test('SIGKILL of cricketd at random points of pod/container lifecycles: restart 
     const delayMs = slow ? 200 + rand(600) : rand(60);
     let reached!: () => void;
     const atKillStep = new Promise<void>((r) => (reached = r));
-    let stoppedCtr: string | undefined;
+    // Containers whose StopContainer returned before the kill (and not yet removed).
+    const stopped = new Set<string>();
     let inFlight = '';
-    const cfg = env.podConfig(`it${i}`);
-    const cycle = (async () => {
+    const runCycle = async (tag: string, watched: boolean) => {
+      const cfg = env.podConfig(tag);
       const c = env.d.client;
       let pod = '';
       let ctr = '';
       for (const [k, step] of STEPS.entries()) {
-        if (k === killAt) reached();
-        inFlight = step;
+        if (watched && k === killAt) reached();
+        if (watched) inFlight = step;
         switch (step) {
           case 'pull':
             await c.call('PullImage', { image: { image: env.image.ref } });
@@ -146,17 +147,17 @@ test('SIGKILL of cricketd at random points of pod/container lifecycles: restart 
             await c.call('StartContainer', { containerId: ctr });
             break;
           case 'exec': {
-            const r = await c.call('ExecSync', { containerId: ctr, cmd: ['echo', `hello ${i}`], timeout: 10n });
-            assert.equal(r.stdout.toString().trim(), `hello ${i}`);
+            const r = await c.call('ExecSync', { containerId: ctr, cmd: ['echo', `hello ${tag}`], timeout: 10n });
+            assert.equal(r.stdout.toString().trim(), `hello ${tag}`);
             break;
           }
           case 'stop':
             await c.call('StopContainer', { containerId: ctr, timeout: 0n });
-            stoppedCtr = ctr;
+            stopped.add(ctr);
             break;
           case 'remove container':
             await c.call('RemoveContainer', { containerId: ctr });
-            stoppedCtr = undefined;
+            stopped.delete(ctr);
             break;
           case 'stop pod':
             await c.call('StopPodSandbox', { podSandboxId: pod });
@@ -166,16 +167,19 @@ test('SIGKILL of cricketd at random points of pod/container lifecycles: restart 
             break;
         }
       }
-    })();
-    const cycleResult = cycle.then(
+    };
+    // The kill aims at one cycle; a second one runs beside it, wherever it happens to be.
+    const cycleResult = runCycle(`it${i}`, true).then(
       () => 'completed',
       (err: unknown) => `interrupted (${(err as Error).message.split('\n')[0]})`,
     );
+    const bystander = runCycle(`it${i}b`, false).catch(() => {});
     await Promise.race([atKillStep, cycleResult]);
     await new Promise((r) => setTimeout(r, delayMs));
     const killedDuring = inFlight;
     await env.kill();
     const outcome = await cycleResult;
+    await bystander;
     if (slow) {
       env[slow.fp].disarm(slow.name);
       // Let the slowed call finish on its own, as a real one would after the daemon died.
@@ -196,8 +200,9 @@ test('SIGKILL of cricketd at random points of pod/container lifecycles: restart 
     assert.equal(byId.get(done)?.state, ContainerState.CONTAINER_EXITED, where);
     assert.equal((await waitExited(env, done)).exitCode, 7, `${where}: exit code of the container that exited before the crash`);
     assert.equal((await waitExited(env, late)).exitCode, 5, `${where}: exit code of a container that exited around the crash`);
-    if (stoppedCtr && byId.has(stoppedCtr)) {
-      assert.equal((await waitExited(env, stoppedCtr)).exitCode, 137, `${where}: exit code of the container stopped before the crash`);
+    for (const id of stopped) {
+      if (!byId.has(id)) continue; // its removal may have finished just before the kill
+      assert.equal((await waitExited(env, id)).exitCode, 137, `${where}: exit code of a container stopped before the crash`);
     }
     await assertConsistent(env, `${where}, after restart`);
 
