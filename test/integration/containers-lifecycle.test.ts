@@ -27,7 +27,11 @@ test('a container runs to its exit code; logs are CRI lines with P and F; status
       // ended by the abort
     }
   })();
-  await new Promise((r) => setTimeout(r, 200));
+  // Wait until the stream is live: a probe container's CREATED event comes through.
+  const probe = await create(env, pod, ctrConfig(env, ['true']));
+  for (let i = 0; i < 400 && !events.some((e) => e.containerId === probe); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.ok(events.some((e) => e.containerId === probe), 'the event stream delivers');
+  await env.d.client.call('RemoveContainer', { containerId: probe });
 
   const long = 'x'.repeat(20_000);
   const cfg = ctrConfig(env, ['sh', '-c', `echo hello; echo oops >&2; echo ${long}; printf partial; exit 3`], { labels: { role: 'test' } });
@@ -81,7 +85,9 @@ test('a container runs to its exit code; logs are CRI lines with P and F; status
   await assert.rejects(env.d.client.call('ContainerStatus', { containerId: id }), isCode(status.NOT_FOUND));
   assert.deepEqual(leftovers(env, id), []);
   assert.ok(existsSync(logPath), 'the log file stays for kubelet');
-  await new Promise((r) => setTimeout(r, 300));
+  for (let i = 0; i < 400 && !events.some((e) => e.containerId === id && e.containerEventType === ContainerEventType.CONTAINER_DELETED_EVENT); i++) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
   ac.abort();
   await collecting;
   const mine = events.filter((e) => e.containerId === id).map((e) => e.containerEventType);
