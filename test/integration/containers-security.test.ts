@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { ContainerState, SecurityProfile_ProfileType } from '../../src/gen/runtime/v1/api.js';
@@ -97,6 +98,14 @@ test('seccomp RuntimeDefault blocks namespace creation that Unconfined allows', 
     linux: { securityContext: { seccomp: { profileType: SecurityProfile_ProfileType.RuntimeDefault } } },
   });
   assert.match(seccompMode.log, /Seccomp:\s+2/);
+
+  // A Localhost profile: everything allowed except mkdir/mkdirat, which fail with EPERM.
+  const profile = join(env.dir, 'no-mkdir.json');
+  writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] }));
+  const local = await runToEnd('mkdir /tmp/d && echo made || echo refused', {
+    linux: { securityContext: { seccomp: { profileType: SecurityProfile_ProfileType.Localhost, localhostRef: profile } } },
+  });
+  assert.match(local.log, /^refused$/m);
 });
 
 test('ExecSync returns output and exit code, kills at its timeout, and refuses a stopped container', async () => {
