@@ -75,6 +75,7 @@ test('bad CreateContainer input is refused with the right code and leaves nothin
   mkdirSync(logDir, { recursive: true });
   symlinkSync(env.dir, join(logDir, 'escape'));
   cases.push(['log path through a symlink', () => c.call('CreateContainer', { podSandboxId: pod.id, config: { ...base(), logPath: 'escape/x.log' } }), status.INVALID_ARGUMENT]);
+  cases.push(['log path through a symlink, deeper', () => c.call('CreateContainer', { podSandboxId: pod.id, config: { ...base(), logPath: 'escape/made/x.log' } }), status.INVALID_ARGUMENT]);
   const badProfile = join(env.dir, 'bad-profile.json');
   writeFileSync(badProfile, '{ not json');
   cases.push([
@@ -90,6 +91,7 @@ test('bad CreateContainer input is refused with the right code and leaves nothin
     });
   }
   assert.deepEqual(leftovers(env), []);
+  assert.equal(existsSync(join(env.dir, 'made')), false, 'nothing was created through the escaping symlink');
   assert.equal(mountsMentioning(join(env.d.runRoot, 'containers')), 0, 'no rootfs mount left');
   // The name was never kept: the same name/attempt now works, then is a duplicate.
   const id = await create(env, pod, base());

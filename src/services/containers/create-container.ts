@@ -1,4 +1,4 @@
-import { mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { backgroundContext, type OpContext } from '../../core/context.js';
 import { abortError, failedPrecondition, invalidArgument, notFound, wrap } from '../../core/errors.js';
@@ -121,8 +121,9 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
         await writeFileAtomic(join(bundleDir, 'config.json'), JSON.stringify(spec), 0o600);
 
         const conmonLogPath = logPath || join(bundleDir, 'console.log');
+        if (logPath) await checkLogPathInside(pod.logDirectory, logPath);
         await mkdir(dirname(conmonLogPath), { recursive: true });
-        if (logPath) await checkLogPathInside(pod.logDirectory, logPath, await realpath(dirname(logPath)));
+        if (logPath) await checkLogPathInside(pod.logDirectory, logPath);
 
         rb.push('delete from runtime', async () => {
           const pidText = await readFile(conmonFiles(bundleDir).conmonPidFile, 'utf8').catch(() => '');

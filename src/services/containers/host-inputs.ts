@@ -1,5 +1,5 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
-import { isAbsolute, relative } from 'node:path';
+import { dirname, isAbsolute, relative } from 'node:path';
 import { invalidArgument } from '../../core/errors.js';
 import type { ContainerConfig } from '../../gen/runtime/v1/api.js';
 import type { ResolvedMount } from '../oci/mounts.js';
@@ -83,10 +83,22 @@ export async function loadLocalhostSeccomp(config: ContainerConfig): Promise<Oci
 
 /**
  * kubelet gives log_directory (the pod's) and log_path relative to it. The joined
- * path must stay inside the directory, even through symlinks already on disk.
+ * path must stay inside the directory, even through symlinks already on disk; this
+ * is checked on the deepest part that exists before anything is created, so a
+ * refused path never leaves directories outside.
  */
-export async function checkLogPathInside(logDirectory: string, full: string, parentReal: string): Promise<void> {
-  const dirReal = await realpath(logDirectory);
+export async function checkLogPathInside(logDirectory: string, full: string): Promise<void> {
+  const existing = async (p: string): Promise<string> => {
+    for (let cur = p; ; cur = dirname(cur)) {
+      try {
+        return await realpath(cur);
+      } catch {
+        if (dirname(cur) === cur) return cur;
+      }
+    }
+  };
+  const dirReal = await existing(logDirectory);
+  const parentReal = await existing(dirname(full));
   const rel = relative(dirReal, parentReal);
   if (rel.startsWith('..') || isAbsolute(rel)) {
     throw invalidArgument(`log_path resolves to ${full}, outside the pod's log_directory ${logDirectory} (a symlink escapes it)`);
