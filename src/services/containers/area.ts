@@ -79,6 +79,8 @@ export async function createContainers(base: BaseDeps, d: { images: ImagesArea; 
   const exits = new ExitWatcher(dirs.exits, log, (id, code) => {
     const c = store.get(id);
     if (c) void recordExit(deps, c, code);
+    // A removed container's monitor may write its exit file after the removal.
+    else void exits.forget(id);
   });
   deps = {
     config,
