@@ -68,6 +68,7 @@ test('bad CreateContainer input is refused with the right code and leaves nothin
       status.INVALID_ARGUMENT,
     ],
     ['unknown capability', () => c.call('CreateContainer', { podSandboxId: pod.id, config: { ...base(), linux: { securityContext: { capabilities: { addCapabilities: ['FLY'] } } } } }), status.INVALID_ARGUMENT],
+    ['device that is not a device', () => c.call('CreateContainer', { podSandboxId: pod.id, config: { ...base(), devices: [{ containerPath: '/dev/x', hostPath: env.dir, permissions: 'rw' }] } }), status.INVALID_ARGUMENT],
     ['log path escaping', () => c.call('CreateContainer', { podSandboxId: pod.id, config: { ...base(), logPath: '../../etc/x.log' } }), status.INVALID_ARGUMENT],
   ];
   // A symlink inside the log directory that points out of it.

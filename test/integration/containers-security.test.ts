@@ -55,6 +55,12 @@ test('read-only rootfs refuses writes; the image USER applies; run_as_user overr
   assert.match(byName.log, /^65534$/m);
 });
 
+test('a CRI device appears at its container path and is usable', async () => {
+  const r = await runToEnd('ls -l /dev/xnull; echo data > /dev/xnull && echo wrote', { devices: [{ containerPath: '/dev/xnull', hostPath: '/dev/null', permissions: 'rwm' }] });
+  assert.match(r.log, /^c.* 1, +3 .*\/dev\/xnull$/m);
+  assert.match(r.log, /^wrote$/m);
+});
+
 test('dropped capabilities are gone and added ones present (within the daemon bounding set)', async () => {
   const capsOf = (log: string) => decodeCapMask(/CapEff:\s*([0-9a-f]+)/.exec(log)![1]!);
   const def = await runToEnd('grep CapEff /proc/self/status', { linux: { securityContext: { runAsUser: { value: 0n } } } });
