@@ -40,7 +40,12 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
       ctx.log.warn({ err, container: c.id }, 'cannot reconcile container; keeping its record');
     }
   }
-  await releaseOrphans(ctx, deps, new Set([...loaded.map((c) => c.id), ...bad.map((b) => b.split(':')[0]!)]), timeoutMs);
+  // A meta without its status is a create or a removal a crash cut between the two
+  // record writes: the caller never got the container, or already had it removed.
+  // Undo it like an unfinished create, records included.
+  const halfWritten = new Set(bad.filter((b) => b.endsWith(': status record missing')).map((b) => b.split(':')[0]!));
+  const keep = new Set([...loaded.map((c) => c.id), ...bad.map((b) => b.split(':')[0]!).filter((id) => !halfWritten.has(id))]);
+  await releaseOrphans(ctx, deps, keep, halfWritten, timeoutMs);
   ctx.log.info({ containers: loaded.length }, 'containers recovered');
 }
 
@@ -49,8 +54,8 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
  * rootfs, a conmon and a runc container) or a writable layer, but no record: undo it
  * all, as the create's rollback would have.
  */
-async function releaseOrphans(ctx: OpContext, deps: ContainersDeps, known: Set<string>, timeoutMs: number): Promise<void> {
-  const ids = new Set<string>();
+async function releaseOrphans(ctx: OpContext, deps: ContainersDeps, known: Set<string>, halfWritten: Set<string>, timeoutMs: number): Promise<void> {
+  const ids = new Set<string>(halfWritten);
   for (const d of [deps.dirs.run, deps.dirs.layers]) {
     if (existsSync(d)) for (const n of readdirSync(d)) if (isFullId(n) && !known.has(n)) ids.add(n);
   }
@@ -65,6 +70,7 @@ async function releaseOrphans(ctx: OpContext, deps: ContainersDeps, known: Set<s
       await rm(join(deps.dirs.sockets, id), { recursive: true, force: true });
       await removeLayerDirs(join(deps.dirs.layers, id));
       await deps.exits.forget(id);
+      if (halfWritten.has(id)) await deps.store.dropRecords(id);
       ctx.log.info({ container: id }, 'removed what an unfinished CreateContainer left');
     } catch (err) {
       ctx.log.warn({ err, container: id }, 'cannot remove what an unfinished CreateContainer left');
