@@ -156,6 +156,12 @@ test('UpdateContainerResources, ReopenContainerLog and stats work on a running c
   assert.ok(stats.writableLayer!.inodesUsed !== undefined);
   const listed = (await c.call('ListContainerStats', { filter: { labelSelector: { k: 'v' } } })).stats;
   assert.deepEqual(listed.map((s) => s.attributes?.id), [id]);
+  const streamed: string[] = [];
+  for await (const m of c.stream('StreamContainerStats', { filter: { labelSelector: { k: 'v' } } })) streamed.push(...m.containerStats.map((x) => x.attributes!.id));
+  assert.deepEqual(streamed, [id]);
+  const streamedCtrs: string[] = [];
+  for await (const m of c.stream('StreamContainers', { filter: { podSandboxId: pod.id } })) streamedCtrs.push(...m.containers.map((x) => x.id));
+  assert.deepEqual(streamedCtrs, [id]);
   const descriptors = (await c.call('ListMetricDescriptors', {})).descriptors;
   assert.ok(descriptors.some((d) => d.name === 'container_memory_working_set_bytes'));
   const podStats = (await c.call('PodSandboxStats', { podSandboxId: pod.id })).stats!;
