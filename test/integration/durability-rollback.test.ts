@@ -65,7 +65,7 @@ async function expectFailure(p: Promise<unknown>, pattern: RegExp): Promise<CriC
   return err;
 }
 
-test('failpoint rollback: RunPodSandbox, CreateContainer and StartContainer undo everything when a step fails', { timeout: 300_000 }, async (t) => {
+test('failpoint rollback: RunPodSandbox, CreateContainer, StartContainer undo everything when a step fails; Remove/Stop can be retried', { timeout: 300_000 }, async (t) => {
   const env = await setUpDurEnv({ pluginTimeoutSeconds: PLUGIN_TIMEOUT_S });
   t.after(() => env.cleanup());
   const c = () => env.d.client;
@@ -138,6 +138,17 @@ test('failpoint rollback: RunPodSandbox, CreateContainer and StartContainer undo
     await retryCreateStart('runc-create');
   });
 
+  await t.test('RemoveContainer: runc delete fails, the retry finishes the removal', async () => {
+    const id = (await create('runc-delete')).containerId;
+    await c().call('StartContainer', { containerId: id });
+    env.fp.arm('runc', 'delete', 'fail');
+    await expectFailure(c().call('RemoveContainer', { containerId: id }), /delete|runc/i);
+    env.fp.disarm('runc');
+    await c().call('RemoveContainer', { containerId: id });
+    assert.deepEqual((await c().call('ListContainers', {})).containers, []);
+    await clean('a retried RemoveContainer', pod);
+  });
+
   await t.test('CreateContainer: conmon fails', async () => {
     env.fp.arm('conmon', '*', 'fail');
     await expectFailure(create('conmon-fail'), /conmon/i);
@@ -162,7 +173,13 @@ test('failpoint rollback: RunPodSandbox, CreateContainer and StartContainer undo
     await retryCreateStart('runc-start');
   });
 
+  // StopPodSandbox whose CNI DEL fails: an error, and the retry releases the network.
+  env.cni.arm('bridge', 'DEL', 'fail');
+  await expectFailure(c().call('StopPodSandbox', { podSandboxId: pod }), /network|CNI|bridge/i);
+  env.cni.disarm('bridge');
   await c().call('StopPodSandbox', { podSandboxId: pod });
+  assert.deepEqual(inventory(env).ipamIds, []);
+  assert.deepEqual(inventory(env).veths, []);
   await c().call('RemovePodSandbox', { podSandboxId: pod });
   assert.deepEqual(inventory(env), emptyInventory());
   assert.deepEqual(strays(env.dir), []);
