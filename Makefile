@@ -3,11 +3,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-# What the runtime needs (runc, conmon, CNI plugins, catatonit, iptables, util-linux,
-# iproute2) and what the tests use (docker-registry on loopback, busybox-static,
-# umoci and skopeo to build images, jq).
+# What the runtime needs: runc, conmon, CNI plugins, catatonit (subreaper and pod init),
+# iptables, util-linux (unshare, nsenter, mount), iproute2, attr and zstd (layer unpack),
+# socat and python3 (port-forward dialer, exec pty helper). What the tests add:
+# docker-registry on loopback, busybox-static for the images they build, openssl for a
+# throwaway TLS certificate.
 DEB_RUNTIME := runc conmon containernetworking-plugins catatonit iptables util-linux iproute2 attr zstd socat python3
-DEB_TEST := docker-registry busybox-static umoci skopeo jq openssl
+DEB_TEST := docker-registry busybox-static openssl
 PREFIX ?= /usr/local
 TEST_FILES ?= dist/test/unit dist/test/integration
 
