@@ -23,7 +23,7 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
   for (const c of loaded) {
     deps.images.retain(c.meta.imageId, c.id);
     if (c.status.state === 'exited') continue;
-    const itemCtx = { ...ctx, signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]) };
+    const { itemCtx, done } = itemContext(ctx, timeoutMs);
     try {
       const st = await deps.runtime(c.meta.runtimeHandler).state(itemCtx, c.id);
       if (st === undefined || st.status === 'stopped') {
@@ -38,6 +38,8 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
       }
     } catch (err) {
       ctx.log.warn({ err, container: c.id }, 'cannot reconcile container; keeping its record');
+    } finally {
+      done();
     }
   }
   // A meta without its status is a create or a removal a crash cut between the two
@@ -60,7 +62,7 @@ async function releaseOrphans(ctx: OpContext, deps: ContainersDeps, known: Set<s
     if (existsSync(d)) for (const n of readdirSync(d)) if (isFullId(n) && !known.has(n)) ids.add(n);
   }
   for (const id of ids) {
-    const itemCtx = { ...ctx, signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]) };
+    const { itemCtx, done } = itemContext(ctx, timeoutMs);
     const bundleDir = join(deps.dirs.run, id);
     try {
       killConmon(conmonFiles(bundleDir).conmonPidFile, id);
@@ -74,8 +76,30 @@ async function releaseOrphans(ctx: OpContext, deps: ContainersDeps, known: Set<s
       ctx.log.info({ container: id }, 'removed what an unfinished CreateContainer left');
     } catch (err) {
       ctx.log.warn({ err, container: id }, 'cannot remove what an unfinished CreateContainer left');
+    } finally {
+      done();
     }
   }
+}
+
+/**
+ * ctx with a signal that also aborts after ms (the per-item recovery timeout). Not
+ * AbortSignal.any([..., AbortSignal.timeout(ms)]): Node 20 holds the sources of a
+ * composite signal weakly, so after a GC the timeout is lost and never fires.
+ */
+function itemContext(ctx: OpContext, ms: number): { itemCtx: OpContext; done: () => void } {
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(ctx.signal.reason);
+  if (ctx.signal.aborted) onAbort();
+  else ctx.signal.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => ac.abort(new DOMException(`recovery item timed out after ${ms} ms`, 'TimeoutError')), ms);
+  return {
+    itemCtx: { ...ctx, signal: ac.signal },
+    done: () => {
+      clearTimeout(timer);
+      ctx.signal.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 /** SIGKILLs the conmon named in the pid file, if that pid still is conmon for this container. */
