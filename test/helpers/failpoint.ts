@@ -6,7 +6,8 @@ import { join } from 'node:path';
 // program; it runs the real one unless the armed rule matches its arguments (or the
 // CNI_COMMAND), and then fails, hangs, or crashes after the real call — the three
 // ways a real component lets a multi-step RPC down. Rules are files, so a test can
-// arm and disarm them while the daemon runs.
+// arm and disarm them while the daemon runs. A hung call is a `sleep` whose
+// environment holds FAILPOINT_HANG=<rules dir>, so a test can check it was killed.
 
 /** `slow:N`: sleep N seconds, then run the real program (a call that outlives its caller's deadline). */
 export type FailMode = 'fail' | 'hang' | 'crash-after' | `slow:${number}`;
@@ -67,7 +68,7 @@ if [ -f "$rule" ]; then
   if [ $hit = 1 ]; then
     case "$mode" in
       fail) echo "failpoint: ${name} $match failed on purpose" >&2; exit 42 ;;
-      hang) exec sleep 3600 ;;
+      hang) FAILPOINT_HANG="${rules}" exec sleep 3600 ;;
       crash-after) "${real}" "$@"; kill -9 $$ ;;
       slow:*) sleep "\${mode#slow:}" ;;
     esac
