@@ -185,6 +185,8 @@ export interface ProxyOptions {
   corruptManifests?: boolean;
   /** Send the headers and half of this blob, then nothing more (a stalled download). */
   stallBlob?: string;
+  /** After the real bytes of matching blobs and/or all manifests, keep sending zeros until the client hangs up. */
+  endless?: { blob?: string; manifests?: boolean };
 }
 
 export interface RegistryProxy {
@@ -279,6 +281,25 @@ export async function startRegistryProxy(upstream: string, opts: ProxyOptions = 
         if (v) headers[k] = v;
       }
       headers['content-length'] = String(body.length);
+      const endless =
+        req.method === 'GET' &&
+        up.ok &&
+        ((opts.endless?.blob !== undefined && url.pathname.endsWith(`/blobs/${opts.endless.blob}`)) ||
+          (opts.endless?.manifests === true && url.pathname.includes('/manifests/')));
+      if (endless) {
+        // A registry that lies about sizes: no content-length, and the body never ends.
+        delete headers['content-length'];
+        res.writeHead(up.status, headers);
+        res.write(body);
+        const zeros = Buffer.alloc(64 << 10);
+        const pump = () => {
+          while (!res.destroyed && res.write(zeros));
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        res.once('close', () => res.removeAllListeners('drain'));
+        pump();
+        return;
+      }
       if (opts.stallBlob && url.pathname.endsWith(`/blobs/${opts.stallBlob}`) && req.method === 'GET') {
         res.writeHead(up.status, headers);
         res.write(body.subarray(0, Math.floor(body.length / 2)));

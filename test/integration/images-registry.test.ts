@@ -165,6 +165,33 @@ test('a blob that does not match its digest fails the pull and leaves nothing be
   assert.deepEqual((await d.client.call('ListImages', {})).images, []);
 });
 
+test('a registry sending endless data for a blob or a manifest is cut off at the declared or bounded size', async (t) => {
+  const img = await pushBusyboxImage(reg.host, 'endless/busybox', 'v1', {
+    layers: [{ entries: [{ path: 'etc/endless', content: 'e'.repeat(5000) }] }],
+  });
+  const layer = img.layers[1]!.digest;
+  const sub = join(dir, 'endless');
+  execFileSync('mkdir', ['-p', sub]);
+  const d = await daemonWith(t, 'endless', imagesConfigToml(sub, reg.host));
+  const endlessBlob = await startRegistryProxy(reg.host, { endless: { blob: layer } });
+  t.after(() => endlessBlob.stop());
+  await assert.rejects(
+    d.client.call('PullImage', { image: { image: `${endlessBlob.host}/endless/busybox:v1` } }),
+    (e: CriCallError) => e.code === status.INVALID_ARGUMENT && /larger than the \d+ bytes its descriptor says/.test(e.details),
+  );
+  const endlessManifest = await startRegistryProxy(reg.host, { endless: { manifests: true } });
+  t.after(() => endlessManifest.stop());
+  await assert.rejects(
+    d.client.call('PullImage', { image: { image: `${endlessManifest.host}/endless/busybox:v1` } }),
+    (e: CriCallError) => e.code === status.INVALID_ARGUMENT && /larger than \d+ bytes/.test(e.details),
+  );
+  assert.ok(!readdirSync(join(d.root, 'images', 'blobs', 'sha256')).includes(layer.slice(7)));
+  assert.deepEqual(readdirSync(join(d.root, 'images', 'ingest')), []);
+  assert.deepEqual((await d.client.call('ListImages', {})).images, []);
+  // The daemon's memory stayed bounded: it is still serving, and the honest registry works.
+  assert.equal((await d.client.call('PullImage', { image: { image: img.ref } })).imageRef, img.configDigest);
+});
+
 test('concurrent pulls of one image share one download of each blob, at most max_concurrent_downloads at once', async (t) => {
   const img = await pushBusyboxImage(reg.host, 'shared/busybox', 'v1', {
     layers: [1, 2, 3, 4, 5].map((i) => ({ entries: [{ path: `etc/layer-${i}`, content: `layer ${i}\n`.repeat(1000 * i) }] })),
