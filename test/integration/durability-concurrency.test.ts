@@ -88,7 +88,7 @@ test('conflicting RPCs on one pod or container are serialised or refused with a 
     c.call('StopPodSandbox', { podSandboxId: pod }),
     c.call('RemovePodSandbox', { podSandboxId: pod }),
   ]);
-  t.diagnostic(`racing stop/remove: ${ops.filter((r) => r.status === "fulfilled").length} succeeded; refused: ${reasons(ops).map((e) => e.message.slice(0, 120)).join(" | ") || "none"}`);
+  t.diagnostic(`racing stop/remove: ${ops.filter((r) => r.status === 'fulfilled').length} succeeded; refused: ${reasons(ops).map((e) => e.message.slice(0, 120)).join(' | ') || 'none'}`);
   for (const e of reasons(ops)) {
     assert.ok(e instanceof CriCallError && e.code !== status.INTERNAL && e.code !== status.UNKNOWN, `unclear failure: ${String(e)}`);
   }
