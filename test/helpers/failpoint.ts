@@ -10,7 +10,8 @@ import { join } from 'node:path';
 // environment holds FAILPOINT_HANG=<rules dir>, so a test can check it was killed.
 
 /** `slow:N`: sleep N seconds, then run the real program (a call that outlives its caller's deadline). */
-export type FailMode = 'fail' | 'hang' | 'crash-after' | `slow:${number}`;
+/** `kill-after:<pid file>` runs the real call, then SIGKILLs the process whose pid the file holds (the daemon). */
+export type FailMode = 'fail' | 'hang' | 'crash-after' | `slow:${number}` | `kill-after:${string}`;
 
 export interface Failpoints {
   /** Directory holding the wrappers: pass it to the daemon instead of the real dir/path. */
@@ -71,6 +72,7 @@ if [ -f "$rule" ]; then
       hang) FAILPOINT_HANG="${rules}" exec sleep 3600 ;;
       crash-after) "${real}" "$@"; kill -9 $$ ;;
       slow:*) sleep "\${mode#slow:}" ;;
+      kill-after:*) "${real}" "$@"; rc=$?; kill -9 "$(cat "\${mode#kill-after:}")"; exit $rc ;;
     esac
   fi
 fi

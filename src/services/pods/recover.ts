@@ -33,11 +33,33 @@ export async function recoverSandboxes(ctx: OpContext, deps: PodsDeps): Promise<
     deps.store.releasePorts(sb.id);
     await deps.store.persistStatus(sb).catch((err: unknown) => ctx.log.warn({ err, pod: sb.id }, 'cannot save pod record'));
   }
+  await finishInterruptedStops(ctx, deps, loaded);
   const known = new Set(loaded.map((s) => s.id));
   await releaseOrphans(ctx, deps, known, new Set(problems.map((p) => p.split(':')[0]!)));
   // CNI 1.1 GC: plugins drop whatever belongs to no live attachment (a no-op before 1.1.0).
   await deps.cni.gc(ctx, [...known]).catch((err: unknown) => ctx.log.warn({ err }, 'CNI GC failed'));
   ctx.log.info({ pods: loaded.length, ready }, 'pod sandboxes recovered');
+}
+
+/**
+ * A NOTREADY pod still holding a CNI attachment is one whose StopPodSandbox was cut
+ * short (it is marked before it acts), or whose namespaces vanished: release its
+ * network now rather than hold its IP and host rules until kubelet comes back to it.
+ */
+async function finishInterruptedStops(ctx: OpContext, deps: PodsDeps, loaded: readonly Sandbox[]): Promise<void> {
+  const attached = new Set(await deps.cni.cachedPodIds().catch(() => []));
+  for (const sb of loaded) {
+    if (sb.status.state !== 'notready' || !attached.has(sb.id)) continue;
+    try {
+      await deps.cni.tearDown(ctx, sb.id);
+      deps.store.releasePorts(sb.id);
+      sb.status = { ...sb.status, ips: [] };
+      await deps.store.persistStatus(sb);
+      ctx.log.info({ pod: sb.id }, 'finished the network teardown of a stopped pod');
+    } catch (err) {
+      ctx.log.warn({ err, pod: sb.id }, 'cannot release the network of a stopped pod; StopPodSandbox will retry');
+    }
+  }
 }
 
 function brokenBecause(sb: Sandbox): string | undefined {

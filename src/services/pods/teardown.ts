@@ -16,6 +16,14 @@ const STOP_CONTAINERS_TIMEOUT_SEC = 0;
  * repeat: each step is a no-op the second time. Caller holds the pod's mutex.
  */
 export async function stopSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox): Promise<void> {
+  // Mark first, then act: a daemon killed part-way through leaves a NOTREADY pod whose
+  // remaining teardown recovery finishes (and kubelet repeats), never a READY pod whose
+  // containers or network are already gone.
+  const wasReady = sb.status.state === 'ready';
+  if (wasReady) {
+    sb.status = { ...sb.status, state: 'notready' };
+    await guard('save pod record', () => deps.store.persistStatus(sb));
+  }
   await deps.containers()?.stopAllInPod(ctx, sb.id, STOP_CONTAINERS_TIMEOUT_SEC);
   if (sb.meta.pidnsPath) {
     const pidnsPath = sb.meta.pidnsPath;
@@ -23,12 +31,11 @@ export async function stopSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox): 
   }
   await guard('tear down pod network', () => deps.cni.tearDown(ctx, sb.id));
   deps.store.releasePorts(sb.id);
-  if (sb.status.state !== 'notready' || sb.status.ips.length > 0 || sb.status.initPid !== null) {
-    const wasReady = sb.status.state === 'ready';
-    sb.status = { ...sb.status, state: 'notready', ips: [], initPid: null };
+  if (sb.status.ips.length > 0 || sb.status.initPid !== null) {
+    sb.status = { ...sb.status, ips: [], initPid: null };
     await guard('save pod record', () => deps.store.persistStatus(sb));
-    if (wasReady) publishPodEvent(deps, sb, ContainerEventType.CONTAINER_STOPPED_EVENT);
   }
+  if (wasReady) publishPodEvent(deps, sb, ContainerEventType.CONTAINER_STOPPED_EVENT);
 }
 
 /** Removes a pod: its containers, then everything Run created, then the records. Caller holds the mutex. */
