@@ -18,6 +18,25 @@ export function lifo(t: { after(fn: () => unknown): void }): (fn: () => unknown)
   return (fn) => fns.push(fn);
 }
 
+/**
+ * A private dir and CNI network for a test that restarts daemons on them. Cleanups
+ * pushed on `defer` run newest first: the daemons (removing their pods) before the
+ * network and the dir.
+ */
+export function privateNet(
+  t: { after(fn: () => unknown): void },
+  netOpts?: Parameters<typeof makeTestNet>[1],
+): { dir: string; net: TestNet; defer: (fn: () => unknown) => void } {
+  const dir = tempDir('cricket-pods-');
+  const net = makeTestNet(dir, netOpts);
+  const defer = lifo(t);
+  defer(() => {
+    net.destroy();
+    removeDir(dir);
+  });
+  return { dir, net, defer };
+}
+
 export interface Env {
   dir: string;
   net: TestNet;

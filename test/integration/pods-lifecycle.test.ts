@@ -8,18 +8,11 @@ import { CriCallError } from '../../src/client/cri-client.js';
 import { ContainerEventType, NamespaceMode, PodSandboxState, Protocol, type PodSandboxConfig, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
 import { removeDir, startDaemon, tempDir } from '../helpers/daemon.js';
 import { wrapCniDir } from '../helpers/failpoint.js';
-import { ipamReservations, iptablesMentions, makeTestNet, mountsMentioning, vethsOn } from '../helpers/pod-net.js';
-import { assertNothingLeft, info, lifo, podConfig, run, setUp } from './pods-env.js';
+import { ipamReservations, iptablesMentions, mountsMentioning, vethsOn } from '../helpers/pod-net.js';
+import { assertNothingLeft, info, podConfig, privateNet, run, setUp } from './pods-env.js';
 
 test('a pod record survives a daemon restart, and Stop/Remove after the restart still tear down CNI', async (t) => {
-  const dir = tempDir('cricket-pods-');
-  const net = makeTestNet(dir);
-  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
-  const defer = lifo(t);
-  defer(() => {
-    net.destroy();
-    removeDir(dir);
-  });
+  const { dir, net, defer } = privateNet(t);
   const first = await setUp({ after: defer }, dir, net);
   const id = await run(first.d.client, podConfig(first, 'survivor', { portMappings: [{ containerPort: 80, hostPort: randomInt(20000, 40000) }] }));
   const before = await info(first.d.client, id);
@@ -116,15 +109,8 @@ test('bad RunPodSandbox input is INVALID_ARGUMENT, FAILED_PRECONDITION or ALREAD
 });
 
 test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSandbox back completely', async (t) => {
-  const dir = tempDir('cricket-pods-');
-  const net = makeTestNet(dir);
+  const { dir, net, defer } = privateNet(t);
   const fp = wrapCniDir(dir, '/usr/lib/cni');
-  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
-  const defer = lifo(t);
-  defer(() => {
-    net.destroy();
-    removeDir(dir);
-  });
   // A short plugin timeout: RunPodSandbox outlives its caller's deadline until then.
   const env = await setUp({ after: defer }, dir, net, ['--cni-bin-dir', fp.dir], '[network]\nplugin_timeout_seconds = 3\n');
   const c = env.d.client;
@@ -171,15 +157,8 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
 });
 
 test('after a crash in the middle of RunPodSandbox, the restarted daemon releases what was left', async (t) => {
-  const dir = tempDir('cricket-pods-');
-  const net = makeTestNet(dir);
+  const { dir, net, defer } = privateNet(t);
   const fp = wrapCniDir(dir, '/usr/lib/cni');
-  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
-  const defer = lifo(t);
-  defer(() => {
-    net.destroy();
-    removeDir(dir);
-  });
   const first = await setUp({ after: defer }, dir, net, ['--cni-bin-dir', fp.dir]);
   const podsRun = join(first.d.runRoot, 'pods');
   // portmap hangs: bridge has made the veth, IP and rules, the pod dir holds pins and shm.
@@ -272,14 +251,7 @@ test('sandbox lifecycle events reach GetContainerEvents with the pod status', as
 });
 
 test('a pod that finishes after the caller\'s deadline is kept and handed to the retry', async (t) => {
-  const dir = tempDir('cricket-pods-');
-  const net = makeTestNet(dir);
-  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
-  const defer = lifo(t);
-  defer(() => {
-    net.destroy();
-    removeDir(dir);
-  });
+  const { dir, net, defer } = privateNet(t);
   // Every real plugin, except that portmap ADD takes 2 s.
   const bin = join(dir, 'slow-cni');
   mkdirSync(bin);
@@ -307,14 +279,7 @@ test('a pod that finishes after the caller\'s deadline is kept and handed to the
 });
 
 test('StreamPodSandboxes, StreamPodSandboxStats and UpdatePodSandboxResources', async (t) => {
-  const dir = tempDir('cricket-pods-');
-  const net = makeTestNet(dir);
-  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
-  const defer = lifo(t);
-  defer(() => {
-    net.destroy();
-    removeDir(dir);
-  });
+  const { dir, net, defer } = privateNet(t);
   const env = await setUp({ after: defer }, dir, net);
   const c = env.d.client;
   const a = await run(c, podConfig(env, 'streamed-a'));

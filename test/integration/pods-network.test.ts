@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { CriCallError } from '../../src/client/cri-client.js';
 import { NamespaceMode, PodSandboxState, Protocol } from '../../src/gen/runtime/v1/api.js';
-import { REPO_ROOT, removeDir, tempDir } from '../helpers/daemon.js';
-import { ipamReservations, iptablesMentions, makeTestNet, mountsMentioning, serveInNetns, tcpRead, tcpReadFromNetns, vethsOn, waitIpv6Ready } from '../helpers/pod-net.js';
-import { assertNothingLeft, info, lifo, podConfig, run, setUp } from './pods-env.js';
+import { REPO_ROOT } from '../helpers/daemon.js';
+import { ipamReservations, iptablesMentions, mountsMentioning, serveInNetns, tcpRead, tcpReadFromNetns, vethsOn, waitIpv6Ready } from '../helpers/pod-net.js';
+import { assertNothingLeft, info, podConfig, privateNet, run, setUp } from './pods-env.js';
 
 test('pods get IPs on the bridge, reach the host, each other and a hostPort; stop and remove leave nothing', async (t) => {
   const env = await setUp(t);
@@ -121,14 +121,7 @@ test('host-network pods skip CNI; a shared PID namespace runs catatonit until St
 });
 
 test('the shipped default CNI config (packaging/10-cricket.conflist) works, with private names', async (t) => {
-  const dir = tempDir('cricket-pods-');
-  const net = makeTestNet(dir, { template: join(REPO_ROOT, 'packaging', '10-cricket.conflist') });
-  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
-  const defer = lifo(t);
-  defer(() => {
-    net.destroy();
-    removeDir(dir);
-  });
+  const { dir, net, defer } = privateNet(t, { template: join(REPO_ROOT, 'packaging', '10-cricket.conflist') });
   const env = await setUp({ after: defer }, dir, net);
   const c = env.d.client;
   const hostPort = randomInt(20000, 40000);
@@ -168,14 +161,7 @@ function ifbDevices(): string[] {
 }
 
 test('a dual-stack network gives the pod an IPv4 and an IPv6 address, IPv4 first', async (t) => {
-  const dir = tempDir('cricket-pods-');
-  const net = makeTestNet(dir, { ipv6: true });
-  // Cleanups run newest first: the daemons' (removing their pods) before the dir's.
-  const defer = lifo(t);
-  defer(() => {
-    net.destroy();
-    removeDir(dir);
-  });
+  const { dir, net, defer } = privateNet(t, { ipv6: true });
   const env = await setUp({ after: defer }, dir, net);
   const c = env.d.client;
   const id = await run(c, podConfig(env, 'dual'));
