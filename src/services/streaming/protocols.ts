@@ -79,3 +79,36 @@ export class ResizeParser {
     }
   }
 }
+
+/**
+ * Terminal sizes from a client, for one session: feeds the raw resize bytes through a
+ * ResizeParser and hands each size to the runner. A runner that subscribes late
+ * (attach connects before it listens) still gets the last size. A malformed message
+ * is dropped: a bad resize must not end a session.
+ */
+export class ResizeFeed {
+  readonly #parser = new ResizeParser();
+  readonly #subscribers: ((s: { width: number; height: number }) => void)[] = [];
+  #last: { width: number; height: number } | undefined;
+  readonly #onBad: (err: unknown) => void;
+
+  constructor(onBad: (err: unknown) => void) {
+    this.#onBad = onBad;
+  }
+
+  push(chunk: Buffer | string): void {
+    try {
+      for (const s of this.#parser.push(chunk)) {
+        this.#last = s;
+        for (const cb of this.#subscribers) cb(s);
+      }
+    } catch (err) {
+      this.#onBad(err);
+    }
+  }
+
+  subscribe(cb: (s: { width: number; height: number }) => void): void {
+    this.#subscribers.push(cb);
+    if (this.#last) cb(this.#last);
+  }
+}

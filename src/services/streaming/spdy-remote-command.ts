@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import { headerValue } from './spdy/header-block.js';
 import { RstStatus } from './spdy/frames.js';
 import type { SpdySession, SpdyStream } from './spdy/session.js';
-import { exitCodeStatus, failureStatus, ResizeParser, successStatus } from './protocols.js';
-import type { RemoteCommandIO, SessionResult, TerminalSize } from './remote-io.js';
+import { exitCodeStatus, failureStatus, ResizeFeed, successStatus } from './protocols.js';
+import type { RemoteCommandIO, SessionResult } from './remote-io.js';
 
 export interface StreamOptions {
   stdin: boolean;
@@ -74,33 +74,15 @@ export function serveSpdyRemoteCommand(
   });
 
   async function start(): Promise<void> {
-    const resizeCbs: ((s: TerminalSize) => void)[] = [];
-    let lastSize: TerminalSize | undefined;
-    const resize = streams.get('resize');
-    if (resize) {
-      const parser = new ResizeParser();
-      resize.on('data', (b: Buffer) => {
-        try {
-          for (const s of parser.push(b)) {
-            lastSize = s;
-            for (const cb of resizeCbs) cb(s);
-          }
-        } catch (err) {
-          log.debug({ err }, 'bad resize message ignored');
-        }
-      });
-    }
+    const sizes = new ResizeFeed((err) => log.debug({ err }, 'bad resize message ignored'));
+    streams.get('resize')?.on('data', (b: Buffer) => sizes.push(b));
     const io: RemoteCommandIO = {
       tty: opts.tty,
       stdin: streams.get('stdin'),
       stdout: streams.get('stdout'),
       stderr: streams.get('stderr'),
       signal: aborter.signal,
-      onResize: (cb) => {
-        // A runner that subscribes late (attach connects first) still gets the size.
-        resizeCbs.push(cb);
-        if (lastSize) cb(lastSize);
-      },
+      onResize: (cb) => sizes.subscribe(cb),
       finish: (r) => finish(r),
     };
     let result: SessionResult;

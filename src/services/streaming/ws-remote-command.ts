@@ -1,8 +1,8 @@
 import { PassThrough, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { Channel, CLOSE_SIGNAL, exitCodeStatus, failureStatus, ResizeParser, successStatus } from './protocols.js';
-import type { RemoteCommandIO, SessionResult, TerminalSize } from './remote-io.js';
+import { Channel, CLOSE_SIGNAL, exitCodeStatus, failureStatus, ResizeFeed, successStatus } from './protocols.js';
+import type { RemoteCommandIO, SessionResult } from './remote-io.js';
 import type { StreamOptions } from './spdy-remote-command.js';
 
 /** Bytes queued in the WebSocket before a channel's writer waits for the socket. */
@@ -26,9 +26,7 @@ export function serveWsRemoteCommand(
   const aborter = new AbortController();
   let finished = false;
   const stdin = opts.stdin ? new PassThrough({ highWaterMark: 256 * 1024 }) : undefined;
-  const resizeCbs: ((s: TerminalSize) => void)[] = [];
-  let lastSize: TerminalSize | undefined;
-  const parser = new ResizeParser();
+  const sizes = new ResizeFeed((err) => log.debug({ err }, 'bad resize message ignored'));
 
   const send = (channel: number, data: Buffer, cb?: (err?: Error) => void) => {
     if (ws.readyState !== ws.OPEN) return cb?.(new Error('websocket closed'));
@@ -73,14 +71,7 @@ export function serveWsRemoteCommand(
         stdin.once('drain', () => ws.resume());
       }
     } else if (channel === Channel.resize) {
-      try {
-        for (const s of parser.push(data)) {
-          lastSize = s;
-          for (const cb of resizeCbs) cb(s);
-        }
-      } catch (err) {
-        log.debug({ err }, 'bad resize message ignored');
-      }
+      sizes.push(data);
     }
   });
   ws.on('close', () => {
@@ -117,11 +108,7 @@ export function serveWsRemoteCommand(
     stdout,
     stderr,
     signal: aborter.signal,
-    onResize: (cb) => {
-        // A runner that subscribes late (attach connects first) still gets the size.
-        resizeCbs.push(cb);
-        if (lastSize) cb(lastSize);
-      },
+    onResize: (cb) => sizes.subscribe(cb),
     finish,
   };
   void (async () => {
