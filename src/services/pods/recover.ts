@@ -6,6 +6,7 @@ import { isFullId } from '../../core/ids.js';
 import { isMountPoint, unpinNamespace } from '../../host/netns.js';
 import { findPodInit, isPodInit, stopPodInit } from '../../host/pod-init.js';
 import { unmountShm } from '../../host/shm.js';
+import { findStrayPlugins, killAndWait } from '../../host/stray-plugins.js';
 import { CREATED_CGROUPS_FILE, DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
 import { removeCgroup, removeCgroupIfUnused } from '../../host/cgroups.js';
 import type { Sandbox } from './sandbox-store.js';
@@ -18,6 +19,13 @@ import type { Sandbox } from './sandbox-store.js';
  * a crash interrupted (no record was written) are released.
  */
 export async function recoverSandboxes(ctx: OpContext, deps: PodsDeps): Promise<void> {
+  // First end CNI plugins the dead daemon left running for its pods, so none of them
+  // adds a veth or an IP after the releases below.
+  const strays = findStrayPlugins(deps.podsRunDir);
+  if (strays.length > 0) {
+    ctx.log.warn({ pids: strays }, 'ending CNI plugins left running by the previous daemon');
+    await killAndWait(strays);
+  }
   const { loaded, problems } = await deps.store.load();
   for (const p of problems) ctx.log.warn({ problem: p }, 'unreadable pod sandbox record skipped');
   let ready = 0;
