@@ -5,6 +5,7 @@ import { removeDir, startDaemon, tempDir } from '../test/helpers/daemon.js';
 import { pushBusyboxImage } from '../test/helpers/oci-image.js';
 import { makeTestNet } from '../test/helpers/pod-net.js';
 import { imagesConfigToml, startRegistry } from '../test/helpers/registry.js';
+import { line } from './lib-stats.js';
 
 // 50 pods of one container each on a private bridge network, one after another as
 // kubelet's pod workers on a quiet node: CreateContainer+StartContainer latency, the
@@ -12,16 +13,6 @@ import { imagesConfigToml, startRegistry } from '../test/helpers/registry.js';
 // of cricketd plus every conmon it started, with all 50 running.
 
 const PODS = 50;
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
-
-function line(label: string, ms: number[]): string {
-  const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
-  return `${label.padEnd(44)} n=${ms.length}  median ${pct(ms, 50).toFixed(1)} ms  p90 ${pct(ms, 90).toFixed(1)} ms  mean ${mean.toFixed(1)} ms  max ${Math.max(...ms).toFixed(1)} ms`;
-}
 
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

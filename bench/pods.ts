@@ -2,22 +2,13 @@ import { join } from 'node:path';
 import { NamespaceMode, type DeepPartial, type PodSandboxConfig } from '../src/gen/runtime/v1/api.js';
 import { removeDir, startDaemon, tempDir } from '../test/helpers/daemon.js';
 import { makeTestNet } from '../test/helpers/pod-net.js';
+import { line } from './lib-stats.js';
 
 // RunPodSandbox latency over 50 pods (one after another, as kubelet's pod workers on a
 // quiet node), then StopPodSandbox+RemovePodSandbox per pod, on a private bridge +
 // host-local + portmap network. A host-network series shows the cost without CNI.
 
 const PODS = 50;
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
-
-function line(label: string, ms: number[]): string {
-  const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
-  return `${label.padEnd(44)} n=${ms.length}  median ${pct(ms, 50).toFixed(1)} ms  p90 ${pct(ms, 90).toFixed(1)} ms  mean ${mean.toFixed(1)} ms  max ${Math.max(...ms).toFixed(1)} ms`;
-}
 
 async function series(hostNetwork: boolean): Promise<string[]> {
   const dir = tempDir('cricket-bench-pods-');

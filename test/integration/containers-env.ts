@@ -39,7 +39,6 @@ export async function setUpEnv(imageOpts: ImageOptions = {}): Promise<Env> {
     const ddir = join(dir, 'daemon');
     mkdirSync(ddir);
     d = await startDaemon({ dir: ddir, configToml: toml });
-    await waitServing(d);
     await d.client.call('PullImage', { image: { image: image.ref } });
   } catch (err) {
     await d?.cleanup();
@@ -77,17 +76,6 @@ function envOf(dir: string, logs: string, reg: TestRegistry, d: TestDaemon, imag
   return env;
 }
 
-export async function waitServing(d: TestDaemon): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      await d.client.call('ListContainers', {});
-      return;
-    } catch (err) {
-      if (!(err instanceof CriCallError) || err.code !== status.UNAVAILABLE || i > 400) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 let podSeq = 0;
 export function podConfig(env: Env, name = `pod${++podSeq}`, extra: DeepPartial<PodSandboxConfig> = {}): DeepPartial<PodSandboxConfig> {

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { ContainerState, SecurityProfile_ProfileType } from '../../src/gen/runtime/v1/api.js';
 import { mountsMentioning } from '../helpers/pod-net.js';
-import { create, createStart, ctrConfig, isCode, leftovers, runPod, setUpEnv, waitServing, waitState, type Env } from './containers-env.js';
+import { create, createStart, ctrConfig, isCode, leftovers, runPod, setUpEnv, waitState, type Env } from './containers-env.js';
 import { startDaemon } from '../helpers/daemon.js';
 
 let env: Env;
@@ -184,7 +184,6 @@ test('containers survive a daemon restart; an exit while the daemon is down is n
   await new Promise((r) => setTimeout(r, 3000));
   const d2 = await startDaemon({ dir: env.d.dir, configToml: readFileSync(join(env.d.dir, 'cricket.toml'), 'utf8') });
   env.d = d2;
-  await waitServing(d2);
   const s1 = (await d2.client.call('ContainerStatus', { containerId: long })).status!;
   assert.equal(s1.state, ContainerState.CONTAINER_RUNNING);
   const s2 = (await d2.client.call('ContainerStatus', { containerId: short })).status!;

@@ -6,8 +6,6 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { status } from '@grpc/grpc-js';
-import { CriCallError } from '../../src/client/cri-client.js';
 import { NamespaceMode, type ContainerConfig, type DeepPartial, type PodSandboxConfig } from '../../src/gen/runtime/v1/api.js';
 import { hierarchies } from '../../src/host/cgroups.js';
 import { removeDir, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon.js';
@@ -71,11 +69,8 @@ export async function setUpDurEnv(opts: EnvOptions = {}): Promise<DurEnv> {
     `[network]\ncni_conf_dir = ${JSON.stringify(net.confDir)}\ncni_bin_dirs = [${JSON.stringify(cni.dir)}]\nplugin_timeout_seconds = ${opts.pluginTimeoutSeconds ?? 30}`,
     `[daemon]\nrecovery_item_timeout_seconds = 10`,
   ].join('\n\n');
-  const start = async (noWaitReady = false) => {
-    const nd = await startDaemon({ dir: daemonDir, configToml: toml, noWaitReady });
-    if (!noWaitReady) await waitServing(nd);
-    return nd;
-  };
+  // startDaemon waits until recovery has ended unless told not to.
+  const start = (noWaitReady = false) => startDaemon({ dir: daemonDir, configToml: toml, noWaitReady });
   let image: PushedImage;
   try {
     image = await pushBusyboxImage(reg.host, 'dur/busybox', 'v1');
@@ -175,17 +170,6 @@ export async function setUpDurEnv(opts: EnvOptions = {}): Promise<DurEnv> {
   return env;
 }
 
-export async function waitServing(d: TestDaemon): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      await d.client.call('ListPodSandbox', {});
-      return;
-    } catch (err) {
-      if (!(err instanceof CriCallError) || err.code !== status.UNAVAILABLE || i > 600) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 function alive(pid: number): boolean {
   try {
@@ -327,6 +311,3 @@ export function emptyInventory(): Inventory {
   return { mounts: [], pins: [], podRunDirs: [], ctrDirs: [], veths: [], ipamIds: [], iptablesIds: [], cgroups: [], conmonIds: [], recordIds: [], cniCacheIds: [] };
 }
 
-export function isCode(code: status) {
-  return (e: unknown) => e instanceof CriCallError && e.code === code;
-}

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import { CriCallError } from '../../src/client/cri-client.js';
 import { ContainerState, type DeepPartial, type PodSandboxConfig } from '../../src/gen/runtime/v1/api.js';
-import { emptyInventory, inventory, setUpDurEnv, type DurEnv, type Inventory } from './durability-env.js';
+import { emptyInventory, inventory, setUpDurEnv, type Inventory } from './durability-env.js';
 
 // Failpoint rollback suite: a step of a multi-step RPC fails, hangs past its timeout,
 // or crashes after doing its work; the RPC fails with an error that names the step,

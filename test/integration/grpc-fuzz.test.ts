@@ -3,20 +3,12 @@ import assert from 'node:assert/strict';
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { METHODS, type MethodName } from '../../src/gen/methods.js';
 import { startDaemon } from '../helpers/daemon.js';
+import { prng } from '../helpers/prng.js';
 
 // Hostile bytes at every RPC: the daemon must answer each with a deliberate status —
 // never INTERNAL (our bug) — and keep serving. PullImage only gets requests that fail
 // before any network use: a fuzzed image name must never send traffic off this host.
 
-/** A small seeded PRNG (mulberry32) so a failure can be replayed. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hostileMessages(rand: () => number): Buffer[] {
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)));

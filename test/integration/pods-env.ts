@@ -3,8 +3,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { status } from '@grpc/grpc-js';
-import { CriCallError, type CriClient } from '../../src/client/cri-client.js';
+import type { CriClient } from '../../src/client/cri-client.js';
 import { NamespaceMode, type PodSandboxConfig, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
 import { removeDir, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon.js';
 import { ipamReservations, iptablesMentions, makeTestNet, mountsMentioning, type TestNet } from '../helpers/pod-net.js';
@@ -58,16 +57,6 @@ export async function setUp(
     args: ['--cni-conf-dir', n.confDir, ...extraArgs],
     configToml: `[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n${extraToml}`,
   });
-  // Version answers before recovery ends; wait until pod RPCs are served.
-  for (let i = 0; ; i++) {
-    try {
-      await d.client.call('ListPodSandbox', {});
-      break;
-    } catch (err) {
-      if (!(err instanceof CriCallError && err.code === status.UNAVAILABLE) || i > 200) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
   t.after(async () => {
     if (process.env['PODS_TEST_DEBUG']) console.error(d.output());
     // Leave nothing behind even when an assertion failed half-way.

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { StreamServer, type StreamBackends, type StreamRequest } from '../../src/services/streaming/stream-server.js';
 import { TokenStore } from '../../src/services/streaming/token-store.js';
 import { spdyExec } from '../helpers/spdy-client.js';
+import { prng } from '../helpers/prng.js';
 
 // Hostile bytes at the streaming server, seeded so a failure replays: random frames
 // after a real SPDY upgrade (some shaped like control frames with random fields),
@@ -12,14 +13,6 @@ import { spdyExec } from '../helpers/spdy-client.js';
 // harmlessly open; the server never throws (it runs in this process, so a throw
 // fails the test run) and still serves a normal exec afterwards.
 
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const backends: StreamBackends = {
   async run(_log, _req, io) {
