@@ -9,7 +9,7 @@ import { assertSocketFree } from '../server/socket-guard.js';
 import { Readiness } from '../server/readiness.js';
 import type { Deps } from '../services/deps.js';
 import { buildHandlers } from '../services/handlers.js';
-import { CniConfigSource } from '../services/network/cni-config-loader.js';
+import { CniConfigSource } from '../cni/cni-config-loader.js';
 import { RuntimeSettings } from '../services/runtime-settings.js';
 import type { Area } from '../services/areas.js';
 import { createImages } from '../services/images/area.js';

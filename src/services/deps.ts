@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { CniConfigSource } from './network/cni-config-loader.js';
+import type { CniConfigSource } from '../cni/cni-config-loader.js';
 import type { RuntimeSettings } from './runtime-settings.js';
 
 /**

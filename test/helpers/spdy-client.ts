@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { SpdySession, type SpdyStream } from '../../src/services/streaming/spdy/session.js';
+import { SpdySession, type SpdyStream } from '../../src/streams/spdy/session.js';
 
 /** What an HTTP upgrade attempt got: a SPDY session, or the refusal. */
 export type UpgradeResult =

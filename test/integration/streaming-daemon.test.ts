@@ -11,7 +11,7 @@ import { makeTestNet } from '../helpers/pod-net.js';
 import { imagesConfigToml, startRegistry } from '../helpers/registry.js';
 import { spdyExec, spdyForward, spdyUpgrade } from '../helpers/spdy-client.js';
 import { wsConnectRaw, wsExec } from '../helpers/ws-client.js';
-import { SpdySession } from '../../src/services/streaming/spdy/session.js';
+import { SpdySession } from '../../src/streams/spdy/session.js';
 import { createWebSocketStream } from 'ws';
 
 // Exec, attach and port-forward through the real daemon: a pod with its own network

@@ -10,8 +10,8 @@ import { Container, ContainerStore, encodeConfig, type ContainerMeta } from '../
 import { EventBus } from '../../src/services/containers/events.js';
 import { filterContainers } from '../../src/services/containers/list-containers.js';
 import { toCriStatus } from '../../src/services/containers/to-cri.js';
-import { ExitWatcher } from '../../src/services/runtime/exit-watcher.js';
-import { conmonArgs } from '../../src/services/runtime/conmon.js';
+import { ExitWatcher } from '../../src/runtime/exit-watcher.js';
+import { conmonArgs } from '../../src/runtime/conmon.js';
 
 const hex = (c: string) => c.repeat(64);
 

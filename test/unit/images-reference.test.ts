@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CricketError } from '../../src/core/errors.js';
-import { formatReference, parseReference, withDomain } from '../../src/services/images/reference.js';
+import { formatReference, parseReference, withDomain } from '../../src/registry/reference.js';
 import { candidates } from '../../src/services/images/image-store.js';
-import { choosePlatform, parseImageConfig, parseManifest } from '../../src/services/images/manifest.js';
-import { credentialsFromAuth, isLoopback, parseChallenge } from '../../src/services/images/registry-client.js';
+import { choosePlatform, parseImageConfig, parseManifest } from '../../src/registry/manifest.js';
+import { credentialsFromAuth, isLoopback, parseChallenge } from '../../src/registry/registry-client.js';
 
 const D = 'sha256:' + 'a'.repeat(64);
 

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CricketError } from '../../src/core/errors.js';
 import { pullCandidates } from '../../src/services/images/puller.js';
-import { parseReference, formatReference } from '../../src/services/images/reference.js';
-import { emptyRegistriesConf, endpointsFor, loadRegistriesConf, mergeInto } from '../../src/services/images/registries-conf.js';
+import { parseReference, formatReference } from '../../src/registry/reference.js';
+import { emptyRegistriesConf, endpointsFor, loadRegistriesConf, mergeInto } from '../../src/registry/registries-conf.js';
 
 const D = 'sha256:' + 'b'.repeat(64);
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CricketError } from '../../src/core/errors.js';
-import { Limiter, SharedWork } from '../../src/services/images/shared-work.js';
+import { Limiter, SharedWork } from '../../src/core/shared-work.js';
 
 test('SharedWork: one run per key; it is aborted only when every waiter has given up', async () => {
   const work = new SharedWork<string>();

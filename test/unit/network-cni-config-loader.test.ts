@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniConfigSource, loadFirstValidCniConfig } from '../../src/services/network/cni-config-loader.js';
+import { CniConfigSource, loadFirstValidCniConfig } from '../../src/cni/cni-config-loader.js';
 import { removeDir, tempDir } from '../helpers/daemon.js';
 
 test('the first valid config by file name wins; invalid ones are named when none is usable', (t) => {

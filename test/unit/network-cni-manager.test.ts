@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { backgroundContext } from '../../src/core/context.js';
 import { CricketError } from '../../src/core/errors.js';
-import { CniConfigSource } from '../../src/services/network/cni-config-loader.js';
-import { CniManager } from '../../src/services/network/cni-manager.js';
+import { CniConfigSource } from '../../src/cni/cni-config-loader.js';
+import { CniManager } from '../../src/cni/cni-manager.js';
 import { removeDir, tempDir } from '../helpers/daemon.js';
 
 // A fake CNI plugin: logs what it was given, fails when its config says so, and on ADD

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareVersions, describePluginError, podIpsFromResult, versionAtLeast } from '../../src/services/network/cni-result.js';
-import { cniArgsString, pluginStdin } from '../../src/services/network/cni-exec.js';
+import { compareVersions, describePluginError, podIpsFromResult, versionAtLeast } from '../../src/cni/cni-result.js';
+import { cniArgsString, pluginStdin } from '../../src/cni/cni-exec.js';
 
 test('pod IPs come from addresses on interfaces inside the sandbox, IPv4 first', () => {
   const cases: { name: string; result: Record<string, unknown>; want: string[] }[] = [

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CricketError } from '../../src/core/errors.js';
 import { Protocol, type PortMapping } from '../../src/gen/runtime/v1/api.js';
-import { bandwidthFromAnnotations, parseQuantity, portsConflict, validatePortMappings } from '../../src/services/network/port-mappings.js';
+import { bandwidthFromAnnotations, parseQuantity, portsConflict, validatePortMappings } from '../../src/cni/port-mappings.js';
 
 const pm = (p: Partial<PortMapping>): PortMapping => ({ protocol: Protocol.TCP, containerPort: 80, hostPort: 0, hostIp: '', ...p });
 const invalid = (fn: () => unknown, re: RegExp) =>

@@ -11,14 +11,14 @@ import {
   type DeepPartial,
 } from '../../src/gen/runtime/v1/api.js';
 import { CAPABILITY_NAMES, decodeCapMask } from '../../src/host/capabilities.js';
-import { computeCapabilities, DEFAULT_CAPABILITIES } from '../../src/services/oci/capabilities.js';
-import { mergeArgs, mergeEnv } from '../../src/services/oci/process-args.js';
-import { convertResources, type ResourceFacts } from '../../src/services/oci/resources.js';
-import { defaultSeccompProfile, parseSeccompProfile } from '../../src/services/oci/seccomp-default.js';
-import { DEFAULT_MASKED_PATHS } from '../../src/services/oci/security-paths.js';
-import { buildSpec, seccompChoice, type HostFacts, type SpecInput } from '../../src/services/oci/spec.js';
-import { chooseStopSignal, normalizeSignal } from '../../src/services/oci/stop-signal.js';
-import { resolveUser } from '../../src/services/oci/user.js';
+import { computeCapabilities, DEFAULT_CAPABILITIES } from '../../src/oci/capabilities.js';
+import { mergeArgs, mergeEnv } from '../../src/oci/process-args.js';
+import { convertResources, type ResourceFacts } from '../../src/oci/resources.js';
+import { defaultSeccompProfile, parseSeccompProfile } from '../../src/oci/seccomp-default.js';
+import { DEFAULT_MASKED_PATHS } from '../../src/oci/security-paths.js';
+import { buildSpec, seccompChoice, type HostFacts, type SpecInput } from '../../src/oci/spec.js';
+import { chooseStopSignal, normalizeSignal } from '../../src/oci/stop-signal.js';
+import { resolveUser } from '../../src/oci/user.js';
 import type { SandboxView } from '../../src/services/pods/area.js';
 
 const ALL = CAPABILITY_NAMES.map((n) => `CAP_${n}`);

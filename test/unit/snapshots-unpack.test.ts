@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { CricketError } from '../../src/core/errors.js';
 import { realLayerFs } from '../../src/host/layer-fs.js';
-import { entryComponents, classifyWhiteout } from '../../src/services/snapshots/layer-path.js';
-import { sniffCompression, unpackLayer } from '../../src/services/snapshots/unpack-layer.js';
+import { entryComponents, classifyWhiteout } from '../../src/snapshots/layer-path.js';
+import { sniffCompression, unpackLayer } from '../../src/snapshots/unpack-layer.js';
 import { buildTar, sha256, type LayerEntry } from '../helpers/oci-image.js';
 
 // Real files, real xattrs and mknod (the suite runs as root), no daemon.

@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
-import { SPDY3_DICTIONARY } from '../../src/services/streaming/spdy/dictionary.js';
+import { SPDY3_DICTIONARY } from '../../src/streams/spdy/dictionary.js';
 import {
   encodeFrame,
   FrameDecoder,
   SpdyProtocolError,
   type Frame,
-} from '../../src/services/streaming/spdy/frames.js';
-import { HeaderCodec, parseBlock } from '../../src/services/streaming/spdy/header-block.js';
+} from '../../src/streams/spdy/frames.js';
+import { HeaderCodec, parseBlock } from '../../src/streams/spdy/header-block.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -179,7 +179,7 @@ test('header blocks compressed by a real zlib peer decode, with back-references 
   // Larger, varied data through the inflater (dynamic Huffman codes, long matches).
   const text = Buffer.from(Array.from({ length: 3000 }, (_, i) => `k${i % 97}:${(i * 7919) % 1000} `).join(''));
   const one = await zlibPeerBlocks([text.subarray(0, 10000), text.subarray(10000)], { level: 6 });
-  const { ZlibStreamInflater } = await import('../../src/services/streaming/spdy/inflate.js');
+  const { ZlibStreamInflater } = await import('../../src/streams/spdy/inflate.js');
   const inf = new ZlibStreamInflater(SPDY3_DICTIONARY);
   assert.deepEqual(Buffer.concat([inf.inflate(one[0]!, 1 << 20), inf.inflate(one[1]!, 1 << 20)]), text);
 });

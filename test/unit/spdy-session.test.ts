@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { SpdySession, type SpdyStream } from '../../src/services/streaming/spdy/session.js';
-import { encodeFrame, FrameDecoder, RstStatus, type Frame } from '../../src/services/streaming/spdy/frames.js';
+import { SpdySession, type SpdyStream } from '../../src/streams/spdy/session.js';
+import { encodeFrame, FrameDecoder, RstStatus, type Frame } from '../../src/streams/spdy/frames.js';
 
 async function pair(serverOpts: Partial<ConstructorParameters<typeof SpdySession>[1]> = {}) {
   const srv = net.createServer();

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import pino from 'pino';
-import { StreamServer, type StreamBackends, type StreamRequest } from '../../src/services/streaming/stream-server.js';
-import { TokenStore } from '../../src/services/streaming/token-store.js';
+import { StreamServer, type StreamBackends, type StreamRequest } from '../../src/streams/stream-server.js';
+import { TokenStore } from '../../src/streams/token-store.js';
 import { spdyExec } from '../helpers/spdy-client.js';
 import { prng } from '../helpers/prng.js';
 

@@ -4,10 +4,10 @@ import net from 'node:net';
 import { once } from 'node:events';
 import pino from 'pino';
 import WebSocket, { createWebSocketStream } from 'ws';
-import { StreamServer, type StreamBackends, type StreamRequest } from '../../src/services/streaming/stream-server.js';
-import { TokenStore } from '../../src/services/streaming/token-store.js';
-import type { RemoteCommandIO, SessionResult, TerminalSize } from '../../src/services/streaming/remote-io.js';
-import { SpdySession } from '../../src/services/streaming/spdy/session.js';
+import { StreamServer, type StreamBackends, type StreamRequest } from '../../src/streams/stream-server.js';
+import { TokenStore } from '../../src/streams/token-store.js';
+import type { RemoteCommandIO, SessionResult, TerminalSize } from '../../src/streams/remote-io.js';
+import { SpdySession } from '../../src/streams/spdy/session.js';
 import { spdyExec, spdyForward, spdyUpgrade } from '../helpers/spdy-client.js';
 import { wsConnectRaw, wsExec } from '../helpers/ws-client.js';
 import { CricketError } from '../../src/core/errors.js';
@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { negotiate, ResizeParser } from '../../src/services/streaming/protocols.js';
+import { negotiate, ResizeParser } from '../../src/streams/protocols.js';
 
 const log = pino({ level: 'silent' });
 

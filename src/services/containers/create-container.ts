@@ -9,9 +9,9 @@ import { mountOverlay, overlayPaths, removeLayerDirs, unmountOverlay } from '../
 import { readFileInRoot } from '../../host/overlay-read.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
-import { buildSpec } from '../oci/spec.js';
-import { resolveUser } from '../oci/user.js';
-import { conmonFiles, createWithConmon } from '../runtime/conmon.js';
+import { buildSpec } from '../../oci/spec.js';
+import { resolveUser } from '../../oci/user.js';
+import { conmonFiles, createWithConmon } from '../../runtime/conmon.js';
 import { Container, ContainerStore, encodeConfig, type ContainerMeta } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { checkLogPathInside, loadLocalhostSeccomp, resolveDevices, resolveMounts } from './host-inputs.js';

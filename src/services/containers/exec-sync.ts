@@ -1,6 +1,6 @@
 import { failedPrecondition, invalidArgument, notFound } from '../../core/errors.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
-import { execSync } from '../runtime/exec-sync.js';
+import { execSync } from '../../runtime/exec-sync.js';
 import type { ContainersDeps } from './containers-deps.js';
 
 export function makeExecSync(deps: ContainersDeps): UnaryHandler<'ExecSync'> {

@@ -2,10 +2,10 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative } from 'node:path';
 import { invalidArgument } from '../../core/errors.js';
 import type { ContainerConfig } from '../../gen/runtime/v1/api.js';
-import type { ResolvedMount } from '../oci/mounts.js';
-import { parseSeccompProfile } from '../oci/seccomp-default.js';
-import { seccompChoice, type ResolvedDevice } from '../oci/spec.js';
-import type { OciSeccomp } from '../oci/types.js';
+import type { ResolvedMount } from '../../oci/mounts.js';
+import { parseSeccompProfile } from '../../oci/seccomp-default.js';
+import { seccompChoice, type ResolvedDevice } from '../../oci/spec.js';
+import type { OciSeccomp } from '../../oci/types.js';
 
 /**
  * The host-side facts a spec needs, checked before anything is created: every bind

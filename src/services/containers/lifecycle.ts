@@ -4,7 +4,7 @@ import type { OpContext } from '../../core/context.js';
 import { CricketError, failedPrecondition } from '../../core/errors.js';
 import { ContainerEventType } from '../../gen/runtime/v1/api.js';
 import { overlayPaths, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
-import { conmonFiles } from '../runtime/conmon.js';
+import { conmonFiles } from '../../runtime/conmon.js';
 import type { Container } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { containerEvent } from './to-cri.js';

@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { failedPrecondition, internal, notFound } from '../../core/errors.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
-import { conmonFiles } from '../runtime/conmon.js';
+import { conmonFiles } from '../../runtime/conmon.js';
 import type { ContainersDeps } from './containers-deps.js';
 
 // conmon's control fifo takes "<type> <a> <b>\n"; type 2 asks it to reopen its log files.

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
 import { isFullId } from '../../core/ids.js';
 import { overlayPaths, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
-import { conmonFiles } from '../runtime/conmon.js';
+import { conmonFiles } from '../../runtime/conmon.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { recordExit } from './lifecycle.js';
 

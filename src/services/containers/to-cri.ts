@@ -7,7 +7,7 @@ import {
   type ContainerStatus,
   type DeepPartial,
 } from '../../gen/runtime/v1/api.js';
-import { signalFromName } from '../oci/stop-signal.js';
+import { signalFromName } from '../../oci/stop-signal.js';
 import type { Container } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 

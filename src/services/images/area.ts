@@ -4,16 +4,16 @@ import type { Area, BaseDeps } from '../areas.js';
 import type { OpContext } from '../../core/context.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
 import { realLayerFs, type LayerFs } from '../../host/layer-fs.js';
-import { ContentStore } from './content-store.js';
-import type { ImagesCore } from './core.js';
+import { ContentStore } from '../../content/content-store.js';
+import type { ImagesCore } from './images-deps.js';
 import { makeImageFsInfo } from './image-fs-info.js';
 import { makeImageStatus } from './image-status.js';
 import { ImageStore } from './image-store.js';
 import { makeListImages, makeStreamImages } from './list-images.js';
 import { makePullImage } from './pull-image.js';
 import { Puller } from './puller.js';
-import { emptyRegistriesConf, loadRegistriesConf, type RegistriesConf } from './registries-conf.js';
-import { RegistryClient } from './registry-client.js';
+import { emptyRegistriesConf, loadRegistriesConf, type RegistriesConf } from '../../registry/registries-conf.js';
+import { RegistryClient } from '../../registry/registry-client.js';
 import { makeRemoveImage } from './remove-image.js';
 
 /**

@@ -1,7 +1,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UnaryHandler } from '../../server/rpc-types.js';
-import type { ImagesCore } from './core.js';
+import type { ImagesCore } from './images-deps.js';
 
 /** Bytes (allocated blocks) and inodes under a directory, each inode counted once. */
 export async function diskUsage(root: string): Promise<{ bytes: bigint; inodes: bigint }> {

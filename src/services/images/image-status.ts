@@ -1,5 +1,5 @@
 import type { UnaryHandler } from '../../server/rpc-types.js';
-import type { ImagesCore } from './core.js';
+import type { ImagesCore } from './images-deps.js';
 import { toCriImage } from './to-cri.js';
 
 /** ImageStatus: a missing image is an empty response, not an error (kubelet pulls on it). */

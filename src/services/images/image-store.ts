@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { invalidArgument } from '../../core/errors.js';
 import { JsonRecordDir } from '../../store/json-record.js';
 import type { LocalImage, OciImageRunConfig } from './area.js';
-import { hexOf } from './content-store.js';
-import { type ImageReference, parseReference, formatReference, repoName, withDomain } from './reference.js';
+import { hexOf } from '../../content/content-store.js';
+import { type ImageReference, parseReference, formatReference, repoName, withDomain } from '../../registry/reference.js';
 
 const LayerRecord = z.object({
   digest: z.string(),

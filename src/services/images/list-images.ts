@@ -1,6 +1,6 @@
 import type { ImageFilter } from '../../gen/runtime/v1/api.js';
 import type { StreamHandler, UnaryHandler } from '../../server/rpc-types.js';
-import type { ImagesCore } from './core.js';
+import type { ImagesCore } from './images-deps.js';
 import type { StoredImage } from './image-store.js';
 import { toCriImage } from './to-cri.js';
 

@@ -1,7 +1,7 @@
 import { invalidArgument } from '../../core/errors.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
-import type { ImagesCore } from './core.js';
-import { credentialsFromAuth } from './registry-client.js';
+import type { ImagesCore } from './images-deps.js';
+import { credentialsFromAuth } from '../../registry/registry-client.js';
 
 /** PullImage: image_ref is the image id (config digest), as ImageStatus and ListImages report it. */
 export function makePullImage(core: ImagesCore): UnaryHandler<'PullImage'> {

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
 import { CricketError, isCode, wrap } from '../../core/errors.js';
 import type { LayerFs } from '../../host/layer-fs.js';
-import { unpackLayer } from '../snapshots/unpack-layer.js';
-import { type ContentStore, sha256Of } from './content-store.js';
+import { unpackLayer } from '../../snapshots/unpack-layer.js';
+import { type ContentStore, sha256Of } from '../../content/content-store.js';
 import type { ImageStore, ImageRecord, LayerRec } from './image-store.js';
-import { choosePlatform, hostPlatform, parseImageConfig, parseManifest, platformString, type Descriptor } from './manifest.js';
-import { formatReference, type ImageReference, parseReference, repoName, withDomain } from './reference.js';
-import { endpointsFor, type Endpoint, type RegistriesConf } from './registries-conf.js';
-import { type Credentials, type RegistryClient, registryUnavailable } from './registry-client.js';
-import { Limiter, SharedWork } from './shared-work.js';
+import { choosePlatform, hostPlatform, parseImageConfig, parseManifest, platformString, type Descriptor } from '../../registry/manifest.js';
+import { formatReference, type ImageReference, parseReference, repoName, withDomain } from '../../registry/reference.js';
+import { endpointsFor, type Endpoint, type RegistriesConf } from '../../registry/registries-conf.js';
+import { type Credentials, type RegistryClient, registryUnavailable } from '../../registry/registry-client.js';
+import { Limiter, SharedWork } from '../../core/shared-work.js';
 
 export interface PullerDeps {
   content: ContentStore;

@@ -1,8 +1,8 @@
 import { failedPrecondition, invalidArgument } from '../../core/errors.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
-import type { ImagesCore } from './core.js';
+import type { ImagesCore } from './images-deps.js';
 import { candidates } from './image-store.js';
-import { formatReference, parseReference } from './reference.js';
+import { formatReference, parseReference } from '../../registry/reference.js';
 
 /**
  * RemoveImage by id, tag or digest. Naming one tag of several only untags; an

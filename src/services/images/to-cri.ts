@@ -1,5 +1,5 @@
 import type { DeepPartial, Image } from '../../gen/runtime/v1/api.js';
-import type { ImagesCore } from './core.js';
+import type { ImagesCore } from './images-deps.js';
 import { runConfigOf, userOf, type StoredImage } from './image-store.js';
 
 /** The CRI Image message for a stored image. */

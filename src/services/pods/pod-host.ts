@@ -3,7 +3,7 @@ import { pinNamespaces, unpinNamespace } from '../../host/netns.js';
 import { startPodInit, stopPodInit } from '../../host/pod-init.js';
 import { mountShm, unmountShm } from '../../host/shm.js';
 import type { OpContext } from '../../core/context.js';
-import type { AttachRequest, Attachment } from '../network/cni-manager.js';
+import type { AttachRequest, Attachment } from '../../cni/cni-manager.js';
 
 /**
  * The host operations a pod's life needs, as one seam: the real ones (host/) in the

@@ -5,7 +5,7 @@ import { readCgroupStats } from '../../host/cgroups.js';
 import { netDevCounters, type InterfaceCounters } from '../../host/netns.js';
 import type { StreamHandler, UnaryHandler } from '../../server/rpc-types.js';
 import type { ContainersArea } from '../containers/area.js';
-import { POD_IFNAME } from '../network/cni-manager.js';
+import { POD_IFNAME } from '../../cni/cni-manager.js';
 import { filterSandboxes } from './list-pod-sandbox.js';
 import type { PodsDeps } from './pods-deps.js';
 import type { Sandbox } from './sandbox-store.js';

@@ -10,7 +10,7 @@ import { missingCgroupDirs } from '../../host/cgroups.js';
 import { restrictOomScoreAdj } from '../../host/pod-init.js';
 import { DEFAULT_SHM_BYTES } from '../../host/shm.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
-import { cleanupContext } from '../network/cni-manager.js';
+import { cleanupContext } from '../../cni/cni-manager.js';
 import { writePodHosts, writePodResolvConf } from './pod-files.js';
 import { CREATED_CGROUPS_FILE, DEFAULT_CGROUP_PARENT, publishPodEvent, type PodsDeps } from './pods-deps.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';

@@ -4,7 +4,7 @@ import { alreadyExists, failedPrecondition } from '../../core/errors.js';
 import { resolvePrefix } from '../../core/ids.js';
 import { PodSandboxConfig } from '../../gen/runtime/v1/api.js';
 import { JsonRecordDir } from '../../store/json-record.js';
-import { portsConflict, type CniPortMapping } from '../network/port-mappings.js';
+import { portsConflict, type CniPortMapping } from '../../cni/port-mappings.js';
 import type { SandboxView } from './area.js';
 
 /*

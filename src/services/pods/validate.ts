@@ -6,7 +6,7 @@ import { invalidArgument } from '../../core/errors.js';
 import { NamespaceMode, type PodSandboxConfig, type RunPodSandboxRequest } from '../../gen/runtime/v1/api.js';
 import { sysctlKind, sysctlProcPath } from '../../host/netns.js';
 import { toCgroupPath } from '../../host/cgroups.js';
-import { bandwidthFromAnnotations, validatePortMappings, type CniPortMapping } from '../network/port-mappings.js';
+import { bandwidthFromAnnotations, validatePortMappings, type CniPortMapping } from '../../cni/port-mappings.js';
 
 export const MAX_NAME_LENGTH = 253;
 

@@ -2,13 +2,13 @@ import type { Area, BaseDeps } from '../areas.js';
 import type { ContainersArea } from '../containers/area.js';
 import type { PodsArea } from '../pods/area.js';
 import { makeAttach } from './attach.js';
-import { runAttach } from './attach-runner.js';
+import { runAttach } from '../../runtime/attach-runner.js';
 import { makeExec } from './exec.js';
-import { runExec } from './exec-runner.js';
-import { dialInPod } from './port-dialer.js';
+import { runExec } from '../../runtime/exec-runner.js';
+import { dialInPod } from '../../host/port-dialer.js';
 import { makePortForward } from './port-forward.js';
-import { StreamServer, type StreamBackends, type StreamRequest } from './stream-server.js';
-import { TokenStore } from './token-store.js';
+import { StreamServer, type StreamBackends, type StreamRequest } from '../../streams/stream-server.js';
+import { TokenStore } from '../../streams/token-store.js';
 import { readyPod, runningContainer } from './validate.js';
 
 /*

@@ -1,8 +1,8 @@
 import { invalidArgument } from '../../core/errors.js';
 import type { UnaryHandler } from '../../server/rpc-types.js';
 import type { ContainersArea } from '../containers/area.js';
-import type { StreamRequest, StreamServer } from './stream-server.js';
-import type { TokenStore } from './token-store.js';
+import type { StreamRequest, StreamServer } from '../../streams/stream-server.js';
+import type { TokenStore } from '../../streams/token-store.js';
 import { checkStreams, runningContainer } from './validate.js';
 
 /** Exec: checks the request, parks it under a one-time token, returns its URL. */

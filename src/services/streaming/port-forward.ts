@@ -1,7 +1,7 @@
 import type { UnaryHandler } from '../../server/rpc-types.js';
 import type { PodsArea } from '../pods/area.js';
-import type { StreamRequest, StreamServer } from './stream-server.js';
-import type { TokenStore } from './token-store.js';
+import type { StreamRequest, StreamServer } from '../../streams/stream-server.js';
+import type { TokenStore } from '../../streams/token-store.js';
 import { checkPorts, readyPod } from './validate.js';
 
 /** PortForward: the ports may also come per connection (SPDY headers, WebSocket query). */

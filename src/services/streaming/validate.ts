@@ -1,7 +1,7 @@
 import { failedPrecondition, invalidArgument, notFound } from '../../core/errors.js';
 import type { ContainerExecTarget, ContainersArea } from '../containers/area.js';
 import type { PodsArea, SandboxView } from '../pods/area.js';
-import type { StreamOptions } from './spdy-remote-command.js';
+import type { StreamOptions } from '../../streams/spdy-remote-command.js';
 
 /** The checks kubelet expects before a URL is handed out (and again at connect time). */
 export function checkStreams(what: string, o: StreamOptions): void {

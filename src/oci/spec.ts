@@ -1,0 +1,192 @@
+import { invalidArgument } from '../core/errors.js';
+import { NamespaceMode, SecurityProfile_ProfileType, SupplementalGroupsPolicy, type ContainerConfig } from '../gen/runtime/v1/api.js';
+import type { OciImageRunConfig } from '../services/images/area.js';
+import type { SandboxView } from '../services/pods/area.js';
+import { computeCapabilities } from './capabilities.js';
+import { buildMounts, checkContainerPath, type ResolvedMount } from './mounts.js';
+import { checkPayloadSize, mergeArgs, mergeEnv } from './process-args.js';
+import { convertResources, type ResourceFacts } from './resources.js';
+import { defaultSeccompProfile } from './seccomp-default.js';
+import { maskedAndReadonly } from './security-paths.js';
+import { chooseStopSignal } from './stop-signal.js';
+import type { OciDevice, OciDeviceCgroup, OciSeccomp, OciSpec } from './types.js';
+import type { ResolvedUser } from './user.js';
+
+export interface HostFacts extends ResourceFacts {
+  /** CAP_* names of the daemon's bounding set. */
+  bounding: ReadonlySet<string>;
+  arch: string;
+  apparmorEnabled: boolean;
+}
+
+/** A CRI device after its host node was stat'ed. */
+export interface ResolvedDevice extends OciDevice {
+  access: string;
+}
+
+/** How seccomp was asked for, once the legacy path field and the typed field are merged. */
+export type SeccompChoice = { kind: 'unconfined' } | { kind: 'runtime-default' } | { kind: 'localhost'; path: string };
+
+export function seccompChoice(config: ContainerConfig): SeccompChoice {
+  const sc = config.linux?.securityContext;
+  if (sc?.seccomp) {
+    switch (sc.seccomp.profileType) {
+      case SecurityProfile_ProfileType.RuntimeDefault:
+        return { kind: 'runtime-default' };
+      case SecurityProfile_ProfileType.Unconfined:
+        return { kind: 'unconfined' };
+      case SecurityProfile_ProfileType.Localhost:
+        if (!sc.seccomp.localhostRef.startsWith('/')) {
+          throw invalidArgument(`seccomp localhost profile "${sc.seccomp.localhostRef}" must be an absolute path on the node`);
+        }
+        return { kind: 'localhost', path: sc.seccomp.localhostRef };
+      default:
+        throw invalidArgument('seccomp profile type is not RuntimeDefault, Unconfined or Localhost');
+    }
+  }
+  const legacy = sc?.seccompProfilePath ?? '';
+  if (legacy === '' || legacy === 'unconfined') return { kind: 'unconfined' };
+  if (legacy === 'runtime/default' || legacy === 'docker/default') return { kind: 'runtime-default' };
+  if (legacy.startsWith('localhost/')) {
+    const path = legacy.slice('localhost/'.length);
+    if (!path.startsWith('/')) throw invalidArgument(`seccomp profile path "${legacy}" must name an absolute path after localhost/`);
+    return { kind: 'localhost', path };
+  }
+  throw invalidArgument(`seccomp_profile_path "${legacy}" is not runtime/default, unconfined or localhost/<absolute path>`);
+}
+
+export interface SpecInput {
+  config: ContainerConfig;
+  image: Readonly<OciImageRunConfig>;
+  sandbox: SandboxView;
+  user: ResolvedUser;
+  rootfsPath: string;
+  cgroupsPath: string;
+  /** A hostname file in the bundle, bind-mounted at /etc/hostname. */
+  hostnamePath: string | undefined;
+  mounts: readonly ResolvedMount[];
+  devices: readonly ResolvedDevice[];
+  /** /proc/<pid>/ns/pid of the target container for NamespaceMode.TARGET. */
+  targetPidnsPath: string | undefined;
+  /** The parsed Localhost seccomp profile, when that is the choice. */
+  localhostSeccomp: OciSeccomp | undefined;
+  facts: HostFacts;
+}
+
+export interface SpecOutput {
+  spec: OciSpec;
+  stopSignal: string;
+}
+
+/**
+ * CRI ContainerConfig + image config + the pod → OCI config.json. Pure: every fact
+ * about the host comes in through `input`, so all of it is tested without root.
+ */
+export function buildSpec(input: SpecInput): SpecOutput {
+  const { config, image, sandbox, facts } = input;
+  const sc = config.linux?.securityContext;
+  const privileged = sc?.privileged ?? false;
+  if (privileged && !(sandbox.config.linux?.securityContext?.privileged ?? false)) {
+    throw invalidArgument('a privileged container needs a privileged pod sandbox (pod security_context.privileged)');
+  }
+  const args = mergeArgs(config.command, config.args, image);
+  const env = mergeEnv(image.Env, config.envs, { hostname: sandbox.hostname, home: input.user.home });
+  checkPayloadSize(args, env);
+  const cwd = config.workingDir || image.WorkingDir || '/';
+  checkContainerPath(cwd, 'working_dir');
+  if (config.stdinOnce && !config.stdin) throw invalidArgument('stdin_once needs stdin');
+
+  const caps = computeCapabilities({
+    privileged,
+    add: sc?.capabilities?.addCapabilities ?? [],
+    drop: sc?.capabilities?.dropCapabilities ?? [],
+    ambient: sc?.capabilities?.addAmbientCapabilities ?? [],
+    bounding: facts.bounding,
+  });
+  const { resources, oomScoreAdj } = convertResources(config.linux?.resources, facts);
+  const paths = maskedAndReadonly(privileged, sc?.maskedPaths ?? [], sc?.readonlyPaths ?? []);
+
+  let seccomp: OciSeccomp | undefined;
+  const choice = seccompChoice(config);
+  if (!privileged) {
+    if (choice.kind === 'runtime-default') seccomp = defaultSeccompProfile(caps.bounding, facts.arch);
+    else if (choice.kind === 'localhost') seccomp = input.localhostSeccomp;
+  }
+  if (sc?.apparmor?.profileType === SecurityProfile_ProfileType.Localhost && !facts.apparmorEnabled) {
+    throw invalidArgument('an AppArmor Localhost profile was asked for but AppArmor is not enabled on this node');
+  }
+
+  const ns = sc?.namespaceOptions;
+  const namespaces: { type: string; path?: string }[] = [{ type: 'mount' }];
+  const netMode = ns?.network ?? NamespaceMode.POD;
+  if (netMode !== NamespaceMode.NODE && sandbox.netnsPath) namespaces.push({ type: 'network', path: sandbox.netnsPath });
+  const ipcMode = ns?.ipc ?? NamespaceMode.POD;
+  if (ipcMode !== NamespaceMode.NODE && sandbox.ipcnsPath) namespaces.push({ type: 'ipc', path: sandbox.ipcnsPath });
+  let hostname: string | undefined;
+  if (sandbox.utsnsPath) namespaces.push({ type: 'uts', path: sandbox.utsnsPath });
+  const pidMode = ns?.pid ?? NamespaceMode.CONTAINER;
+  switch (pidMode) {
+    case NamespaceMode.NODE:
+      break;
+    case NamespaceMode.POD:
+      namespaces.push(sandbox.pidnsPath ? { type: 'pid', path: sandbox.pidnsPath } : { type: 'pid' });
+      break;
+    case NamespaceMode.TARGET:
+      if (!input.targetPidnsPath) throw invalidArgument(`PID namespace TARGET needs a running target container (target_id "${ns?.targetId ?? ''}")`);
+      namespaces.push({ type: 'pid', path: input.targetPidnsPath });
+      break;
+    default:
+      namespaces.push({ type: 'pid' });
+  }
+  if (facts.cgroupV2) namespaces.push({ type: 'cgroup' });
+
+  const { mounts, rootfsPropagation } = buildMounts({
+    privileged,
+    readonlyRootfs: sc?.readonlyRootfs ?? false,
+    cgroupV2: facts.cgroupV2,
+    pod: { hostnamePath: input.hostnamePath, hostsPath: sandbox.hostsPath, resolvConfPath: sandbox.resolvConfPath, shmPath: sandbox.shmPath },
+    cri: input.mounts,
+  });
+
+  const deviceRules: OciDeviceCgroup[] = privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }];
+  const devices: OciDevice[] = [];
+  for (const d of input.devices) {
+    const { access, ...node } = d;
+    if (!/^[rwm]{1,3}$/.test(access)) throw invalidArgument(`device ${d.path} permissions "${access}" must be made of r, w, m`);
+    checkContainerPath(d.path, 'device container_path');
+    devices.push(node);
+    if (!privileged) deviceRules.push({ allow: true, type: d.type, major: d.major, minor: d.minor, access });
+  }
+  resources.devices = deviceRules;
+
+  const strictGroups = sc?.supplementalGroupsPolicy === SupplementalGroupsPolicy.Strict;
+  void strictGroups; // applied by resolveUser; kept here to make the dependency visible
+  const spec: OciSpec = {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: config.tty,
+      user: { uid: input.user.uid, gid: input.user.gid, additionalGids: input.user.additionalGids },
+      args,
+      env,
+      cwd,
+      capabilities: caps,
+      noNewPrivileges: sc?.noNewPrivs ?? false,
+      ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
+    },
+    root: { path: input.rootfsPath, readonly: sc?.readonlyRootfs ?? false },
+    ...(hostname !== undefined ? { hostname } : {}),
+    mounts,
+    annotations: { ...config.annotations },
+    linux: {
+      resources,
+      cgroupsPath: input.cgroupsPath,
+      namespaces,
+      devices,
+      ...(seccomp ? { seccomp } : {}),
+      maskedPaths: paths.maskedPaths,
+      readonlyPaths: paths.readonlyPaths,
+      ...(rootfsPropagation ? { rootfsPropagation } : {}),
+    },
+  };
+  return { spec, stopSignal: chooseStopSignal(config.stopSignal, image.StopSignal) };
+}

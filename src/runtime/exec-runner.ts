@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { ContainerExecTarget } from '../services/containers/area.js';
+import type { RemoteCommandIO, SessionResult, TerminalSize } from '../streams/remote-io.js';
+import { pythonPath, TTY_HELPER_SOURCE } from './tty-helper.js';
+
+const FIRST_SIZE_WAIT_MS = 1000;
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGPIPE: 13, SIGTERM: 15 };
+
+/**
+ * Runs `runc exec` for one session and reports how it ended. Without a TTY runc's own
+ * stdio are the session's pipes; with one, the TTY helper stands between (see
+ * tty-helper.ts). --pid-file names the process in the container so a client that goes
+ * away takes the process with it (killing runc alone would orphan it).
+ */
+export async function runExec(
+  log: Logger,
+  target: Pick<ContainerExecTarget, 'id' | 'runtimePath' | 'runtimeRoot'>,
+  cmd: readonly string[],
+  io: RemoteCommandIO,
+): Promise<SessionResult> {
+  const pidFile = join(tmpdir(), `cricket-exec-${randomBytes(8).toString('hex')}.pid`);
+  const runcArgs = ['--root', target.runtimeRoot, 'exec', '--pid-file', pidFile];
+  if (io.tty) runcArgs.push('--tty');
+  runcArgs.push(target.id, ...cmd);
+  let size = '-';
+  if (io.tty) {
+    // Clients send the terminal size right after connecting; a process that asks for
+    // it at once (a shell, stty) should see it, so wait a moment for the first one.
+    const first = await new Promise<TerminalSize | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), FIRST_SIZE_WAIT_MS);
+      io.onResize((s) => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+    });
+    if (first) size = `${first.width} ${first.height}`;
+  }
+  const file = io.tty ? pythonPath() : target.runtimePath;
+  const args = io.tty ? ['-c', TTY_HELPER_SOURCE, size, target.runtimePath, ...runcArgs] : runcArgs;
+  const child = spawn(file, args, {
+    // stderr is always piped: runc's own failures ("container not running") land there.
+    stdio: io.tty ? ['pipe', 'pipe', 'pipe', 'pipe'] : [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  });
+  const killAll = () => {
+    try {
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      if (pid > 1) process.kill(pid, 'SIGKILL');
+    } catch {
+      // not started yet, or gone already
+    }
+    child.kill('SIGKILL');
+  };
+  const onAbort = () => {
+    log.debug({ container: target.id }, 'exec client went away; killing the process');
+    killAll();
+  };
+  io.signal.addEventListener('abort', onAbort, { once: true });
+
+  if (io.tty) {
+    const ctl = child.stdio[3] as Writable;
+    ctl.on('error', () => {});
+    io.onResize((s) => ctl.write(`${s.width} ${s.height}\n`));
+  }
+  if (io.stdin && child.stdin) {
+    child.stdin.on('error', () => {}); // the process may exit without reading
+    io.stdin.on('error', () => {});
+    io.stdin.pipe(child.stdin);
+  } else if (child.stdin) {
+    // A TTY session without stdin: the pipe stays open and silent, so the terminal
+    // never reads EOF (^D would end a shell that merely nobody types into).
+    child.stdin.on('error', () => {});
+  }
+  // end:false — finish() ends the client's streams once the status is known.
+  if (io.stdout) child.stdout!.pipe(io.stdout, { end: false });
+  else child.stdout!.resume();
+  let stderrTail = '';
+  child.stderr!.on('data', (b: Buffer) => {
+    stderrTail = (stderrTail + b.toString()).slice(-4096);
+  });
+  if (io.stderr) child.stderr!.pipe(io.stderr, { end: false });
+
+  try {
+    const result = await new Promise<SessionResult>((resolve) => {
+      child.once('error', (err) => resolve({ error: `cannot run ${file}: ${err.message}` }));
+      child.once('close', (code, signal) => {
+        if (signal) resolve({ exitCode: 128 + (SIGNALS[signal] ?? 9) });
+        else if (code === 0) resolve({ ok: true });
+        else resolve({ exitCode: code ?? 1 });
+      });
+    });
+    if ('exitCode' in result && !io.stderr && stderrTail.includes('exec failed')) {
+      // runc could not start the command: say why rather than only "exit 1".
+      return { error: stderrTail.trim().split('\n').slice(-1)[0]! };
+    }
+    return result;
+  } finally {
+    io.signal.removeEventListener('abort', onAbort);
+    rmSync(pidFile, { force: true });
+  }
+}

@@ -1,0 +1,72 @@
+import type { OpContext } from '../core/context.js';
+import { CricketError, wrap } from '../core/errors.js';
+import { run } from '../host/exec.js';
+
+export interface RuncState {
+  status: 'creating' | 'created' | 'running' | 'paused' | 'stopped' | string;
+  pid: number;
+}
+
+const RUNC_TIMEOUT_MS = 30_000;
+
+/**
+ * One OCI runtime binary (runc or a compatible one) with its state root. Every call
+ * carries the caller's AbortSignal and a timeout so a wedged runtime cannot hang an RPC.
+ */
+export class OciRuntime {
+  readonly path: string;
+  readonly root: string;
+
+  constructor(path: string, root: string) {
+    this.path = path;
+    this.root = root;
+  }
+
+  #args(...rest: string[]): string[] {
+    return ['--root', this.root, ...rest];
+  }
+
+  /** undefined when the runtime does not know the container. */
+  async state(ctx: OpContext, id: string): Promise<RuncState | undefined> {
+    const r = await run(this.path, this.#args('state', id), { signal: ctx.signal, timeoutMs: RUNC_TIMEOUT_MS, allowFailure: true });
+    if (r.exitCode !== 0) {
+      if (/does not exist|not found|container .* is not exist/i.test(r.stderr)) return undefined;
+      throw new CricketError('Internal', `runc state ${id}: ${r.stderr.trim().slice(-500)}`);
+    }
+    const s = JSON.parse(r.stdout) as { status: string; pid: number };
+    return { status: s.status, pid: s.pid };
+  }
+
+  async start(ctx: OpContext, id: string): Promise<void> {
+    await run(this.path, this.#args('start', id), { signal: ctx.signal, timeoutMs: RUNC_TIMEOUT_MS });
+  }
+
+  /** Sends a signal; a container that is already gone is not an error. */
+  async kill(ctx: OpContext, id: string, signal: string, all = false): Promise<void> {
+    const args = all ? this.#args('kill', '--all', id, signal) : this.#args('kill', id, signal);
+    const r = await run(this.path, args, { signal: ctx.signal, timeoutMs: RUNC_TIMEOUT_MS, allowFailure: true });
+    if (r.exitCode !== 0 && !/not running|does not exist|process already finished|container not running/i.test(r.stderr)) {
+      throw new CricketError('Internal', `runc kill ${id} ${signal}: ${r.stderr.trim().slice(-500)}`);
+    }
+  }
+
+  async delete(ctx: OpContext, id: string): Promise<void> {
+    const r = await run(this.path, this.#args('delete', '--force', id), { signal: ctx.signal, timeoutMs: RUNC_TIMEOUT_MS, allowFailure: true });
+    if (r.exitCode !== 0 && !/does not exist|not found/i.test(r.stderr)) {
+      throw new CricketError('Internal', `runc delete ${id}: ${r.stderr.trim().slice(-500)}`);
+    }
+  }
+
+  /** Applies OCI linux.resources to a live container (`runc update --resources -`). */
+  async update(ctx: OpContext, id: string, resources: object): Promise<void> {
+    try {
+      await run(this.path, this.#args('update', '--resources', '-', id), {
+        signal: ctx.signal,
+        timeoutMs: RUNC_TIMEOUT_MS,
+        input: JSON.stringify(resources),
+      });
+    } catch (err) {
+      throw wrap(err, `update resources of container ${id}`);
+    }
+  }
+}
