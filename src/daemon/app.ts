@@ -10,6 +10,7 @@ import { Readiness } from '../server/readiness.js';
 import type { Deps } from '../services/deps.js';
 import { buildHandlers } from '../services/handlers.js';
 import { CniConfigSource } from '../cni/cni-config-loader.js';
+import { EventBus } from '../services/events/event-bus.js';
 import { RuntimeSettings } from '../services/runtime-settings.js';
 import type { Area } from '../services/areas.js';
 import { createImages } from '../services/images/area.js';
@@ -51,15 +52,15 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
       config,
       log,
       cni: new CniConfigSource(config.network.cni_conf_dir),
+      events: new EventBus(),
       settings,
       buildInfo: { version: VERSION, node: process.version, platform: `${process.platform}/${process.arch}` },
     };
-    const base = { config, log };
-    const images = await createImages(base);
-    const pods = await createPods(base, { images });
-    const containers = await createContainers(base, { images, pods });
+    const images = await createImages(deps);
+    const pods = await createPods(deps, { images });
+    const containers = await createContainers(deps, { images, pods });
     pods.attachContainers(containers);
-    const streaming = await createStreaming(base, { containers, pods });
+    const streaming = await createStreaming(deps, { containers, pods });
     areas = [images, pods, containers, streaming];
     server = new CriServer(
       { socketPath: config.daemon.listen, maxMessageBytes: config.daemon.grpc_max_message_bytes },

@@ -1,6 +1,6 @@
 import { invalidArgument } from '../core/errors.js';
 import type { KeyValue } from '../gen/runtime/v1/api.js';
-import type { OciImageRunConfig } from '../services/images/area.js';
+import type { OciImageRunConfig } from './types.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Bigger than any sane command line; a request beyond it is refused, not passed to the kernel's E2BIG. */

@@ -1,7 +1,5 @@
 import { invalidArgument } from '../core/errors.js';
 import { NamespaceMode, SecurityProfile_ProfileType, SupplementalGroupsPolicy, type ContainerConfig } from '../gen/runtime/v1/api.js';
-import type { OciImageRunConfig } from '../services/images/area.js';
-import type { SandboxView } from '../services/pods/area.js';
 import { computeCapabilities } from './capabilities.js';
 import { buildMounts, checkContainerPath, type ResolvedMount } from './mounts.js';
 import { checkPayloadSize, mergeArgs, mergeEnv } from './process-args.js';
@@ -9,7 +7,7 @@ import { convertResources, type ResourceFacts } from './resources.js';
 import { defaultSeccompProfile } from './seccomp-default.js';
 import { maskedAndReadonly } from './security-paths.js';
 import { chooseStopSignal } from './stop-signal.js';
-import type { OciDevice, OciDeviceCgroup, OciSeccomp, OciSpec } from './types.js';
+import type { OciDevice, OciDeviceCgroup, OciImageRunConfig, OciSeccomp, OciSpec, PodSpecInput } from './types.js';
 import type { ResolvedUser } from './user.js';
 
 export interface HostFacts extends ResourceFacts {
@@ -58,7 +56,7 @@ export function seccompChoice(config: ContainerConfig): SeccompChoice {
 export interface SpecInput {
   config: ContainerConfig;
   image: Readonly<OciImageRunConfig>;
-  sandbox: SandboxView;
+  sandbox: PodSpecInput;
   user: ResolvedUser;
   rootfsPath: string;
   cgroupsPath: string;

@@ -1,3 +1,5 @@
+import type { PodSandboxConfig } from '../gen/runtime/v1/api.js';
+
 // The parts of the OCI runtime spec (config.json, v1.0.2) that Cricket writes.
 
 export interface OciMount {
@@ -94,4 +96,36 @@ export interface OciSpec {
     readonlyPaths: string[];
     rootfsPropagation?: string;
   };
+}
+
+/** The OCI image config's `config` object, as far as a container's spec uses it. */
+export interface OciImageRunConfig {
+  User?: string;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  StopSignal?: string;
+  ExposedPorts?: Record<string, unknown>;
+  Volumes?: Record<string, unknown>;
+  Labels?: Record<string, string>;
+}
+
+/**
+ * What a container's spec takes from its pod: the namespaces to join and the files
+ * every container of the pod shares. The pods area's SandboxView is one of these.
+ */
+export interface PodSpecInput {
+  readonly config: Readonly<PodSandboxConfig>;
+  readonly hostname: string;
+  /** Pinned namespace files; undefined when the pod uses the node's namespace. */
+  readonly netnsPath: string | undefined;
+  readonly ipcnsPath: string | undefined;
+  readonly utsnsPath: string | undefined;
+  /** The pod's PID namespace when it is shared (POD mode). */
+  readonly pidnsPath: string | undefined;
+  readonly hostsPath: string;
+  readonly resolvConfPath: string;
+  /** The pod's /dev/shm, or undefined for host IPC. */
+  readonly shmPath: string | undefined;
 }

@@ -2,7 +2,6 @@ import { closeSync, openSync, writeSync, constants as fsc } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { SeqpacketSocket } from 'node-unix-socket';
 import type { Logger } from 'pino';
-import type { ContainerExecTarget } from '../services/containers/area.js';
 import type { RemoteCommandIO, SessionResult } from '../streams/remote-io.js';
 
 // conmon's attach socket protocol: each packet conmon sends starts with the pipe it
@@ -23,10 +22,17 @@ const MAX_BUFFERED_OUTPUT = 8 << 20;
 const MAX_STDIN_IN_FLIGHT = 64;
 const SUN_PATH_MAX = 107;
 
+/** A container's conmon files: the attach socket (SOCK_SEQPACKET) and the control fifo (resize). */
+export interface AttachTarget {
+  readonly id: string;
+  readonly attachSocketPath: string;
+  readonly ctlFifoPath: string;
+}
+
 /** Attaches the session to the container's stdio through conmon. */
 export async function runAttach(
   log: Logger,
-  target: Pick<ContainerExecTarget, 'id' | 'attachSocketPath' | 'ctlFifoPath'>,
+  target: AttachTarget,
   io: RemoteCommandIO,
 ): Promise<SessionResult> {
   const sock = new SeqpacketSocket();

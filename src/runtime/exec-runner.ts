@@ -5,12 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { ContainerExecTarget } from '../services/containers/area.js';
 import type { RemoteCommandIO, SessionResult, TerminalSize } from '../streams/remote-io.js';
 import { pythonPath, TTY_HELPER_SOURCE } from './tty-helper.js';
 
 const FIRST_SIZE_WAIT_MS = 1000;
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGPIPE: 13, SIGTERM: 15 };
+
+/** A container as `runc exec` addresses it: its id, the runtime binary and its --root. */
+export interface ExecTarget {
+  readonly id: string;
+  readonly runtimePath: string;
+  readonly runtimeRoot: string;
+}
 
 /**
  * Runs `runc exec` for one session and reports how it ended. Without a TTY runc's own
@@ -20,7 +26,7 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGK
  */
 export async function runExec(
   log: Logger,
-  target: Pick<ContainerExecTarget, 'id' | 'runtimePath' | 'runtimeRoot'>,
+  target: ExecTarget,
   cmd: readonly string[],
   io: RemoteCommandIO,
 ): Promise<SessionResult> {

@@ -1,7 +1,8 @@
 import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { ImageServiceService, RuntimeServiceService } from '../gen/runtime/v1/api.js';
 import { failedPrecondition } from '../core/errors.js';
-import { UndecodableRequest, type Handlers } from './rpc-types.js';
+import type { Handlers } from '../core/rpc.js';
+import { UndecodableRequest } from './rpc-types.js';
 import { buildImplementations, type WrapDeps } from './wrap.js';
 import { prepareSocketPath, removeSocket, restrictSocket } from './socket-guard.js';
 

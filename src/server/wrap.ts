@@ -11,14 +11,8 @@ import type { OpContext } from '../core/context.js';
 import { CricketError, invalidArgument, unimplemented } from '../core/errors.js';
 import { METHODS, type MethodName } from '../gen/methods.js';
 import { toServiceError } from './status-map.js';
-import {
-  ALWAYS_READY,
-  QUIET_METHODS,
-  UndecodableRequest,
-  type Handlers,
-  type StreamHandler,
-  type UnaryHandler,
-} from './rpc-types.js';
+import type { Handlers, StreamHandler, UnaryHandler } from '../core/rpc.js';
+import { ALWAYS_READY, QUIET_METHODS, UndecodableRequest } from './rpc-types.js';
 import type { Readiness } from './readiness.js';
 
 export interface WrapDeps {

@@ -1,20 +1,13 @@
-import type { Logger } from 'pino';
-import type { Config } from '../config/schema.js';
 import type { OpContext } from '../core/context.js';
-import type { Handlers } from '../server/rpc-types.js';
+import type { Handlers } from '../core/rpc.js';
 
 /**
  * The daemon is four areas — images, pods (with networking), containers, streaming —
  * each built by its own create*() in services/<area>/area.ts. An area contributes its
- * RPC handlers, recovers its records at start, and offers a small typed API to the
- * areas built after it (see each area's api.ts). Pods need containers (StopPodSandbox
- * stops them), so that one link is set after both exist: PodsArea.attachContainers().
+ * RPC handlers, recovers its records at start, and offers a types-only face to the
+ * areas built after it (its api.ts). Pods need containers (StopPodSandbox stops them),
+ * so that one link is set after both exist: PodsArea.attachContainers().
  */
-export interface BaseDeps {
-  readonly config: Readonly<Config>;
-  readonly log: Logger;
-}
-
 export interface Area {
   readonly handlers: Handlers;
   /** Reload durable records and reconcile with the host; runs before the daemon is ready. */

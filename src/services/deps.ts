@@ -1,16 +1,20 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config/schema.js';
 import type { CniConfigSource } from '../cni/cni-config-loader.js';
+import type { Config } from '../config/schema.js';
+import type { EventBus } from './events/event-bus.js';
 import type { RuntimeSettings } from './runtime-settings.js';
 
 /**
- * What the services share, built once by daemon/app.ts. Each area of the daemon
- * (images, pods, containers, streaming) adds its own object here.
+ * What the areas and the daemon-wide RPCs share, built once by daemon/app.ts. An area
+ * takes the part it needs (Pick<Deps, ...>), so a test builds only that part.
  */
 export interface Deps {
   readonly config: Readonly<Config>;
   readonly log: Logger;
+  /** The CNI network config as last read: pods use it, Status reports NetworkReady from it. */
   readonly cni: CniConfigSource;
+  /** GetContainerEvents' fan-out: pods and containers publish their lifecycle events here. */
+  readonly events: EventBus;
   readonly settings: RuntimeSettings;
   readonly buildInfo: Readonly<Record<string, string>>;
 }

@@ -1,6 +1,7 @@
-import type { Handlers } from '../server/rpc-types.js';
+import type { Handlers } from '../core/rpc.js';
 import type { Area } from './areas.js';
 import type { Deps } from './deps.js';
+import { makeGetContainerEvents } from './events/get-container-events.js';
 import { makeRuntimeConfig } from './runtime-config.js';
 import { makeStatus } from './status.js';
 import { makeUpdateRuntimeConfig } from './update-runtime-config.js';
@@ -13,6 +14,7 @@ export function buildHandlers(deps: Deps, areas: readonly Area[]): Handlers {
     Status: makeStatus(deps),
     RuntimeConfig: makeRuntimeConfig(deps),
     UpdateRuntimeConfig: makeUpdateRuntimeConfig(deps),
+    GetContainerEvents: makeGetContainerEvents(deps.events),
   };
   for (const area of areas) {
     for (const [name, fn] of Object.entries(area.handlers) as [string, unknown][]) {

@@ -1,5 +1,5 @@
 import { CgroupDriver } from '../gen/runtime/v1/api.js';
-import type { UnaryHandler } from '../server/rpc-types.js';
+import type { UnaryHandler } from '../core/rpc.js';
 import type { Deps } from './deps.js';
 
 /** kubelet asks this at start and refuses to run if its own cgroup driver differs. */

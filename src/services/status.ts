@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { UnaryHandler } from '../server/rpc-types.js';
+import type { UnaryHandler } from '../core/rpc.js';
 import type { Deps } from './deps.js';
 
 /**

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { invalidArgument, wrap } from '../core/errors.js';
-import type { UnaryHandler } from '../server/rpc-types.js';
+import type { UnaryHandler } from '../core/rpc.js';
 import type { Deps } from './deps.js';
 
 /** Stores the pod CIDR kubelet hands us; CNI configs may consume it. */

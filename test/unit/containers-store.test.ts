@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { CricketError } from '../../src/core/errors.js';
 import { ContainerConfig, ContainerEventType, ContainerState } from '../../src/gen/runtime/v1/api.js';
 import { Container, ContainerStore, encodeConfig, type ContainerMeta } from '../../src/services/containers/container-store.js';
-import { EventBus } from '../../src/services/containers/events.js';
+import { EventBus } from '../../src/services/events/event-bus.js';
 import { filterContainers } from '../../src/services/containers/list-containers.js';
 import { toCriStatus } from '../../src/services/containers/to-cri.js';
 import { ExitWatcher } from '../../src/runtime/exit-watcher.js';

@@ -19,7 +19,7 @@ import { DEFAULT_MASKED_PATHS } from '../../src/oci/security-paths.js';
 import { buildSpec, seccompChoice, type HostFacts, type SpecInput } from '../../src/oci/spec.js';
 import { chooseStopSignal, normalizeSignal } from '../../src/oci/stop-signal.js';
 import { resolveUser } from '../../src/oci/user.js';
-import type { SandboxView } from '../../src/services/pods/area.js';
+import type { SandboxView } from '../../src/services/pods/api.js';
 
 const ALL = CAPABILITY_NAMES.map((n) => `CAP_${n}`);
 const facts: HostFacts = {

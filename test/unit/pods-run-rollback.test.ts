@@ -12,6 +12,7 @@ import type { PodHost, PodNetwork } from '../../src/services/pods/pod-host.js';
 import type { PodsDeps } from '../../src/services/pods/pods-deps.js';
 import { makeRemovePodSandbox } from '../../src/services/pods/remove-pod-sandbox.js';
 import { makeRunPodSandbox } from '../../src/services/pods/run-pod-sandbox.js';
+import { EventBus } from '../../src/services/events/event-bus.js';
 import { SandboxStore } from '../../src/services/pods/sandbox-store.js';
 import { makeStopPodSandbox } from '../../src/services/pods/stop-pod-sandbox.js';
 import { removeDir, tempDir } from '../helpers/daemon.js';
@@ -56,6 +57,7 @@ function deps(dir: string, log: Log, failAt?: string): PodsDeps {
     config,
     log: pino({ level: 'silent' }),
     store: new SandboxStore(join(dir, 'root')),
+    events: new EventBus(),
     cni,
     host,
     mutex: new KeyedMutex(),

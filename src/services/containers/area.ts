@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
 import type { ContainerEventResponse, ContainerStats, DeepPartial } from '../../gen/runtime/v1/api.js';
-import type { Area, BaseDeps } from '../areas.js';
-import type { ImagesArea } from '../images/area.js';
+import type { Deps } from '../deps.js';
+import type { ContainersArea } from './api.js';
+import type { ImagesArea } from '../images/api.js';
 import type { HostFacts } from '../../oci/spec.js';
-import type { PodsArea } from '../pods/area.js';
+import type { PodsArea } from '../pods/api.js';
 import { ExitWatcher } from '../../runtime/exit-watcher.js';
 import { makeContainerStats, makeListContainerStats, makeStreamContainerStats, ContainerStatsSampler } from './container-stats.js';
 import { makeContainerStatus } from './container-status.js';
@@ -13,7 +14,6 @@ import { ContainerStore } from './container-store.js';
 import { readHostFacts, runtimeFor, type ContainersDeps } from './containers-deps.js';
 import { makeCreateContainer } from './create-container.js';
 import { ParkedCreates } from './create-parking.js';
-import { EventBus, makeGetContainerEvents } from './events.js';
 import { makeExecSync } from './exec-sync.js';
 import { removeContainer, recordExit, stopContainer } from './lifecycle.js';
 import { makeListContainers, makeStreamContainers } from './list-containers.js';
@@ -25,45 +25,9 @@ import { makeStartContainer } from './start-container.js';
 import { makeStopContainer } from './stop-container.js';
 import { makeUpdateContainerResources } from './update-container-resources.js';
 
-/** What streaming needs to exec into or attach to a container. */
-export interface ContainerExecTarget {
-  readonly id: string;
-  readonly podSandboxId: string;
-  readonly state: 'created' | 'running' | 'exited' | 'unknown';
-  readonly tty: boolean;
-  readonly stdin: boolean;
-  /** OCI runtime binary and its --root, for `runc exec`. */
-  readonly runtimePath: string;
-  readonly runtimeRoot: string;
-  /** conmon's attach socket (SOCK_SEQPACKET) and control fifo (resize). */
-  readonly attachSocketPath: string;
-  readonly ctlFifoPath: string;
-  /** The container's main process (host pid) while running, else 0. */
-  readonly pid?: number;
-  readonly stdinOnce?: boolean;
-}
 
-/** Issue 5: OCI spec, conmon + runc, logs, exec-sync, stats, events. */
-export interface ContainersArea extends Area {
-  /** StopPodSandbox: stop every container of the pod (each with its grace period capped by timeoutSec). */
-  stopAllInPod(ctx: OpContext, podId: string, timeoutSec: number): Promise<void>;
-  /** RemovePodSandbox: force-remove every container of the pod. */
-  removeAllInPod(ctx: OpContext, podId: string): Promise<void>;
-  /** A container by full id or unambiguous prefix, for streaming. */
-  execTarget(id: string): ContainerExecTarget | undefined;
-  /**
-   * Puts an event on the GetContainerEvents stream; pods use it for sandbox events
-   * (container_id = the sandbox id, with pod_sandbox_status filled).
-   */
-  publishEvent(ev: DeepPartial<ContainerEventResponse>): void;
-  /**
-   * Optional, for PodSandboxStats/ListPodSandboxStats (kubelet's CRI stats provider
-   * reads container stats from there): the stats of every container in the pod.
-   */
-  statsInPod?(ctx: OpContext, podId: string): Promise<DeepPartial<ContainerStats>[]>;
-}
 
-export async function createContainers(base: BaseDeps, d: { images: ImagesArea; pods: PodsArea }): Promise<ContainersArea> {
+export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'events'>, d: { images: ImagesArea; pods: PodsArea }): Promise<ContainersArea> {
   const { config, log } = base;
   const store = new ContainerStore(join(config.daemon.root, 'containers'));
   const dirs = {
@@ -73,7 +37,7 @@ export async function createContainers(base: BaseDeps, d: { images: ImagesArea; 
     sockets: join(config.daemon.run_root, 'containers', 'attach'),
   };
   let facts: HostFacts | undefined;
-  const events = new EventBus();
+  const { events } = base;
   // eslint-disable-next-line prefer-const
   let deps: ContainersDeps;
   const exits = new ExitWatcher(dirs.exits, log, (id, code) => {
@@ -115,7 +79,6 @@ export async function createContainers(base: BaseDeps, d: { images: ImagesArea; 
       UpdateContainerResources: makeUpdateContainerResources(deps),
       ReopenContainerLog: makeReopenContainerLog(deps),
       ExecSync: makeExecSync(deps),
-      GetContainerEvents: makeGetContainerEvents(events),
       ContainerStats: makeContainerStats(deps, sampler),
       ListContainerStats: makeListContainerStats(deps, sampler),
       StreamContainerStats: makeStreamContainerStats(deps, sampler),
@@ -163,7 +126,6 @@ export async function createContainers(base: BaseDeps, d: { images: ImagesArea; 
         pid: c.status.state === 'running' ? c.status.pid : 0,
       };
     },
-    publishEvent: (ev) => events.publish(ev),
     statsInPod: (_ctx, podId) => Promise.all(store.inPod(podId).filter((c) => c.status.state !== 'exited').map((c) => sampler.stats(c))),
   };
 }

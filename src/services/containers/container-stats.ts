@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { notFound } from '../../core/errors.js';
 import type { ContainerStats, ContainerStatsFilter, DeepPartial } from '../../gen/runtime/v1/api.js';
 import { CGROUP_ROOT, isCgroupV2, readCgroupStats } from '../../host/cgroups.js';
-import type { StreamHandler, UnaryHandler } from '../../server/rpc-types.js';
+import type { StreamHandler, UnaryHandler } from '../../core/rpc.js';
 import type { Container } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { filterContainers } from './list-containers.js';

@@ -1,7 +1,7 @@
 import { notFound } from '../../core/errors.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { toCriStatus } from './to-cri.js';
 

@@ -7,14 +7,14 @@ import type { KeyedMutex } from '../../core/keyed-mutex.js';
 import { invalidArgument } from '../../core/errors.js';
 import { isCgroupV2 } from '../../host/cgroups.js';
 import { ownBoundingSet, ownOomScoreAdjValue } from '../../host/capabilities.js';
-import type { ImagesArea } from '../images/area.js';
+import type { ImagesArea } from '../images/api.js';
 import type { HostFacts } from '../../oci/spec.js';
-import type { PodsArea } from '../pods/area.js';
+import type { PodsArea } from '../pods/api.js';
 import { OciRuntime } from '../../runtime/runc.js';
 import type { ExitWatcher } from '../../runtime/exit-watcher.js';
 import type { ContainerStore } from './container-store.js';
 import type { ParkedCreates } from './create-parking.js';
-import type { EventBus } from './events.js';
+import type { EventBus } from '../events/event-bus.js';
 
 export interface ContainerDirs {
   /** <run_root>/containers/<id>: bundle, rootfs mount point, conmon files. */

@@ -8,7 +8,7 @@ import { ContainerEventType, NamespaceMode, SupplementalGroupsPolicy } from '../
 import { mountOverlay, overlayPaths, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
 import { readFileInRoot } from '../../host/overlay-read.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import { buildSpec } from '../../oci/spec.js';
 import { resolveUser } from '../../oci/user.js';
 import { conmonFiles, createWithConmon } from '../../runtime/conmon.js';

@@ -1,5 +1,5 @@
 import { failedPrecondition, invalidArgument, notFound } from '../../core/errors.js';
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import { execSync } from '../../runtime/exec-sync.js';
 import type { ContainersDeps } from './containers-deps.js';
 

@@ -1,5 +1,5 @@
 import type { ContainerFilter, DeepPartial, Container as CriContainer } from '../../gen/runtime/v1/api.js';
-import type { StreamHandler, UnaryHandler } from '../../server/rpc-types.js';
+import type { StreamHandler, UnaryHandler } from '../../core/rpc.js';
 import type { Container } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { criState, toCriContainer } from './to-cri.js';

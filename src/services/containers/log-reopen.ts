@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { failedPrecondition, internal, notFound } from '../../core/errors.js';
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import { conmonFiles } from '../../runtime/conmon.js';
 import type { ContainersDeps } from './containers-deps.js';
 

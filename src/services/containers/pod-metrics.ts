@@ -1,6 +1,6 @@
 import { MetricType, type DeepPartial, type Metric, type PodSandboxMetrics } from '../../gen/runtime/v1/api.js';
 import { readCgroupStats } from '../../host/cgroups.js';
-import type { StreamHandler, UnaryHandler } from '../../server/rpc-types.js';
+import type { StreamHandler, UnaryHandler } from '../../core/rpc.js';
 import type { ContainersDeps } from './containers-deps.js';
 
 /*

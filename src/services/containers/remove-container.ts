@@ -1,4 +1,4 @@
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { removeContainer } from './lifecycle.js';
 

@@ -1,5 +1,5 @@
 import { notFound } from '../../core/errors.js';
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { startContainer } from './lifecycle.js';
 

@@ -1,5 +1,5 @@
 import { invalidArgument } from '../../core/errors.js';
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { stopContainer } from './lifecycle.js';
 

@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Area, BaseDeps } from '../areas.js';
+import type { Deps } from '../deps.js';
+import type { ImagesArea } from './api.js';
 import type { OpContext } from '../../core/context.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
 import { realLayerFs, type LayerFs } from '../../host/layer-fs.js';
@@ -16,41 +17,8 @@ import { emptyRegistriesConf, loadRegistriesConf, type RegistriesConf } from '..
 import { RegistryClient } from '../../registry/registry-client.js';
 import { makeRemoveImage } from './remove-image.js';
 
-/**
- * An image present in the local store, as the containers area needs it.
- * `id` is the config digest (sha256:…), which is also PullImage's image_ref.
- */
-export interface LocalImage {
-  readonly id: string;
-  readonly repoTags: readonly string[];
-  readonly repoDigests: readonly string[];
-  /** Unpacked layer directories, lowest first (overlay lowerdir order is the reverse). */
-  readonly layerDirs: readonly string[];
-  /** The OCI image config's `config` object (User, Env, Entrypoint, Cmd, WorkingDir, StopSignal, Volumes, Labels, ...). */
-  readonly config: Readonly<OciImageRunConfig>;
-  readonly sizeBytes: number;
-}
 
-export interface OciImageRunConfig {
-  User?: string;
-  Env?: string[];
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  WorkingDir?: string;
-  StopSignal?: string;
-  ExposedPorts?: Record<string, unknown>;
-  Volumes?: Record<string, unknown>;
-  Labels?: Record<string, string>;
-}
 
-/** Issue 3: registry client, content store, unpack, image RPCs. */
-export interface ImagesArea extends Area {
-  /** Resolves an image reference (id, id prefix, digest reference, tag, or short name) to a local image. */
-  lookup(ref: string): LocalImage | undefined;
-  /** Marks an image as used by a holder (a container id) so RemoveImage refuses it. */
-  retain(imageId: string, holder: string): void;
-  release(imageId: string, holder: string): void;
-}
 
 export interface ImagesOptions {
   /** The OS seam for unpacking (tests may pass a fake). */
@@ -62,7 +30,7 @@ export interface ImagesOptions {
  * in flight), layers/<chain hex>/ (unpacked overlay lower dirs), records/ (one JSON
  * per image id).
  */
-export async function createImages(base: BaseDeps, opts: ImagesOptions = {}): Promise<ImagesArea> {
+export async function createImages(base: Pick<Deps, 'config' | 'log'>, opts: ImagesOptions = {}): Promise<ImagesArea> {
   const { config, log } = base;
   const imagesDir = join(config.daemon.root, 'images');
   const content = new ContentStore(imagesDir);

@@ -1,6 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import type { ImagesCore } from './images-deps.js';
 
 /** Bytes (allocated blocks) and inodes under a directory, each inode counted once. */

@@ -1,4 +1,4 @@
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import type { ImagesCore } from './images-deps.js';
 import { toCriImage } from './to-cri.js';
 

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { invalidArgument } from '../../core/errors.js';
 import { JsonRecordDir } from '../../store/json-record.js';
-import type { LocalImage, OciImageRunConfig } from './area.js';
+import type { LocalImage, OciImageRunConfig } from './api.js';
 import { hexOf } from '../../content/content-store.js';
 import { type ImageReference, parseReference, formatReference, repoName, withDomain } from '../../registry/reference.js';
 

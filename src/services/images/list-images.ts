@@ -1,5 +1,5 @@
 import type { ImageFilter } from '../../gen/runtime/v1/api.js';
-import type { StreamHandler, UnaryHandler } from '../../server/rpc-types.js';
+import type { StreamHandler, UnaryHandler } from '../../core/rpc.js';
 import type { ImagesCore } from './images-deps.js';
 import type { StoredImage } from './image-store.js';
 import { toCriImage } from './to-cri.js';

@@ -1,5 +1,5 @@
 import { failedPrecondition, invalidArgument } from '../../core/errors.js';
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import type { ImagesCore } from './images-deps.js';
 import { candidates } from './image-store.js';
 import { formatReference, parseReference } from '../../registry/reference.js';

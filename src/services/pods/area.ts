@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import type { PodSandboxConfig } from '../../gen/runtime/v1/api.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
-import type { Area, BaseDeps } from '../areas.js';
-import type { ContainersArea } from '../containers/area.js';
-import type { ImagesArea } from '../images/area.js';
-import { CniConfigSource } from '../../cni/cni-config-loader.js';
+import type { Deps } from '../deps.js';
+import type { PodsArea } from './api.js';
+import type { ContainersArea } from '../containers/api.js';
+import type { ImagesArea } from '../images/api.js';
 import { CniManager } from '../../cni/cni-manager.js';
 import { makeListPodSandbox, makeStreamPodSandboxes } from './list-pod-sandbox.js';
 import { makeListPodSandboxStats, makePodSandboxStats, makeStreamPodSandboxStats, PodStatsSampler } from './pod-sandbox-stats.js';
@@ -18,42 +18,14 @@ import { SandboxStore } from './sandbox-store.js';
 import { makeStopPodSandbox } from './stop-pod-sandbox.js';
 import { makeUpdatePodSandboxResources } from './update-pod-sandbox-resources.js';
 
-/** What the containers area needs to put a container into a pod. */
-export interface SandboxView {
-  readonly id: string;
-  readonly state: 'ready' | 'notready';
-  readonly config: Readonly<PodSandboxConfig>;
-  readonly runtimeHandler: string;
-  /** Pinned namespace files; undefined when the pod uses the node's namespace. */
-  readonly netnsPath: string | undefined;
-  readonly ipcnsPath: string | undefined;
-  readonly utsnsPath: string | undefined;
-  /** The pod's PID namespace when namespace_options.pid is POD (shared, catatonit init). */
-  readonly pidnsPath: string | undefined;
-  readonly hostname: string;
-  readonly hostsPath: string;
-  readonly resolvConfPath: string;
-  /** The pod's /dev/shm (a sized tmpfs), or undefined for host IPC. */
-  readonly shmPath: string | undefined;
-  /** Absolute cgroupfs path of the pod's cgroup parent, relative to a controller root (e.g. /kubepods/pod123). */
-  readonly cgroupParent: string;
-  readonly logDirectory: string;
-  readonly ips: readonly string[];
-}
 
-/** Issue 4: sandboxes, namespaces, CNI, pod RPCs. */
-export interface PodsArea extends Area {
-  /** A sandbox by full id or unambiguous prefix. */
-  get(id: string): SandboxView | undefined;
-  attachContainers(containers: ContainersArea): void;
-}
 
-export async function createPods(base: BaseDeps, _deps: { images: ImagesArea }): Promise<PodsArea> {
+export async function createPods(base: Pick<Deps, 'config' | 'log' | 'cni' | 'events'>, _deps: { images: ImagesArea }): Promise<PodsArea> {
   const { config, log } = base;
   let containers: ContainersArea | undefined;
   const store = new SandboxStore(join(config.daemon.root, 'pods'));
   const cni = new CniManager({
-    source: new CniConfigSource(config.network.cni_conf_dir),
+    source: base.cni,
     binDirs: config.network.cni_bin_dirs,
     cacheDir: join(config.daemon.root, 'cni', 'results'),
     timeoutMs: config.network.plugin_timeout_seconds * 1000,
@@ -62,6 +34,7 @@ export async function createPods(base: BaseDeps, _deps: { images: ImagesArea }):
     config,
     log,
     store,
+    events: base.events,
     cni,
     host: realPodHost,
     mutex: new KeyedMutex(),

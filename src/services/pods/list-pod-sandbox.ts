@@ -1,5 +1,5 @@
 import type { PodSandboxFilter } from '../../gen/runtime/v1/api.js';
-import type { StreamHandler, UnaryHandler } from '../../server/rpc-types.js';
+import type { StreamHandler, UnaryHandler } from '../../core/rpc.js';
 import { stateOf } from './pod-sandbox-status.js';
 import type { PodsDeps } from './pods-deps.js';
 import type { Sandbox } from './sandbox-store.js';

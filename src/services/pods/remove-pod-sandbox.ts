@@ -1,4 +1,4 @@
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import type { PodsDeps } from './pods-deps.js';
 import { removeSandbox } from './teardown.js';
 

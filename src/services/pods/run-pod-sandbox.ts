@@ -9,10 +9,11 @@ import { ContainerEventType, PodSandboxConfig } from '../../gen/runtime/v1/api.j
 import { missingCgroupDirs } from '../../host/cgroups.js';
 import { restrictOomScoreAdj } from '../../host/pod-init.js';
 import { DEFAULT_SHM_BYTES } from '../../host/shm.js';
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import { cleanupContext } from '../../cni/cni-manager.js';
 import { writePodHosts, writePodResolvConf } from './pod-files.js';
-import { CREATED_CGROUPS_FILE, DEFAULT_CGROUP_PARENT, publishPodEvent, type PodsDeps } from './pods-deps.js';
+import { CREATED_CGROUPS_FILE, DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
+import { publishPodEvent } from './pod-events.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import { Sandbox, type SandboxMeta, type SandboxStatus } from './sandbox-store.js';
 import { checkLogDirectoryOnDisk, planPod } from './validate.js';

@@ -5,7 +5,7 @@ import { resolvePrefix } from '../../core/ids.js';
 import { PodSandboxConfig } from '../../gen/runtime/v1/api.js';
 import { JsonRecordDir } from '../../store/json-record.js';
 import { portsConflict, type CniPortMapping } from '../../cni/port-mappings.js';
-import type { SandboxView } from './area.js';
+import type { SandboxView } from './api.js';
 
 /*
  * A sandbox's life:

@@ -2,7 +2,8 @@ import { rm } from 'node:fs/promises';
 import type { OpContext } from '../../core/context.js';
 import { wrap } from '../../core/errors.js';
 import { ContainerEventType } from '../../gen/runtime/v1/api.js';
-import { DEFAULT_CGROUP_PARENT, publishPodEvent, type PodsDeps } from './pods-deps.js';
+import { DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
+import { publishPodEvent } from './pod-events.js';
 import type { Sandbox } from './sandbox-store.js';
 
 // kubelet stops each container with its grace period before StopPodSandbox, so what is

@@ -1,6 +1,6 @@
 import { notFound } from '../../core/errors.js';
 import { LinuxContainerResources } from '../../gen/runtime/v1/api.js';
-import type { UnaryHandler } from '../../server/rpc-types.js';
+import type { UnaryHandler } from '../../core/rpc.js';
 import type { PodsDeps } from './pods-deps.js';
 
 /**

@@ -1,6 +1,7 @@
-import type { Area, BaseDeps } from '../areas.js';
-import type { ContainersArea } from '../containers/area.js';
-import type { PodsArea } from '../pods/area.js';
+import type { Deps } from '../deps.js';
+import type { StreamingArea } from './api.js';
+import type { ContainersArea } from '../containers/api.js';
+import type { PodsArea } from '../pods/api.js';
 import { makeAttach } from './attach.js';
 import { runAttach } from '../../runtime/attach-runner.js';
 import { makeExec } from './exec.js';
@@ -29,13 +30,8 @@ import { readyPod, runningContainer } from './validate.js';
  * its reader is full. A client that goes away aborts its session (kills the exec).
  */
 
-/** Issue 6: the streaming server and Exec/Attach/PortForward. */
-export interface StreamingArea extends Area {
-  /** The server's base URL once listening (tests, status). */
-  readonly server: StreamServer;
-}
 
-export async function createStreaming(base: BaseDeps, deps: { containers: ContainersArea; pods: PodsArea }): Promise<StreamingArea> {
+export async function createStreaming(base: Pick<Deps, 'config' | 'log'>, deps: { containers: ContainersArea; pods: PodsArea }): Promise<StreamingArea> {
   const { config } = base;
   const log = base.log.child({ area: 'streaming' });
   const tokens = new TokenStore<StreamRequest>({ ttlMs: config.streaming.token_ttl_seconds * 1000, max: config.streaming.max_tokens });

@@ -1,6 +1,6 @@
 import { failedPrecondition } from '../../core/errors.js';
-import type { UnaryHandler } from '../../server/rpc-types.js';
-import type { ContainersArea } from '../containers/area.js';
+import type { UnaryHandler } from '../../core/rpc.js';
+import type { ContainersArea } from '../containers/api.js';
 import type { StreamRequest, StreamServer } from '../../streams/stream-server.js';
 import type { TokenStore } from '../../streams/token-store.js';
 import { checkStreams, runningContainer } from './validate.js';

@@ -1,5 +1,5 @@
-import type { UnaryHandler } from '../../server/rpc-types.js';
-import type { PodsArea } from '../pods/area.js';
+import type { UnaryHandler } from '../../core/rpc.js';
+import type { PodsArea } from '../pods/api.js';
 import type { StreamRequest, StreamServer } from '../../streams/stream-server.js';
 import type { TokenStore } from '../../streams/token-store.js';
 import { checkPorts, readyPod } from './validate.js';

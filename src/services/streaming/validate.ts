@@ -1,6 +1,6 @@
 import { failedPrecondition, invalidArgument, notFound } from '../../core/errors.js';
-import type { ContainerExecTarget, ContainersArea } from '../containers/area.js';
-import type { PodsArea, SandboxView } from '../pods/area.js';
+import type { ContainerExecTarget, ContainersArea } from '../containers/api.js';
+import type { PodsArea, SandboxView } from '../pods/api.js';
 import type { StreamOptions } from '../../streams/spdy-remote-command.js';
 
 /** The checks kubelet expects before a URL is handed out (and again at connect time). */

@@ -1,0 +1,36 @@
+import type { OpContext } from '../../core/context.js';
+import type { ContainerStats, DeepPartial } from '../../gen/runtime/v1/api.js';
+import type { Area } from '../areas.js';
+
+/** What streaming needs to exec into or attach to a container. */
+export interface ContainerExecTarget {
+  readonly id: string;
+  readonly podSandboxId: string;
+  readonly state: 'created' | 'running' | 'exited' | 'unknown';
+  readonly tty: boolean;
+  readonly stdin: boolean;
+  /** OCI runtime binary and its --root, for `runc exec`. */
+  readonly runtimePath: string;
+  readonly runtimeRoot: string;
+  /** conmon's attach socket (SOCK_SEQPACKET) and control fifo (resize). */
+  readonly attachSocketPath: string;
+  readonly ctlFifoPath: string;
+  /** The container's main process (host pid) while running, else 0. */
+  readonly pid?: number;
+  readonly stdinOnce?: boolean;
+}
+
+/** Issue 5: OCI spec, conmon + runc, logs, exec-sync, stats, events. */
+export interface ContainersArea extends Area {
+  /** StopPodSandbox: stop every container of the pod (each with its grace period capped by timeoutSec). */
+  stopAllInPod(ctx: OpContext, podId: string, timeoutSec: number): Promise<void>;
+  /** RemovePodSandbox: force-remove every container of the pod. */
+  removeAllInPod(ctx: OpContext, podId: string): Promise<void>;
+  /** A container by full id or unambiguous prefix, for streaming. */
+  execTarget(id: string): ContainerExecTarget | undefined;
+  /**
+   * Optional, for PodSandboxStats/ListPodSandboxStats (kubelet's CRI stats provider
+   * reads container stats from there): the stats of every container in the pod.
+   */
+  statsInPod?(ctx: OpContext, podId: string): Promise<DeepPartial<ContainerStats>[]>;
+}

@@ -1,0 +1,33 @@
+import type { PodSandboxConfig } from '../../gen/runtime/v1/api.js';
+import type { Area } from '../areas.js';
+import type { ContainersArea } from '../containers/api.js';
+
+/** What the containers area needs to put a container into a pod. */
+export interface SandboxView {
+  readonly id: string;
+  readonly state: 'ready' | 'notready';
+  readonly config: Readonly<PodSandboxConfig>;
+  readonly runtimeHandler: string;
+  /** Pinned namespace files; undefined when the pod uses the node's namespace. */
+  readonly netnsPath: string | undefined;
+  readonly ipcnsPath: string | undefined;
+  readonly utsnsPath: string | undefined;
+  /** The pod's PID namespace when namespace_options.pid is POD (shared, catatonit init). */
+  readonly pidnsPath: string | undefined;
+  readonly hostname: string;
+  readonly hostsPath: string;
+  readonly resolvConfPath: string;
+  /** The pod's /dev/shm (a sized tmpfs), or undefined for host IPC. */
+  readonly shmPath: string | undefined;
+  /** Absolute cgroupfs path of the pod's cgroup parent, relative to a controller root (e.g. /kubepods/pod123). */
+  readonly cgroupParent: string;
+  readonly logDirectory: string;
+  readonly ips: readonly string[];
+}
+
+/** Issue 4: sandboxes, namespaces, CNI, pod RPCs. */
+export interface PodsArea extends Area {
+  /** A sandbox by full id or unambiguous prefix. */
+  get(id: string): SandboxView | undefined;
+  attachContainers(containers: ContainersArea): void;
+}
