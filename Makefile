@@ -13,7 +13,7 @@ DEB_TEST := docker-registry busybox-static openssl
 PREFIX ?= /usr/local
 TEST_FILES ?= dist/test/unit dist/test/integration
 
-.PHONY: deps deps-runtime deps-test build run test unit integration bench install clean cni-default
+.PHONY: deps deps-runtime deps-test build lint run test unit integration bench install clean cni-default
 
 deps-runtime:
 	@./scripts/apt-ensure.sh $(DEB_RUNTIME)
@@ -39,10 +39,14 @@ cni-default:
 	  install -D -m 0644 packaging/10-cricket.conflist /etc/cni/net.d/10-cricket.conflist; \
 	  echo "installed default CNI config /etc/cni/net.d/10-cricket.conflist"; fi
 
+# The layering rules of ARCHITECTURE.md (.dependency-cruiser.cjs): a violation names its rule.
+lint: node_modules/.installed
+	npx depcruise src --config .dependency-cruiser.cjs --output-type err-long
+
 run: deps-runtime build cni-default
 	exec ./bin/cricketd
 
-test: deps-test build
+test: deps-test build lint
 	node --test --test-concurrency=1 $(TEST_FILES)
 
 unit: build

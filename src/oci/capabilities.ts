@@ -1,5 +1,5 @@
 import { invalidArgument } from '../core/errors.js';
-import { CAPABILITY_NAMES } from '../host/capabilities.js';
+import { CAPABILITY_NAMES } from '../core/capability-names.js';
 import type { OciCapabilities } from './types.js';
 
 /** The set a container gets by default (the same fourteen Docker and containerd grant). */

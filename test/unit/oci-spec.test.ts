@@ -10,7 +10,8 @@ import {
   Signal,
   type DeepPartial,
 } from '../../src/gen/runtime/v1/api.js';
-import { CAPABILITY_NAMES, decodeCapMask } from '../../src/host/capabilities.js';
+import { CAPABILITY_NAMES } from '../../src/core/capability-names.js';
+import { decodeCapMask } from '../../src/host/capabilities.js';
 import { computeCapabilities, DEFAULT_CAPABILITIES } from '../../src/oci/capabilities.js';
 import { mergeArgs, mergeEnv } from '../../src/oci/process-args.js';
 import { convertResources, type ResourceFacts } from '../../src/oci/resources.js';

@@ -1,7 +1,5 @@
 import { join } from 'node:path';
-import type { OpContext } from '../../core/context.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
-import type { ContainerEventResponse, ContainerStats, DeepPartial } from '../../gen/runtime/v1/api.js';
 import type { Deps } from '../deps.js';
 import type { ContainersArea } from './api.js';
 import type { ImagesArea } from '../images/api.js';

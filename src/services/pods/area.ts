@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import type { PodSandboxConfig } from '../../gen/runtime/v1/api.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
 import type { Deps } from '../deps.js';
 import type { PodsArea } from './api.js';
