@@ -56,6 +56,13 @@ module.exports = {
       to: { path: '^src/', pathNot: ['^src/(core|gen)/'] },
     },
     {
+      name: 'host-and-store-are-the-ground',
+      severity: 'error',
+      comment: 'src/host/ (the OS seam) and src/store/ (durable records) stand on core/ alone, so every module above may use them.',
+      from: { path: '^src/(host|store)/' },
+      to: { path: '^src/', pathNot: ['^src/(core|gen)/', '^src/$1/'] },
+    },
+    {
       name: 'processes-spawn-in-host-or-runtime',
       severity: 'error',
       comment: 'Processes are spawned only in src/host/ (the OS seam) and src/runtime/ (the conmon + runc driver); everything else calls them.',

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import type { ForwardedConnection } from '../streams/remote-io.js';
+import type { ForwardedConnection } from '../core/remote-io.js';
 
 /**
  * Connects one forwarded connection to 127.0.0.1:<port> inside the pod's network

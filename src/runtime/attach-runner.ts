@@ -2,7 +2,7 @@ import { closeSync, openSync, writeSync, constants as fsc } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { SeqpacketSocket } from 'node-unix-socket';
 import type { Logger } from 'pino';
-import type { RemoteCommandIO, SessionResult } from '../streams/remote-io.js';
+import type { RemoteCommandIO, SessionResult } from '../core/remote-io.js';
 
 // conmon's attach socket protocol: each packet conmon sends starts with the pipe it
 // came from; what we send is the container's stdin, unprefixed. conmon reads at most

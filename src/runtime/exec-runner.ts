@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { RemoteCommandIO, SessionResult, TerminalSize } from '../streams/remote-io.js';
+import type { RemoteCommandIO, SessionResult, TerminalSize } from '../core/remote-io.js';
 import { pythonPath, TTY_HELPER_SOURCE } from './tty-helper.js';
 
 const FIRST_SIZE_WAIT_MS = 1000;

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { headerValue } from './spdy/header-block.js';
 import { RstStatus } from './spdy/frames.js';
 import type { SpdySession, SpdyStream } from './spdy/session.js';
-import type { ForwardedConnection } from './remote-io.js';
+import type { ForwardedConnection } from '../core/remote-io.js';
 
 const PAIR_TIMEOUT_MS = 30_000;
 

@@ -3,7 +3,7 @@ import { headerValue } from './spdy/header-block.js';
 import { RstStatus } from './spdy/frames.js';
 import type { SpdySession, SpdyStream } from './spdy/session.js';
 import { exitCodeStatus, failureStatus, ResizeFeed, successStatus } from './protocols.js';
-import type { RemoteCommandIO, SessionResult } from './remote-io.js';
+import type { RemoteCommandIO, SessionResult } from '../core/remote-io.js';
 
 export interface StreamOptions {
   stdin: boolean;

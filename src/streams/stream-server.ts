@@ -16,7 +16,7 @@ import {
   WS_PORTFORWARD_CHANNEL_PROTOCOLS,
   WS_SPDY_TUNNEL_PREFIX,
 } from './protocols.js';
-import type { ForwardedConnection, RemoteCommandIO, SessionResult } from './remote-io.js';
+import type { ForwardedConnection, RemoteCommandIO, SessionResult } from '../core/remote-io.js';
 import { serveSpdyPortForward } from './spdy-port-forward.js';
 import { serveSpdyRemoteCommand, type StreamOptions } from './spdy-remote-command.js';
 import type { TokenStore } from './token-store.js';

@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import type { ForwardedConnection } from './remote-io.js';
+import type { ForwardedConnection } from '../core/remote-io.js';
 
 /**
  * Port-forward over the WebSocket channel protocol (what kubectl spoke to the API

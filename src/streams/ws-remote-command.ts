@@ -2,7 +2,7 @@ import { PassThrough, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { Channel, CLOSE_SIGNAL, exitCodeStatus, failureStatus, ResizeFeed, successStatus } from './protocols.js';
-import type { RemoteCommandIO, SessionResult } from './remote-io.js';
+import type { RemoteCommandIO, SessionResult } from '../core/remote-io.js';
 import type { StreamOptions } from './spdy-remote-command.js';
 
 /** Bytes queued in the WebSocket before a channel's writer waits for the socket. */

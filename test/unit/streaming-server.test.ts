@@ -6,7 +6,7 @@ import pino from 'pino';
 import WebSocket, { createWebSocketStream } from 'ws';
 import { StreamServer, type StreamBackends, type StreamRequest } from '../../src/streams/stream-server.js';
 import { TokenStore } from '../../src/streams/token-store.js';
-import type { RemoteCommandIO, SessionResult, TerminalSize } from '../../src/streams/remote-io.js';
+import type { RemoteCommandIO, SessionResult, TerminalSize } from '../../src/core/remote-io.js';
 import { SpdySession } from '../../src/streams/spdy/session.js';
 import { spdyExec, spdyForward, spdyUpgrade } from '../helpers/spdy-client.js';
 import { wsConnectRaw, wsExec } from '../helpers/ws-client.js';

@@ -1,3 +1,6 @@
+// The contract between a streaming transport (streams/: SPDY or WebSocket) and what
+// runs the session (runtime/: runc exec, conmon attach; host/: the port dialer), so
+// neither side imports the other.
 import type { Duplex, Readable, Writable } from 'node:stream';
 
 export interface TerminalSize {
