@@ -11,7 +11,7 @@ import type { Deps } from '../services/deps.js';
 import { buildHandlers } from '../services/handlers.js';
 import { CniConfigSource } from '../cni/cni-config-loader.js';
 import { EventBus } from '../services/events/event-bus.js';
-import { RuntimeSettings } from '../services/runtime-settings.js';
+import { RuntimeSettings } from '../services/node/runtime-settings.js';
 import type { Area } from '../services/areas.js';
 import { createImages } from '../services/images/area.js';
 import { createPods } from '../services/pods/area.js';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { CniConfigSource } from '../cni/cni-config-loader.js';
 import type { Config } from '../config/schema.js';
 import type { EventBus } from './events/event-bus.js';
-import type { RuntimeSettings } from './runtime-settings.js';
+import type { RuntimeSettings } from './node/runtime-settings.js';
 
 /**
  * What the areas and the daemon-wide RPCs share, built once by daemon/app.ts. An area

@@ -2,10 +2,10 @@ import type { Handlers } from '../core/rpc.js';
 import type { Area } from './areas.js';
 import type { Deps } from './deps.js';
 import { makeGetContainerEvents } from './events/get-container-events.js';
-import { makeRuntimeConfig } from './runtime-config.js';
-import { makeStatus } from './status.js';
-import { makeUpdateRuntimeConfig } from './update-runtime-config.js';
-import { version } from './version.js';
+import { makeRuntimeConfig } from './node/runtime-config.js';
+import { makeStatus } from './node/status.js';
+import { makeUpdateRuntimeConfig } from './node/update-runtime-config.js';
+import { version } from './node/version.js';
 
 /** Every implemented RPC: the daemon-wide ones here, the rest from each area. */
 export function buildHandlers(deps: Deps, areas: readonly Area[]): Handlers {

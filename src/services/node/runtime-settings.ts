@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { join } from 'node:path';
-import { JsonRecordDir } from '../store/json-record.js';
+import { JsonRecordDir } from '../../store/json-record.js';
 
 const SettingsRecord = z.object({ v: z.literal(1), podCidr: z.string() });
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import type { UnaryHandler } from '../core/rpc.js';
-import type { Deps } from './deps.js';
+import type { UnaryHandler } from '../../core/rpc.js';
+import type { Deps } from '../deps.js';
 
 /**
  * RuntimeReady: the configured OCI runtime and conmon are present.

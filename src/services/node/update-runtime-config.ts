@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
-import { invalidArgument, wrap } from '../core/errors.js';
-import type { UnaryHandler } from '../core/rpc.js';
-import type { Deps } from './deps.js';
+import { invalidArgument, wrap } from '../../core/errors.js';
+import type { UnaryHandler } from '../../core/rpc.js';
+import type { Deps } from '../deps.js';
 
 /** Stores the pod CIDR kubelet hands us; CNI configs may consume it. */
 export function makeUpdateRuntimeConfig(deps: Deps): UnaryHandler<'UpdateRuntimeConfig'> {
