@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { CricketError } from '../../src/core/errors.js';
 import { ContainerConfig, ContainerEventType, ContainerState } from '../../src/gen/runtime/v1/api.js';
-import { Container, ContainerStore, encodeConfig, type ContainerMeta } from '../../src/services/containers/container-store.js';
+import { Container, ContainerStore, type ContainerMeta } from '../../src/services/containers/container-store.js';
+import { toBase64 } from '../../src/store/proto-base64.js';
 import { EventBus } from '../../src/services/events/event-bus.js';
 import { filterContainers } from '../../src/services/containers/list-containers.js';
 import { toCriStatus } from '../../src/services/containers/to-cri.js';
@@ -22,7 +23,7 @@ function meta(id: string, pod: string, name: string, labels: Record<string, stri
     podSandboxId: pod,
     name,
     attempt: 0,
-    config: encodeConfig(ContainerConfig.fromPartial({ metadata: { name }, labels, image: { image: 'img' } })),
+    config: toBase64(ContainerConfig, ContainerConfig.fromPartial({ metadata: { name }, labels, image: { image: 'img' } })),
     imageId: 'sha256:' + hex('9'),
     imageName: 'img:1',
     logPath: '/logs/x.log',
@@ -57,13 +58,22 @@ test('store: name reservation per pod, records survive a reload, prefixes resolv
   const c = new Container(meta(hex('a'), 'p1', 'web', { app: 'x' }), status('running'));
   await s.add(c);
   c.status = { ...c.status, state: 'exited', exitCode: 3, reason: 'Error' };
-  await s.persistStatus(c);
+  await s.update(c);
   writeFileSync(join(dir, 'meta', 'broken.json'), '{');
+  // A create cut between its two record writes: recovery undoes it.
+  const half = new Container(meta(hex('b'), 'p1', 'half'), status('created'));
+  await s.add(half);
+  rmSync(join(dir, 'status', `${hex('b')}.json`));
 
   const again = new ContainerStore(dir);
-  const { loaded, bad } = await again.load();
-  assert.equal(loaded.length, 1);
-  assert.equal(bad.length, 1);
+  const { loaded, unreadable, halfWritten } = await again.load();
+  assert.deepEqual(loaded.map((x) => x.id), [hex('a')]);
+  assert.deepEqual(unreadable.map((u) => u.id), ['broken']);
+  assert.deepEqual(halfWritten, [hex('b')]);
+  assert.equal(again.get(hex('b')), undefined, 'a half-written container is not loaded');
+  again.reserveName(ContainerStore.nameKey('p1', 'half', 0), hex('c'));
+  await again.removeRecords(hex('b'));
+  assert.deepEqual(readdirSync(join(dir, 'meta')).sort(), [`${hex('a')}.json`, 'broken.json']);
   const back = again.resolve('aaaa')!;
   assert.equal(back.status.exitCode, 3);
   assert.equal(back.config.labels['app'], 'x');
@@ -72,7 +82,7 @@ test('store: name reservation per pod, records survive a reload, prefixes resolv
   assert.equal(st.state, ContainerState.CONTAINER_EXITED);
   assert.equal(st.imageRef, 'sha256:' + hex('9'));
   assert.equal(st.user?.linux?.uid, 1n);
-  await again.forget(back);
+  await again.remove(back);
   again.reserveName(key, hex('f'));
   assert.equal((await new ContainerStore(dir).load()).loaded.length, 0);
 });

@@ -11,7 +11,6 @@ import { makeContainerStatus } from './container-status.js';
 import { ContainerStore } from './container-store.js';
 import { readHostFacts, runtimeFor, type ContainersDeps } from './containers-deps.js';
 import { makeCreateContainer } from './create-container.js';
-import { ParkedCreates } from './create-parking.js';
 import { makeExecSync } from './exec-sync.js';
 import { removeContainer, recordExit, stopContainer } from './lifecycle.js';
 import { makeListContainers, makeStreamContainers } from './list-containers.js';
@@ -54,7 +53,6 @@ export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'even
     events,
     exits,
     dirs,
-    parked: new ParkedCreates(log),
     runtime: (handler) => runtimeFor(config, handler),
     facts: () => (facts ??= readHostFacts(config)),
   };

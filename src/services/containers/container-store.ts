@@ -1,9 +1,8 @@
-import { join } from 'node:path';
 import { z } from 'zod';
 import { alreadyExists } from '../../core/errors.js';
-import { resolvePrefix } from '../../core/ids.js';
 import { ContainerConfig, LinuxContainerResources } from '../../gen/runtime/v1/api.js';
-import { JsonRecordDir } from '../../store/json-record.js';
+import { fromBase64 } from '../../store/proto-base64.js';
+import { RecordStore, type RecordKind } from '../../store/record-store.js';
 
 /*
  * A container's life, owned by this file and the RPCs that move it:
@@ -18,6 +17,10 @@ import { JsonRecordDir } from '../../store/json-record.js';
  * Intent flags (starting, stopping, removing) are checked and set in one synchronous
  * step before any await, so two RPCs never both believe they own a transition; each
  * container's runtime calls are also serialised by a KeyedMutex.
+ *
+ * The meta and status records are kept by store/record-store.ts under <root>/containers.
+ * A meta whose status is missing is a create or a removal a crash cut between the two
+ * writes: load reports it half-written and recovery undoes it.
  */
 
 export type ContainerStateName = 'created' | 'running' | 'exited';
@@ -79,7 +82,7 @@ export class Container {
   constructor(meta: ContainerMeta, status: ContainerStatusRecord) {
     this.meta = meta;
     this.status = status;
-    this.config = ContainerConfig.decode(Buffer.from(meta.config, 'base64'));
+    this.config = fromBase64(ContainerConfig, meta.config);
   }
 
   get id(): string {
@@ -87,7 +90,7 @@ export class Container {
   }
 
   get resources(): LinuxContainerResources | undefined {
-    if (this.status.resources) return LinuxContainerResources.decode(Buffer.from(this.status.resources, 'base64'));
+    if (this.status.resources) return fromBase64(LinuxContainerResources, this.status.resources);
     return this.config.linux?.resources;
   }
 
@@ -114,96 +117,29 @@ export class Container {
   }
 }
 
-export const encodeConfig = (c: ContainerConfig) => Buffer.from(ContainerConfig.encode(c).finish()).toString('base64');
-export const encodeResources = (r: LinuxContainerResources) => Buffer.from(LinuxContainerResources.encode(r).finish()).toString('base64');
+const containerKind: RecordKind<ContainerMeta, ContainerStatusRecord, Container> = {
+  noun: 'container',
+  metaSchema: MetaSchema,
+  statusSchema: StatusSchema,
+  build: (meta, status) => new Container(meta, status),
+  nameKey: (meta) => ContainerStore.nameKey(meta.podSandboxId, meta.name, meta.attempt),
+  nameTaken: (key, holder) => {
+    const [, name, attempt] = key.split('/');
+    return alreadyExists(`container name "${name}" attempt ${attempt} is already reserved in this pod by container ${holder}`);
+  },
+};
 
 /** Containers in memory, their records on disk, and name reservations (name/attempt within a pod). */
-export class ContainerStore {
-  readonly #meta: JsonRecordDir<typeof MetaSchema>;
-  readonly #status: JsonRecordDir<typeof StatusSchema>;
-  readonly #byId = new Map<string, Container>();
-  readonly #names = new Map<string, string>();
-
-  constructor(dir: string) {
-    this.#meta = new JsonRecordDir(join(dir, 'meta'), MetaSchema);
-    this.#status = new JsonRecordDir(join(dir, 'status'), StatusSchema);
+export class ContainerStore extends RecordStore<ContainerMeta, ContainerStatusRecord, Container> {
+  constructor(root: string) {
+    super(root, containerKind);
   }
 
   static nameKey(podId: string, name: string, attempt: number): string {
     return `${podId}/${name}/${attempt}`;
   }
 
-  /** Synchronous: no await between the check and the mark. */
-  reserveName(key: string, id: string): void {
-    const holder = this.#names.get(key);
-    if (holder !== undefined) {
-      const [, name, attempt] = key.split('/');
-      throw alreadyExists(`container name "${name}" attempt ${attempt} is already reserved in this pod by container ${holder}`);
-    }
-    this.#names.set(key, id);
-  }
-
-  releaseName(key: string, id: string): void {
-    if (this.#names.get(key) === id) this.#names.delete(key);
-  }
-
-  async add(c: Container): Promise<void> {
-    await this.#meta.put(c.id, c.meta);
-    await this.#status.put(c.id, c.status);
-    this.#byId.set(c.id, c);
-  }
-
-  async persistStatus(c: Container): Promise<void> {
-    await this.#status.put(c.id, c.status);
-  }
-
-  async forget(c: Container): Promise<void> {
-    await this.#status.delete(c.id);
-    await this.#meta.delete(c.id);
-    this.#byId.delete(c.id);
-    this.releaseName(ContainerStore.nameKey(c.meta.podSandboxId, c.meta.name, c.meta.attempt), c.id);
-  }
-
-  get(id: string): Container | undefined {
-    return this.#byId.get(id);
-  }
-
-  /** Full id or unambiguous prefix; throws InvalidArgument when ambiguous. */
-  resolve(idOrPrefix: string): Container | undefined {
-    const id = resolvePrefix(idOrPrefix, this.#byId.keys(), 'container');
-    return id === undefined ? undefined : this.#byId.get(id);
-  }
-
-  list(): Container[] {
-    return [...this.#byId.values()];
-  }
-
   inPod(podId: string): Container[] {
     return this.list().filter((c) => c.meta.podSandboxId === podId);
-  }
-
-  /** Loads every record; a record without its pair is reported as bad. */
-  async load(): Promise<{ loaded: Container[]; bad: string[] }> {
-    const metas = await this.#meta.loadAll();
-    const statuses = await this.#status.loadAll();
-    const loaded: Container[] = [];
-    const bad = [...metas.bad.map((b) => `${b.key}: ${b.reason}`), ...statuses.bad.map((b) => `${b.key}: ${b.reason}`)];
-    for (const [id, meta] of metas.good) {
-      const st = statuses.good.get(id);
-      if (!st) {
-        bad.push(`${id}: status record missing`);
-        continue;
-      }
-      const c = new Container(meta, st);
-      this.#byId.set(id, c);
-      this.#names.set(ContainerStore.nameKey(meta.podSandboxId, meta.name, meta.attempt), id);
-      loaded.push(c);
-    }
-    return { loaded, bad };
-  }
-
-  async dropRecords(id: string): Promise<void> {
-    await this.#status.delete(id);
-    await this.#meta.delete(id);
   }
 }

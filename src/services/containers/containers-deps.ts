@@ -13,7 +13,6 @@ import type { PodsArea } from '../pods/api.js';
 import { OciRuntime } from '../../runtime/runc.js';
 import type { ExitWatcher } from '../../runtime/exit-watcher.js';
 import type { ContainerStore } from './container-store.js';
-import type { ParkedCreates } from './create-parking.js';
 import type { EventBus } from '../events/event-bus.js';
 
 export interface ContainerDirs {
@@ -38,7 +37,6 @@ export interface ContainersDeps {
   readonly events: EventBus;
   readonly exits: ExitWatcher;
   readonly dirs: ContainerDirs;
-  readonly parked: ParkedCreates;
   runtime(handler: string): OciRuntime;
   facts(): HostFacts;
 }

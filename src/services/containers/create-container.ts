@@ -4,15 +4,16 @@ import { backgroundContext, type OpContext } from '../../core/context.js';
 import { abortError, failedPrecondition, invalidArgument, notFound, wrap } from '../../core/errors.js';
 import { newId, type ContainerId } from '../../core/ids.js';
 import { withRollback } from '../../core/rollback.js';
-import { ContainerEventType, NamespaceMode, SupplementalGroupsPolicy } from '../../gen/runtime/v1/api.js';
+import { ContainerConfig, ContainerEventType, NamespaceMode, SupplementalGroupsPolicy } from '../../gen/runtime/v1/api.js';
 import { mountOverlay, overlayPaths, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
 import { readFileInRoot } from '../../host/overlay-read.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
+import { toBase64 } from '../../store/proto-base64.js';
 import type { UnaryHandler } from '../../core/rpc.js';
 import { buildSpec } from '../../oci/spec.js';
 import { resolveUser } from '../../oci/user.js';
 import { conmonFiles, createWithConmon } from '../../runtime/conmon.js';
-import { Container, ContainerStore, encodeConfig, type ContainerMeta } from './container-store.js';
+import { Container, ContainerStore, type ContainerMeta } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { checkLogPathInside, loadLocalhostSeccomp, resolveDevices, resolveMounts } from './host-inputs.js';
 import { removeContainer } from './lifecycle.js';
@@ -21,6 +22,8 @@ import { containerEvent } from './to-cri.js';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 const CONMON_TIMEOUT_MS = 60_000;
 const CREATE_MAX_MS = 120_000;
+/** How long a create that outlived its caller waits for kubelet's retry before it is undone. */
+const PARK_TTL_MS = 5 * 60_000;
 
 /**
  * CreateContainer: reserve name/attempt in the pod, mount an overlay rootfs, write the
@@ -67,7 +70,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
 
     const key = ContainerStore.nameKey(pod.id, md.name, md.attempt);
     // kubelet's retry after its deadline expired mid-create: hand over the same container.
-    const parked = deps.parked.collect(key);
+    const parked = deps.store.collect(key);
     if (parked) return { containerId: await parked };
     // The work runs on its own clock, not the caller's: if the caller gives up, the
     // finished container is parked for the retry instead of being torn down.
@@ -161,7 +164,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           podSandboxId: pod.id,
           name: md.name,
           attempt: md.attempt,
-          config: encodeConfig(config),
+          config: toBase64(ContainerConfig, config),
           imageId: image.id,
           imageName: image.repoTags[0] ?? imageRef,
           logPath,
@@ -177,7 +180,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, username: user.username },
         };
         const c = new Container(meta, { v: 1, state: 'created', pid, startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', resources: '' });
-        rb.push('drop records', () => deps.store.forget(c));
+        rb.push('drop records', () => deps.store.remove(c));
         await deps.store.add(c);
         deps.images.retain(image.id, id);
         return c;
@@ -196,7 +199,9 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
       return { containerId: await Promise.race([creating, onAbort]) };
     } catch (err) {
       if (ctx.signal.aborted) {
-        deps.parked.park(key, creating, (id) => discardParked(deps, id));
+        // outlivesRecord: the parking outlives a RemoveContainer of the container before
+        // the retry, which is then handed the removed id (a parked pod is dropped instead).
+        deps.store.park(key, creating, { ttlMs: PARK_TTL_MS, discard: (id) => discardParked(deps, key, id), outlivesRecord: true });
         ctx.log.warn({ name: md.name, attempt: md.attempt }, 'caller gave up during CreateContainer; the container is kept for its retry');
       }
       throw err;
@@ -204,9 +209,10 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
   };
 }
 
-async function discardParked(deps: ContainersDeps, id: string): Promise<void> {
+/** A parked create nobody collected within PARK_TTL_MS: removed like RemoveContainer would. */
+async function discardParked(deps: ContainersDeps, key: string, id: string): Promise<void> {
   const c = deps.store.get(id);
   if (!c) return;
   const ctx = backgroundContext(deps.log, 'discard-parked-create');
-  await deps.mutex.run(id, () => removeContainer(ctx, deps, c));
+  await deps.mutex.run(id, () => removeContainer(ctx, deps, c)).catch((err: unknown) => deps.log.warn({ err, key }, 'cannot discard an uncollected container create'));
 }

@@ -31,7 +31,7 @@ export async function recordExit(deps: ContainersDeps, c: Container, exitCode: n
   };
   c.notifyExit();
   try {
-    await deps.store.persistStatus(c);
+    await deps.store.update(c);
   } catch (err) {
     deps.log.error({ err, container: c.id }, 'cannot save container exit');
   }
@@ -56,7 +56,7 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
       await runtime.kill({ ...ctx, signal: AbortSignal.timeout(10_000) }, c.id, 'SIGKILL').catch(() => {});
       c.status = { ...c.status, state: 'exited', exitCode: 128, finishedAt: nowNs(), reason: 'StartError', message: msg.slice(0, 2000) };
       c.notifyExit();
-      await deps.store.persistStatus(c);
+      await deps.store.update(c);
       deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STOPPED_EVENT));
       throw new CricketError('Internal', `start container ${c.id}: ${msg}`, { cause: err });
     }
@@ -65,7 +65,7 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
     const now = c.status.state as string;
     if (now === 'exited') c.status = { ...c.status, startedAt };
     else c.status = { ...c.status, state: 'running', startedAt };
-    await deps.store.persistStatus(c);
+    await deps.store.update(c);
     deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STARTED_EVENT));
     // An exit file may have landed between runc start and the watch seeing it.
     if (c.status.state === 'running') await deps.exits.check(c.id);
@@ -120,7 +120,7 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
     await rm(`${deps.dirs.sockets}/${c.id}`, { force: true });
     await removeLayerDirs(c.meta.layerDir);
     await deps.exits.forget(c.id);
-    await deps.store.forget(c);
+    await deps.store.remove(c);
     deps.images.release(c.meta.imageId, c.id);
     deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_DELETED_EVENT));
     ctx.log.info({ container: c.id }, 'container removed');

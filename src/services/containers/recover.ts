@@ -15,8 +15,9 @@ import { recordExit } from './lifecycle.js';
  * an unknown code rather than reported as running.
  */
 export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): Promise<void> {
-  const { loaded, bad } = await deps.store.load();
-  for (const b of bad) ctx.log.warn({ record: b }, 'skipping unreadable container record');
+  const { loaded, unreadable, halfWritten } = await deps.store.load();
+  for (const b of unreadable) ctx.log.warn({ record: `${b.id}: ${b.reason}` }, 'skipping unreadable container record');
+  for (const id of halfWritten) ctx.log.warn({ record: `${id}: status record missing` }, 'skipping unreadable container record');
   await deps.exits.start();
   await mkdir(deps.dirs.sockets, { recursive: true });
   const timeoutMs = deps.config.daemon.recovery_item_timeout_seconds * 1000;
@@ -34,7 +35,7 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
         }
       } else if (st.status === 'running' && c.status.state === 'created') {
         c.status = { ...c.status, state: 'running', startedAt: String(BigInt(Date.now()) * 1_000_000n) };
-        await deps.store.persistStatus(c);
+        await deps.store.update(c);
       }
     } catch (err) {
       ctx.log.warn({ err, container: c.id }, 'cannot reconcile container; keeping its record');
@@ -45,9 +46,9 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
   // A meta without its status is a create or a removal a crash cut between the two
   // record writes: the caller never got the container, or already had it removed.
   // Undo it like an unfinished create, records included.
-  const halfWritten = new Set(bad.filter((b) => b.endsWith(': status record missing')).map((b) => b.split(':')[0]!));
-  const keep = new Set([...loaded.map((c) => c.id), ...bad.map((b) => b.split(':')[0]!).filter((id) => !halfWritten.has(id))]);
-  await releaseOrphans(ctx, deps, keep, halfWritten, timeoutMs);
+  const undo = new Set(halfWritten);
+  const keep = new Set([...loaded.map((c) => c.id), ...unreadable.map((b) => b.id).filter((id) => !undo.has(id))]);
+  await releaseOrphans(ctx, deps, keep, undo, timeoutMs);
   ctx.log.info({ containers: loaded.length }, 'containers recovered');
 }
 
@@ -72,7 +73,7 @@ async function releaseOrphans(ctx: OpContext, deps: ContainersDeps, known: Set<s
       await rm(join(deps.dirs.sockets, id), { recursive: true, force: true });
       await removeLayerDirs(join(deps.dirs.layers, id));
       await deps.exits.forget(id);
-      if (halfWritten.has(id)) await deps.store.dropRecords(id);
+      if (halfWritten.has(id)) await deps.store.removeRecords(id);
       ctx.log.info({ container: id }, 'removed what an unfinished CreateContainer left');
     } catch (err) {
       ctx.log.warn({ err, container: id }, 'cannot remove what an unfinished CreateContainer left');

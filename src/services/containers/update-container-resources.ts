@@ -1,7 +1,8 @@
 import { failedPrecondition, invalidArgument, notFound } from '../../core/errors.js';
 import type { UnaryHandler } from '../../core/rpc.js';
+import { LinuxContainerResources } from '../../gen/runtime/v1/api.js';
 import { convertResources } from '../../oci/resources.js';
-import { encodeResources } from './container-store.js';
+import { toBase64 } from '../../store/proto-base64.js';
 import type { ContainersDeps } from './containers-deps.js';
 
 /** UpdateContainerResources: `runc update` on a live container, then remembered for status. */
@@ -19,8 +20,8 @@ export function makeUpdateContainerResources(deps: ContainersDeps): UnaryHandler
       if (resources.hugepageLimits) update['hugepageLimits'] = resources.hugepageLimits;
       if (resources.unified) update['unified'] = resources.unified;
       await deps.runtime(c.meta.runtimeHandler).update(ctx, c.id, update);
-      c.status = { ...c.status, resources: encodeResources(req.linux!) };
-      await deps.store.persistStatus(c);
+      c.status = { ...c.status, resources: toBase64(LinuxContainerResources, req.linux!) };
+      await deps.store.update(c);
     });
     ctx.log.info({ container: c.id }, 'container resources updated');
     return {};
