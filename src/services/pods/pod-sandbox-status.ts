@@ -1,9 +1,11 @@
 import { notFound } from '../../core/errors.js';
-import { NamespaceMode, PodSandboxConfig, PodSandboxState, type PodSandboxStatus } from '../../gen/runtime/v1/api.js';
+import { LinuxContainerResources, NamespaceMode, PodSandboxConfig, PodSandboxState, type PodSandboxStatus } from '../../gen/runtime/v1/api.js';
 import type { UnaryHandler } from '../../core/rpc.js';
 import type { DeepPartial } from '../../gen/runtime/v1/api.js';
 import type { PodsDeps } from './pods-deps.js';
 import type { Sandbox } from './sandbox-store.js';
+
+const asJson = (r: LinuxContainerResources | undefined) => (r === undefined ? null : LinuxContainerResources.toJSON(r));
 
 export const stateOf = (sb: Sandbox) => (sb.status.state === 'ready' ? PodSandboxState.SANDBOX_READY : PodSandboxState.SANDBOX_NOTREADY);
 
@@ -56,8 +58,8 @@ export function makePodSandboxStatus(deps: PodsDeps): UnaryHandler<'PodSandboxSt
         cgroupParent: m.cgroupParent,
         logDirectory: m.logDirectory,
         portMappings: m.portMappings,
-        resources: sb.status.resources ?? null,
-        overhead: sb.status.overhead ?? null,
+        resources: asJson(sb.resources),
+        overhead: asJson(sb.overhead),
         config: PodSandboxConfig.toJSON(sb.config),
       });
     }

@@ -26,8 +26,8 @@ export async function recoverSandboxes(ctx: OpContext, deps: PodsDeps): Promise<
     ctx.log.warn({ pids: strays }, 'ending CNI plugins left running by the previous daemon');
     await killAndWait(strays);
   }
-  const { loaded, problems } = await deps.store.load();
-  for (const p of problems) ctx.log.warn({ problem: p }, 'unreadable pod sandbox record skipped');
+  const { loaded, unreadable } = await deps.store.load();
+  for (const p of unreadable) ctx.log.warn({ problem: `${p.id}: ${p.reason}` }, 'unreadable pod sandbox record skipped');
   let ready = 0;
   for (const sb of loaded) {
     if (sb.status.state !== 'ready') continue;
@@ -39,11 +39,11 @@ export async function recoverSandboxes(ctx: OpContext, deps: PodsDeps): Promise<
     ctx.log.warn({ pod: sb.id, why }, 'pod sandbox no longer intact; marking it NOTREADY');
     sb.status = { ...sb.status, state: 'notready', initPid: null };
     deps.store.releasePorts(sb.id);
-    await deps.store.persistStatus(sb).catch((err: unknown) => ctx.log.warn({ err, pod: sb.id }, 'cannot save pod record'));
+    await deps.store.update(sb).catch((err: unknown) => ctx.log.warn({ err, pod: sb.id }, 'cannot save pod record'));
   }
   await finishInterruptedStops(ctx, deps, loaded);
   const known = new Set(loaded.map((s) => s.id));
-  await releaseOrphans(ctx, deps, known, new Set(problems.map((p) => p.split(':')[0]!)));
+  await releaseOrphans(ctx, deps, known, new Set(unreadable.map((p) => p.id)));
   // CNI 1.1 GC: plugins drop whatever belongs to no live attachment (a no-op before 1.1.0).
   await deps.cni.gc(ctx, [...known]).catch((err: unknown) => ctx.log.warn({ err }, 'CNI GC failed'));
   ctx.log.info({ pods: loaded.length, ready }, 'pod sandboxes recovered');
@@ -62,7 +62,7 @@ async function finishInterruptedStops(ctx: OpContext, deps: PodsDeps, loaded: re
       await deps.cni.tearDown(ctx, sb.id);
       deps.store.releasePorts(sb.id);
       sb.status = { ...sb.status, ips: [] };
-      await deps.store.persistStatus(sb);
+      await deps.store.update(sb);
       ctx.log.info({ pod: sb.id }, 'finished the network teardown of a stopped pod');
     } catch (err) {
       ctx.log.warn({ err, pod: sb.id }, 'cannot release the network of a stopped pod; StopPodSandbox will retry');

@@ -15,6 +15,7 @@ import { writePodHosts, writePodResolvConf } from './pod-files.js';
 import { CREATED_CGROUPS_FILE, DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
 import { publishPodEvent } from './pod-events.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
+import { toBase64 } from '../../store/proto-base64.js';
 import { Sandbox, type SandboxMeta, type SandboxStatus } from './sandbox-store.js';
 import { checkLogDirectoryOnDisk, planPod } from './validate.js';
 
@@ -31,7 +32,8 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
   return async (ctx, req) => {
     const plan = planPod(req, deps.config, osHostname());
     checkLogDirectoryOnDisk(plan.logDirectory, deps.config.logs.allowed_roots);
-    const parked = deps.store.takeParked(plan.nameKey);
+    const parkedId = deps.store.collect(plan.nameKey);
+    const parked = parkedId && deps.store.get(await parkedId);
     if (parked && parked.status.state === 'ready') {
       ctx.log.info({ pod: parked.id, name: plan.nameKey }, 'handing over a pod finished after an earlier deadline');
       return { podSandboxId: parked.id };
@@ -141,10 +143,10 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       await step('write pod resolv.conf', () => writePodResolvConf(resolvConfPath, plan.config.dnsConfig));
 
       const meta: SandboxMeta = {
-        v: 1,
+        v: 2,
         id,
         nameKey: plan.nameKey,
-        config: PodSandboxConfig.toJSON(plan.config),
+        config: toBase64(PodSandboxConfig, plan.config),
         runtimeHandler: plan.runtimeHandler,
         createdAt: String(BigInt(Date.now()) * 1_000_000n),
         podDir,
@@ -161,14 +163,14 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         logDirectory: plan.logDirectory,
         portMappings: plan.portMappings,
       };
-      const status: SandboxStatus = { v: 1, state: 'ready', ips, network, initPid };
+      const status: SandboxStatus = { v: 2, state: 'ready', ips, network, initPid };
       const sb = new Sandbox(meta, status);
-      rb.push('delete records', () => deps.store.deleteRecords(id));
-      await step('save pod record', () => deps.store.persistNew(sb));
-      deps.store.add(sb);
+      rb.push('delete records', () => deps.store.remove(sb));
+      await step('save pod record', () => deps.store.add(sb));
       publishPodEvent(deps, sb, ContainerEventType.CONTAINER_CREATED_EVENT);
       publishPodEvent(deps, sb, ContainerEventType.CONTAINER_STARTED_EVENT);
       if (ctx.signal.aborted) {
+        // Kept until the retry collects it or the pod is removed (kubelet lists it too).
         deps.store.park(plan.nameKey, id);
         ctx.log.warn({ pod: id, name: plan.nameKey }, 'pod sandbox ready after the caller gave up; kept for its retry');
       } else ctx.log.debug({ pod: id, name: plan.nameKey, ips }, 'pod sandbox ready');

@@ -1,9 +1,8 @@
-import { join } from 'node:path';
 import { z } from 'zod';
 import { alreadyExists, failedPrecondition } from '../../core/errors.js';
-import { resolvePrefix } from '../../core/ids.js';
-import { PodSandboxConfig } from '../../gen/runtime/v1/api.js';
-import { JsonRecordDir } from '../../store/json-record.js';
+import { LinuxContainerResources, PodSandboxConfig } from '../../gen/runtime/v1/api.js';
+import { fromBase64, toBase64 } from '../../store/proto-base64.js';
+import { RecordStore, type RecordKind } from '../../store/record-store.js';
 import { portsConflict, type CniPortMapping } from '../../cni/port-mappings.js';
 import type { SandboxView } from './api.js';
 
@@ -13,16 +12,16 @@ import type { SandboxView } from './api.js';
  *   (RunPodSandbox) ──► READY ──StopPodSandbox──► NOTREADY ──RemovePodSandbox──► (gone)
  *                          └──────────────── RemovePodSandbox (stops first) ──────┘
  *
- * Immutable facts (config, paths, what was created) live in meta/<id>.json, written
- * once; the mutable part (state, IPs, init pid) in status/<id>.json. Both are under
- * <root>/pods and survive a restart; the namespaces they point at live under the run
- * root and do not survive a reboot (recovery then marks the pod NOTREADY).
+ * Immutable facts (config, paths, what was created) are the meta record, the mutable
+ * part (state, IPs, init pid) the status record (store/record-store.ts), both under
+ * <root>/pods; they survive a restart. The namespaces they point at live under the run
+ * root and do not survive a reboot (recovery then marks the pod NOTREADY). A meta whose
+ * status is missing (a crash between the two writes) loads as NOTREADY, so kubelet's
+ * Stop/Remove can finish the job.
  */
-export const MetaSchema = z.object({
-  v: z.literal(1),
+const MetaFields = z.object({
   id: z.string(),
   nameKey: z.string(),
-  config: z.unknown(),
   runtimeHandler: z.string(),
   createdAt: z.string(),
   podDir: z.string(),
@@ -41,19 +40,43 @@ export const MetaSchema = z.object({
     z.object({ hostPort: z.number(), containerPort: z.number(), protocol: z.enum(['tcp', 'udp', 'sctp']), hostIP: z.string().optional() }),
   ),
 });
-export type SandboxMeta = z.output<typeof MetaSchema>;
 
-export const StatusSchema = z.object({
-  v: z.literal(1),
+const MetaV2 = MetaFields.extend({
+  v: z.literal(2),
+  /** The CRI PodSandboxConfig as protobuf bytes (base64), as containers keep theirs. */
+  config: z.string(),
+});
+export type SandboxMeta = z.output<typeof MetaV2>;
+
+/** v1 kept the config as proto JSON. Read and converted, never written: a daemon upgraded in place loads its pods. */
+const MetaV1 = MetaFields.extend({ v: z.literal(1), config: z.unknown() }).transform(
+  (m): SandboxMeta => ({ ...m, v: 2, config: toBase64(PodSandboxConfig, PodSandboxConfig.fromJSON(m.config)) }),
+);
+
+export const MetaSchema = z.union([MetaV2, MetaV1]);
+
+const StatusFields = z.object({
   state: z.enum(['ready', 'notready']),
   ips: z.array(z.string()),
   network: z.string().nullable(),
   initPid: z.number().nullable(),
-  /** The last UpdatePodSandboxResources (LinuxContainerResources as proto JSON). */
-  resources: z.unknown().optional(),
-  overhead: z.unknown().optional(),
 });
-export type SandboxStatus = z.output<typeof StatusSchema>;
+
+const StatusV2 = StatusFields.extend({
+  v: z.literal(2),
+  /** The last UpdatePodSandboxResources: LinuxContainerResources as protobuf bytes (base64). */
+  resources: z.string().optional(),
+  overhead: z.string().optional(),
+});
+export type SandboxStatus = z.output<typeof StatusV2>;
+
+/** v1 kept resources and overhead as proto JSON; converted on read like MetaV1. */
+const resourcesFromV1 = (json: unknown) => (json === undefined || json === null ? undefined : toBase64(LinuxContainerResources, LinuxContainerResources.fromJSON(json)));
+const StatusV1 = StatusFields.extend({ v: z.literal(1), resources: z.unknown().optional(), overhead: z.unknown().optional() }).transform(
+  (s): SandboxStatus => ({ ...s, v: 2, resources: resourcesFromV1(s.resources), overhead: resourcesFromV1(s.overhead) }),
+);
+
+export const StatusSchema = z.union([StatusV2, StatusV1]);
 
 export class Sandbox {
   readonly meta: SandboxMeta;
@@ -63,13 +86,22 @@ export class Sandbox {
 
   constructor(meta: SandboxMeta, status: SandboxStatus) {
     this.meta = meta;
-    this.config = PodSandboxConfig.fromJSON(meta.config);
+    this.config = fromBase64(PodSandboxConfig, meta.config);
     this.createdAtNs = BigInt(meta.createdAt);
     this.status = status;
   }
 
   get id(): string {
     return this.meta.id;
+  }
+
+  /** The pod's resources and overhead from the last UpdatePodSandboxResources, if any. */
+  get resources(): LinuxContainerResources | undefined {
+    return this.status.resources === undefined ? undefined : fromBase64(LinuxContainerResources, this.status.resources);
+  }
+
+  get overhead(): LinuxContainerResources | undefined {
+    return this.status.overhead === undefined ? undefined : fromBase64(LinuxContainerResources, this.status.overhead);
   }
 
   view(): SandboxView {
@@ -94,34 +126,26 @@ export class Sandbox {
   }
 }
 
+const sandboxKind: RecordKind<SandboxMeta, SandboxStatus, Sandbox> = {
+  noun: 'pod sandbox',
+  metaSchema: MetaSchema,
+  statusSchema: StatusSchema,
+  build: (meta, status) => new Sandbox(meta, status),
+  nameKey: (meta) => meta.nameKey,
+  nameTaken: (nameKey, holder) => alreadyExists(`pod sandbox name "${nameKey}" is already reserved for sandbox ${holder}`, { details: { holder } }),
+  statusWhenMissing: () => ({ v: 2, state: 'notready', ips: [], network: null, initPid: null }),
+};
+
 /**
- * Sandboxes in memory plus their records on disk, and the two reservations that must
- * be taken before any side effect: the pod name and its host ports. Reservation is
- * synchronous (no await between check and mark).
+ * Sandboxes in memory plus their records on disk (store/record-store.ts), and the two
+ * reservations that must be taken before any side effect: the pod name and its host
+ * ports. Reservation is synchronous (no await between check and mark).
  */
-export class SandboxStore {
-  readonly #meta: JsonRecordDir<typeof MetaSchema>;
-  readonly #status: JsonRecordDir<typeof StatusSchema>;
-  readonly #byId = new Map<string, Sandbox>();
-  readonly #names = new Map<string, string>();
+export class SandboxStore extends RecordStore<SandboxMeta, SandboxStatus, Sandbox> {
   readonly #ports = new Map<string, readonly CniPortMapping[]>();
-  readonly #parked = new Map<string, string>();
 
   constructor(root: string) {
-    this.#meta = new JsonRecordDir(join(root, 'meta'), MetaSchema);
-    this.#status = new JsonRecordDir(join(root, 'status'), StatusSchema);
-  }
-
-  reserveName(nameKey: string, id: string): void {
-    const holder = this.#names.get(nameKey);
-    if (holder !== undefined && holder !== id) {
-      throw alreadyExists(`pod sandbox name "${nameKey}" is already reserved for sandbox ${holder}`, { details: { holder } });
-    }
-    this.#names.set(nameKey, id);
-  }
-
-  releaseName(nameKey: string, id: string): void {
-    if (this.#names.get(nameKey) === id) this.#names.delete(nameKey);
+    super(root, sandboxKind);
   }
 
   /** Host ports are exclusive among pods whose network is up. */
@@ -142,81 +166,16 @@ export class SandboxStore {
     this.#ports.delete(id);
   }
 
-  /**
-   * A pod finished after its caller's deadline passed. kubelet will retry RunPodSandbox
-   * with the same name; the retry gets this pod instead of "name reserved" (as CRI-O
-   * does), so a slow creation is not thrown away and redone forever.
-   */
-  park(nameKey: string, id: string): void {
-    this.#parked.set(nameKey, id);
-  }
-
-  /** The parked pod for this name, if any, now handed over (unparked). */
-  takeParked(nameKey: string): Sandbox | undefined {
-    const id = this.#parked.get(nameKey);
-    if (id === undefined) return undefined;
-    this.#parked.delete(nameKey);
-    return this.#byId.get(id);
-  }
-
-  add(sb: Sandbox): void {
-    this.#byId.set(sb.id, sb);
-  }
-
-  /** A sandbox by full id or unambiguous prefix (ambiguous: InvalidArgument). */
-  resolve(idOrPrefix: string): Sandbox | undefined {
-    const id = resolvePrefix(idOrPrefix, this.#byId.keys(), 'pod sandbox');
-    return id === undefined ? undefined : this.#byId.get(id);
-  }
-
-  list(): Sandbox[] {
-    return [...this.#byId.values()];
-  }
-
-  async persistNew(sb: Sandbox): Promise<void> {
-    await this.#meta.put(sb.id, sb.meta);
-    await this.#status.put(sb.id, sb.status);
-  }
-
-  async persistStatus(sb: Sandbox): Promise<void> {
-    await this.#status.put(sb.id, sb.status);
-  }
-
-  /** Forgets a sandbox: records (status first, so a half-deleted pod still has its meta), memory, name, ports. */
-  async forget(sb: Sandbox): Promise<void> {
-    await this.#status.delete(sb.id);
-    await this.#meta.delete(sb.id);
-    this.#byId.delete(sb.id);
-    this.releaseName(sb.meta.nameKey, sb.id);
+  /** Also frees the pod's host ports. */
+  override async remove(sb: Sandbox): Promise<void> {
+    await super.remove(sb);
     this.releasePorts(sb.id);
-    if (this.#parked.get(sb.meta.nameKey) === sb.id) this.#parked.delete(sb.meta.nameKey);
   }
 
-  async deleteRecords(id: string): Promise<void> {
-    await this.#status.delete(id);
-    await this.#meta.delete(id);
-  }
-
-  /** Loads every record; returns problems for the caller to log. */
-  async load(): Promise<{ loaded: Sandbox[]; problems: string[] }> {
-    const metas = await this.#meta.loadAll();
-    const statuses = await this.#status.loadAll();
-    const problems = [...metas.bad, ...statuses.bad].map((b) => `${b.key}: ${b.reason}`);
-    const loaded: Sandbox[] = [];
-    for (const [id, meta] of metas.good) {
-      // A meta without a status is a pod whose creation or removal was interrupted:
-      // keep it as NOTREADY so Stop/Remove can finish the job.
-      const status = statuses.good.get(id) ?? { v: 1 as const, state: 'notready' as const, ips: [], network: null, initPid: null };
-      try {
-        const sb = new Sandbox(meta, status);
-        this.#byId.set(id, sb);
-        this.#names.set(meta.nameKey, id);
-        if (status.state === 'ready' && meta.portMappings.length > 0) this.#ports.set(id, meta.portMappings);
-        loaded.push(sb);
-      } catch (err) {
-        problems.push(`${id}: ${(err as Error).message}`);
-      }
-    }
-    return { loaded, problems };
+  /** Also restores the host ports of READY pods. */
+  override async load() {
+    const res = await super.load();
+    for (const sb of res.loaded) if (sb.status.state === 'ready' && sb.meta.portMappings.length > 0) this.#ports.set(sb.id, sb.meta.portMappings);
+    return res;
   }
 }

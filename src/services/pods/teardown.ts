@@ -23,7 +23,7 @@ export async function stopSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox): 
   const wasReady = sb.status.state === 'ready';
   if (wasReady) {
     sb.status = { ...sb.status, state: 'notready' };
-    await guard('save pod record', () => deps.store.persistStatus(sb));
+    await guard('save pod record', () => deps.store.update(sb));
   }
   await deps.containers()?.stopAllInPod(ctx, sb.id, STOP_CONTAINERS_TIMEOUT_SEC);
   if (sb.meta.pidnsPath) {
@@ -34,7 +34,7 @@ export async function stopSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox): 
   deps.store.releasePorts(sb.id);
   if (sb.status.ips.length > 0 || sb.status.initPid !== null) {
     sb.status = { ...sb.status, ips: [], initPid: null };
-    await guard('save pod record', () => deps.store.persistStatus(sb));
+    await guard('save pod record', () => deps.store.update(sb));
   }
   if (wasReady) publishPodEvent(deps, sb, ContainerEventType.CONTAINER_STOPPED_EVENT);
 }
@@ -54,7 +54,7 @@ export async function removeSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox)
   await guard('remove pod cgroup', () => deps.host.removeCgroup(m.createdCgroups));
   if (m.cgroupParent.startsWith(`${DEFAULT_CGROUP_PARENT}/`)) await deps.host.removeCgroupIfUnused(DEFAULT_CGROUP_PARENT).catch(() => {});
   await guard('remove pod files', () => rm(m.podDir, { recursive: true, force: true }));
-  await guard('delete pod record', () => deps.store.forget(sb));
+  await guard('delete pod record', () => deps.store.remove(sb));
   publishPodEvent(deps, sb, ContainerEventType.CONTAINER_DELETED_EVENT);
 }
 

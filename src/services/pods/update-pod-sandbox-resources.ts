@@ -1,6 +1,7 @@
 import { notFound } from '../../core/errors.js';
 import { LinuxContainerResources } from '../../gen/runtime/v1/api.js';
 import type { UnaryHandler } from '../../core/rpc.js';
+import { toBase64 } from '../../store/proto-base64.js';
 import type { PodsDeps } from './pods-deps.js';
 
 /**
@@ -17,10 +18,10 @@ export function makeUpdatePodSandboxResources(deps: PodsDeps): UnaryHandler<'Upd
       if (!sb) throw notFound(`pod sandbox "${req.podSandboxId}" not found`);
       sb.status = {
         ...sb.status,
-        resources: req.resources ? LinuxContainerResources.toJSON(req.resources) : sb.status.resources,
-        overhead: req.overhead ? LinuxContainerResources.toJSON(req.overhead) : sb.status.overhead,
+        resources: req.resources ? toBase64(LinuxContainerResources, req.resources) : sb.status.resources,
+        overhead: req.overhead ? toBase64(LinuxContainerResources, req.overhead) : sb.status.overhead,
       };
-      await deps.store.persistStatus(sb);
+      await deps.store.update(sb);
     });
     ctx.log.debug({ pod: found.id }, 'pod sandbox resources recorded');
     return {};
