@@ -75,6 +75,8 @@ export class Container {
   readonly config: ContainerConfig;
   status: ContainerStatusRecord;
   starting = false;
+  /** An exit recorded while the start was under way: its STOPPED event waits for the STARTED one. */
+  stoppedEventDeferred = false;
   stopping = false;
   removing = false;
   #exitWaiters: (() => void)[] = [];

@@ -35,7 +35,10 @@ export async function recordExit(deps: ContainersDeps, c: Container, exitCode: n
   } catch (err) {
     deps.log.error({ err, container: c.id }, 'cannot save container exit');
   }
-  deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STOPPED_EVENT));
+  // kubelet's evented PLEG must see STARTED before STOPPED: while a start is under way
+  // (the process may exit before runc start returns), the start publishes both.
+  if (c.starting) c.stoppedEventDeferred = true;
+  else deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STOPPED_EVENT));
   deps.log.info({ container: c.id, exitCode, reason: c.status.reason }, 'container exited');
 }
 
@@ -56,6 +59,7 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
       await runtime.kill({ ...ctx, signal: AbortSignal.timeout(10_000) }, c.id, 'SIGKILL').catch(() => {});
       c.status = { ...c.status, state: 'exited', exitCode: 128, finishedAt: nowNs(), reason: 'StartError', message: msg.slice(0, 2000) };
       c.notifyExit();
+      c.stoppedEventDeferred = false; // this STOPPED is the one
       await deps.store.update(c);
       deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STOPPED_EVENT));
       throw new CricketError('Internal', `start container ${c.id}: ${msg}`, { cause: err });
@@ -65,12 +69,16 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
     const now = c.status.state as string;
     if (now === 'exited') c.status = { ...c.status, startedAt };
     else c.status = { ...c.status, state: 'running', startedAt };
-    await deps.store.update(c);
     deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STARTED_EVENT));
+    await deps.store.update(c);
     // An exit file may have landed between runc start and the watch seeing it.
     if (c.status.state === 'running') await deps.exits.check(c.id);
   } finally {
     c.starting = false;
+    if (c.stoppedEventDeferred) {
+      c.stoppedEventDeferred = false;
+      deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STOPPED_EVENT));
+    }
   }
 }
 
