@@ -17,7 +17,12 @@ import { existsSync } from 'node:fs';
  * runc's exit status (which is the process's).
  */
 export const TTY_HELPER_SOURCE = String.raw`
-import errno, fcntl, os, select, struct, sys, termios, tty
+import ctypes, errno, fcntl, os, select, struct, sys, termios, tty
+# Die with the daemon (PR_SET_PDEATHSIG = 1, SIGKILL): the pty master then closes, the
+# kernel hangs up runc's terminal and runc passes SIGHUP on (a process that ignores it
+# stays, as after a dropped ssh session). Without it a daemon killed mid-session leaves
+# this helper, runc and the process running.
+ctypes.CDLL(None).prctl(1, 9)
 size = sys.argv[1]
 argv = sys.argv[2:]
 master, slave = os.openpty()
