@@ -65,6 +65,20 @@ for (const transport of ['spdy', 'websocket'] as const) {
   console.log(`exec round trip (${transport}, 'true', 30 runs): p50 ${pct(lat, 50).toFixed(1)} ms, p95 ${pct(lat, 95).toFixed(1)} ms`);
 }
 
+// 1b. Exec round trip with a TTY (the pty helper's start-up included; the client sends
+// its terminal size at once, as kubectl does).
+{
+  const lat: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const t0 = process.hrtime.bigint();
+    const { url } = await area.handlers.Exec!(ctx, { containerId: id, cmd: ['true'], stdin: false, stdout: true, stderr: false, tty: true });
+    const r = await spdyExec(url!, { tty: true, resize: [{ width: 80, height: 24 }] });
+    if (!r.error.includes('Success')) throw new Error(`exec -t failed: ${r.error}`);
+    lat.push(ms(process.hrtime.bigint() - t0));
+  }
+  console.log(`exec round trip (spdy, tty, 'true', 30 runs): p50 ${pct(lat, 50).toFixed(1)} ms, p95 ${pct(lat, 95).toFixed(1)} ms`);
+}
+
 async function* chunks(total: number): AsyncGenerator<Buffer> {
   const block = Buffer.alloc(1 << 20, 0x5a);
   for (let sent = 0; sent < total; sent += block.length) yield block.subarray(0, Math.min(block.length, total - sent));

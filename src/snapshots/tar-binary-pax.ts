@@ -6,6 +6,12 @@ import { dirname, join } from 'node:path';
 // headers.decodePax through the module object, so replacing that one function with a
 // decoder that keeps SCHILY.xattr.* values as latin1 (one char per byte) restores
 // them exactly; unpack turns them back into bytes with Buffer.from(v, 'latin1').
+//
+// Why a patch and not another library: tar-stream (3.2.2, the latest) has no option for
+// it (its xattr issue, mafintosh/tar-stream#108, is closed as "PR welcome"), and node-tar
+// keeps no xattrs at all. The patch reaches into tar-stream's internals, so it refuses
+// to install when they are not what it expects, and the unpack test checks a
+// security.capability blob byte for byte.
 
 const require = createRequire(import.meta.url);
 const headers = require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as {
@@ -37,6 +43,9 @@ let installed = false;
 /** Idempotent: makes tar-stream keep xattr bytes exact. Call before extracting. */
 export function installBinaryPaxDecoder(): void {
   if (installed) return;
+  if (typeof headers.decodePax !== 'function') {
+    throw new Error('tar-stream no longer has headers.decodePax: binary xattrs would be mangled; update tar-binary-pax.ts');
+  }
   headers.decodePax = decodePaxBinarySafe;
   installed = true;
 }

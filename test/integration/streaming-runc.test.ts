@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -334,3 +334,28 @@ for (const tty of [false, true]) {
     assert.equal(JSON.parse(st.stdout).status, 'running', 'detaching left the container running');
   });
 }
+
+test('a daemon killed mid exec -t leaves no TTY helper, runc or process behind', { timeout: 180000 }, async (t) => {
+  const box = startContainer();
+  t.after(() => stopContainer(box));
+  const marker = String(800000 + Math.floor(Math.random() * 99999));
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../helpers/exec-tty-child.js'), RUNC, box.root, box.id, 'sleep', marker], { stdio: 'ignore' });
+  t.after(() => child.kill('SIGKILL'));
+  // Everything of this session names the container (helper, runc) or is the marker process.
+  const left = () =>
+    readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== child.pid).filter((p) => {
+      try {
+        const cmdline = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        return (cmdline === `sleep\0${marker}\0` || cmdline.includes(box.id)) && !/\) Z /.test(readFileSync(`/proc/${p}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    });
+  const sleeping = () => left().some((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8') === `sleep\0${marker}\0`);
+  for (let i = 0; i < 200 && !sleeping(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(sleeping(), 'the exec process started');
+  child.kill('SIGKILL');
+  for (let i = 0; i < 100 && left().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  const names = left().map((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]);
+  assert.deepEqual(names, [], 'nothing of the session outlives the daemon');
+});

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
-import { SPDY3_DICTIONARY } from '../../src/streams/spdy/dictionary.js';
+import { SPDY3_DICTIONARY, SPDY3_DICTIONARY_ID } from '../../src/streams/spdy/dictionary.js';
 import {
   encodeFrame,
   FrameDecoder,
@@ -22,6 +22,7 @@ test('the SPDY/3 dictionary is the protocol one (length, digest, zlib dictionary
   const block = new HeaderCodec().encode({ a: ['b'] });
   assert.equal(block[1]! & 0x20, 0x20, 'FDICT set');
   assert.equal(block.readUInt32BE(2), 0xe3c6a7c2);
+  assert.equal(zlib.deflateSync(Buffer.from('x'), { dictionary: SPDY3_DICTIONARY }).readUInt32BE(2), SPDY3_DICTIONARY_ID, 'zlib names it so too');
 });
 
 const vectors: [string, Frame, string][] = [
@@ -216,6 +217,31 @@ test('header blocks: names must be lowercase and unique; counts and lengths must
   assert.throws(() => new HeaderCodec().decode(zlib.deflateSync(Buffer.from('x'), { dictionary: Buffer.from('other') })), /dictionary/);
   const good = nv({ a: 'b' });
   assert.throws(() => new HeaderCodec().decode(good.subarray(0, good.length - 3)), /ends inside|truncated/);
+});
+
+test('the decompressed-size bound: exactly the bound passes, one byte more is refused, a bomb is stopped early', { timeout: 30000 }, async () => {
+  const { ZlibStreamInflater } = await import('../../src/streams/spdy/inflate.js');
+  const sync = { dictionary: SPDY3_DICTIONARY, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  // The bound is on each block's output, whatever the chunking inside the inflater.
+  for (const size of [1, 1000, 4096, 65536, 100_000]) {
+    const block = zlib.deflateSync(Buffer.alloc(size, 'z'), sync);
+    assert.equal(new ZlibStreamInflater(SPDY3_DICTIONARY).inflate(block, size).length, size);
+    assert.throws(() => new ZlibStreamInflater(SPDY3_DICTIONARY).inflate(block, size - 1), new RegExp(`past ${size - 1} bytes`));
+  }
+  // 250 MiB squeezed into one header block (the first 255 KiB of its stream, under the
+  // 256 KiB control frame limit): refused without ever holding more than the bound.
+  const bomb = zlib.deflateSync(Buffer.alloc(250 << 20), { ...sync, level: 9 }).subarray(0, 255 << 10);
+  const before = process.memoryUsage();
+  const inf = new ZlibStreamInflater(SPDY3_DICTIONARY);
+  assert.throws(() => inf.inflate(bomb, 64 * 1024), /past 65536 bytes/);
+  const after = process.memoryUsage();
+  assert.ok(after.arrayBuffers - before.arrayBuffers < 32 << 20, `array buffers grew by ${after.arrayBuffers - before.arrayBuffers}`);
+  // The shared context is lost: the connection cannot go on.
+  assert.throws(() => inf.inflate(zlib.deflateSync(Buffer.from('x'), sync), 1024), /unusable/);
+  // Blocks each within the bound may add up to any amount over a connection.
+  const d = new ZlibStreamInflater(SPDY3_DICTIONARY);
+  const blocks = await zlibPeerBlocks(Array.from({ length: 20 }, () => Buffer.alloc(60_000, 'q')), { level: 9 });
+  for (const b of blocks) assert.equal(d.inflate(b, 64 * 1024).length, 60_000);
 });
 
 // Three SYN_STREAMs as Go's SPDY framer (moby/spdystream, used by kubelet, crictl and

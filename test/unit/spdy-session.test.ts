@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
+import zlib from 'node:zlib';
 import { SpdySession, type SpdyStream } from '../../src/streams/spdy/session.js';
+import { SPDY3_DICTIONARY } from '../../src/streams/spdy/dictionary.js';
 import { encodeFrame, FrameDecoder, RstStatus, type Frame } from '../../src/streams/spdy/frames.js';
 
 async function pair(serverOpts: Partial<ConstructorParameters<typeof SpdySession>[1]> = {}) {
@@ -81,12 +83,16 @@ test('a reset stream ends only itself; too many streams are refused', { timeout:
   assert.equal((await collect(b)).toString(), 'still here');
 });
 
+const bombBlock = zlib.deflateSync(Buffer.alloc(100 << 20), { dictionary: SPDY3_DICTIONARY, level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+
 test('garbage or an oversized header block ends the connection with GOAWAY; other sessions go on', { timeout: 30000 }, async (t) => {
   for (const bad of [
     Buffer.from('\xff\xff\x00\x01 garbage that claims to be a control frame', 'latin1'),
     // A data frame far larger than any client sends is refused from its 8-byte header.
     Buffer.from('00000001 00ffffff'.replace(' ', ''), 'hex'),
     encodeFrame({ type: 'syn_stream', streamId: 1, associatedId: 0, priority: 0, slot: 0, fin: false, unidirectional: false, block: Buffer.from('not zlib at all') }),
+    // A header block that inflates to 100 MiB, past the 64 KiB bound.
+    encodeFrame({ type: 'syn_stream', streamId: 1, associatedId: 0, priority: 0, slot: 0, fin: false, unidirectional: false, block: bombBlock }),
   ]) {
     const other = await pair();
     t.after(() => {

@@ -40,3 +40,6 @@ function build(): Buffer {
 }
 
 export const SPDY3_DICTIONARY: Buffer = build();
+
+/** Its Adler-32, by which a zlib header names a preset dictionary (RFC 1950 DICTID). */
+export const SPDY3_DICTIONARY_ID = 0xe3c6a7c2;

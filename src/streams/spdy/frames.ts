@@ -5,6 +5,11 @@
 //
 // Header blocks (SYN_STREAM, SYN_REPLY, HEADERS) are compressed by the caller through
 // HeaderCodec (header-block.ts): this module only places the compressed bytes.
+//
+// Why our own framer: the one npm implementation, spdy-transport (3.0.0), decompresses
+// headers through Node's asynchronous zlib streams (every SYN_STREAM an await, no
+// bound on a block's output) and brings push, priorities and an HTTP/2 mode we do not
+// serve; the frames kubelet and crictl use are the handful below.
 
 export const SPDY_VERSION = 3;
 

@@ -1,4 +1,4 @@
-import { SPDY3_DICTIONARY } from './dictionary.js';
+import { SPDY3_DICTIONARY, SPDY3_DICTIONARY_ID } from './dictionary.js';
 import { RstStatus, SpdyProtocolError } from './frames.js';
 import { ZlibStoredDeflater, ZlibStreamInflater } from './inflate.js';
 
@@ -21,7 +21,7 @@ export function headerValue(h: SpdyHeaders, name: string): string | undefined {
  * peer can decode it without waiting for more.
  */
 export class HeaderCodec {
-  readonly #deflate = new ZlibStoredDeflater(SPDY3_DICTIONARY);
+  readonly #deflate = new ZlibStoredDeflater(SPDY3_DICTIONARY_ID);
   readonly #inflate = new ZlibStreamInflater(SPDY3_DICTIONARY);
   readonly #maxBlockBytes: number;
 
