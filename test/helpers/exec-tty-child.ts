@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import { runExec } from '../../src/runtime/exec-runner.js';
-import type { RemoteCommandIO } from '../../src/streams/remote-io.js';
+import type { RemoteCommandIO } from '../../src/core/remote-io.js';
 
 // Stands in for a daemon serving one `exec -t` session, so a test can SIGKILL it
 // mid-session: node exec-tty-child.js <runtime> <runtime root> <container id> <cmd...>.
