@@ -9,7 +9,8 @@ import { ExitWatcher } from '../../runtime/exit-watcher.js';
 import { makeContainerStats, makeListContainerStats, makeStreamContainerStats, ContainerStatsSampler } from './container-stats.js';
 import { makeContainerStatus } from './container-status.js';
 import { ContainerStore } from './container-store.js';
-import { readHostFacts, runtimeFor, type ContainersDeps } from './containers-deps.js';
+import { realContainerHost, type ContainerHost } from './container-host.js';
+import { runtimeFor, type ContainersDeps } from './containers-deps.js';
 import { makeCreateContainer } from './create-container.js';
 import { ParkedCreates } from './create-parking.js';
 import { makeExecSync } from './exec-sync.js';
@@ -23,10 +24,17 @@ import { makeStartContainer } from './start-container.js';
 import { makeStopContainer } from './stop-container.js';
 import { makeUpdateContainerResources } from './update-container-resources.js';
 
-
-
-export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'events'>, d: { images: ImagesArea; pods: PodsArea }): Promise<ContainersArea> {
-  const { config, log } = base;
+/**
+ * The container RPCs' shared deps over a host (the real one in the daemon, a fake in
+ * unit tests): the store, the dirs under the roots, the exit watcher wired to
+ * recordExit, the runtime per handler and the host facts read once.
+ */
+export function makeContainersDeps(
+  base: Pick<Deps, 'config' | 'log' | 'events'>,
+  d: { images: ImagesArea; pods: PodsArea },
+  host: ContainerHost,
+): ContainersDeps {
+  const { config, log, events } = base;
   const store = new ContainerStore(join(config.daemon.root, 'containers'));
   const dirs = {
     run: join(config.daemon.run_root, 'containers'),
@@ -35,7 +43,6 @@ export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'even
     sockets: join(config.daemon.run_root, 'containers', 'attach'),
   };
   let facts: HostFacts | undefined;
-  const { events } = base;
   // eslint-disable-next-line prefer-const
   let deps: ContainersDeps;
   const exits = new ExitWatcher(dirs.exits, log, (id, code) => {
@@ -55,10 +62,17 @@ export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'even
     exits,
     dirs,
     parked: new ParkedCreates(log),
-    runtime: (handler) => runtimeFor(config, handler),
-    facts: () => (facts ??= readHostFacts(config)),
+    host,
+    runtime: (handler) => runtimeFor(config, host, handler),
+    facts: () => (facts ??= host.readHostFacts(config.runtime.restrict_oom_score_adj)),
   };
-  const sampler = new ContainerStatsSampler();
+  return deps;
+}
+
+export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'events'>, d: { images: ImagesArea; pods: PodsArea }): Promise<ContainersArea> {
+  const deps = makeContainersDeps(base, d, realContainerHost);
+  const { store, exits, dirs } = deps;
+  const sampler = new ContainerStatsSampler(deps.host);
   const remove = makeRemoveContainer(deps);
   return {
     handlers: {

@@ -1,10 +1,8 @@
-import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
 import { CricketError, failedPrecondition } from '../../core/errors.js';
 import { ContainerEventType } from '../../gen/runtime/v1/api.js';
-import { overlayPaths, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
-import { conmonFiles } from '../../runtime/conmon.js';
+import { overlayPaths } from '../../host/overlay.js';
 import type { Container } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { containerEvent } from './to-cri.js';
@@ -19,7 +17,7 @@ const KILL_WAIT_MS = 15_000;
  */
 export async function recordExit(deps: ContainersDeps, c: Container, exitCode: number): Promise<void> {
   if (c.status.state === 'exited') return;
-  const oom = existsSync(conmonFiles(c.meta.bundleDir).oomFile);
+  const oom = deps.host.conmonSawOom(c.meta.bundleDir);
   c.status = {
     ...c.status,
     state: 'exited',
@@ -115,10 +113,10 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
     if (c.status.state === 'running') await stopContainer(ctx, deps, c, 0);
     const runtime = deps.runtime(c.meta.runtimeHandler);
     await runtime.delete(ctx, c.id);
-    await unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
-    await rm(c.meta.bundleDir, { recursive: true, force: true });
-    await rm(`${deps.dirs.sockets}/${c.id}`, { force: true });
-    await removeLayerDirs(c.meta.layerDir);
+    await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
+    await deps.host.removeAll(c.meta.bundleDir);
+    await deps.host.removeAll(join(deps.dirs.sockets, c.id));
+    await deps.host.removeLayerDirs(c.meta.layerDir);
     await deps.exits.forget(c.id);
     await deps.store.forget(c);
     deps.images.release(c.meta.imageId, c.id);
