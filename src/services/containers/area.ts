@@ -43,15 +43,14 @@ export function makeContainersDeps(
     sockets: join(config.daemon.run_root, 'containers', 'attach'),
   };
   let facts: HostFacts | undefined;
-  // eslint-disable-next-line prefer-const
-  let deps: ContainersDeps;
+  // The watcher's callback runs only once recovery starts it, after deps exists.
   const exits = new ExitWatcher(dirs.exits, log, (id, code) => {
     const c = store.get(id);
     if (c) void recordExit(deps, c, code);
     // A removed container's monitor may write its exit file after the removal.
     else void exits.forget(id);
   });
-  deps = {
+  const deps: ContainersDeps = {
     config,
     log,
     images: d.images,
