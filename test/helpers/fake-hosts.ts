@@ -85,6 +85,8 @@ export class FakeContainerHost implements ContainerHost {
   readonly mounts = new Set<string>();
   readonly runc = new Map<string, FakeRuncContainer>();
   readonly conmons = new Set<string>();
+  /** Runs inside `runc start`, after the process started (e.g. to end it before start returns). */
+  onStart: ((id: string) => Promise<void>) | undefined;
   readonly #root: string;
   #nextPid = 1000;
 
@@ -202,6 +204,7 @@ export class FakeContainerHost implements ContainerHost {
       const c = this.runc.get(id);
       if (!c || c.status !== 'created') throw new CricketError('Internal', `runc start ${id}: container is not created`);
       c.status = 'running';
+      await this.onStart?.(id);
     },
     kill: async (_ctx: OpContext, id: string, signal: string) => {
       this.record(`runc kill ${id} ${signal}`);

@@ -27,6 +27,22 @@ async function running(u: ContainersUnit, name = 'c'): Promise<string> {
   return id;
 }
 
+test('a container that exits before runc start returns is EXITED with startedAt <= finishedAt', async (t) => {
+  const u = containersUnit(t);
+  await recoverContainers(ctx(), u.deps);
+  const id = await create(u);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  u.host.onStart = async () => {
+    u.host.exit(id, 3);
+    while (u.deps.store.get(id)!.status.state !== 'exited') await sleep(5);
+    await sleep(5); // runc start returns a few ms after the exit was recorded
+  };
+  await makeStartContainer(u.deps)(ctx(), { containerId: id });
+  const s = u.deps.store.get(id)!.status;
+  assert.deepEqual([s.state, s.exitCode, s.reason], ['exited', 3, 'Error']);
+  assert.ok(BigInt(s.startedAt) > 0n && BigInt(s.startedAt) <= BigInt(s.finishedAt), `started ${s.startedAt}, finished ${s.finishedAt}`);
+});
+
 test('StopContainer sends the stop signal, then is a no-op; unknown ids are success', async (t) => {
   const u = containersUnit(t);
   await recoverContainers(ctx(), u.deps);

@@ -18,12 +18,13 @@ const KILL_WAIT_MS = 15_000;
 export async function recordExit(deps: ContainersDeps, c: Container, exitCode: number): Promise<void> {
   if (c.status.state === 'exited') return;
   const oom = deps.host.conmonSawOom(c.meta.bundleDir);
+  const finishedAt = nowNs();
   c.status = {
     ...c.status,
     state: 'exited',
     exitCode,
-    finishedAt: nowNs(),
-    startedAt: c.status.startedAt === '0' ? nowNs() : c.status.startedAt,
+    finishedAt,
+    startedAt: c.status.startedAt === '0' ? finishedAt : c.status.startedAt,
     reason: oom ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error',
     message: oom ? 'the container exceeded its memory limit and was killed' : c.status.message,
   };
@@ -58,11 +59,10 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
       deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STOPPED_EVENT));
       throw new CricketError('Internal', `start container ${c.id}: ${msg}`, { cause: err });
     }
-    const startedAt = nowNs();
-    // The process may already have exited (and been recorded) before runc start returned.
+    // The process may already have exited before runc start returned: recordExit then
+    // gave it a start time no later than its finish, which is kept.
     const now = c.status.state as string;
-    if (now === 'exited') c.status = { ...c.status, startedAt };
-    else c.status = { ...c.status, state: 'running', startedAt };
+    if (now !== 'exited') c.status = { ...c.status, state: 'running', startedAt: nowNs() };
     await deps.store.persistStatus(c);
     deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STARTED_EVENT));
     // An exit file may have landed between runc start and the watch seeing it.
