@@ -12,6 +12,7 @@ import { invalidArgument } from '../core/errors.js';
  *   ensureCgroup(path)      mkdir in every hierarchy; returns what it created
  *   removeCgroup(created)   rmdir what ensureCgroup created, deepest first
  *   readCgroupStats(path)   cpu, memory, pids usage as the CRI stats want them
+ *   readSwapUsage(path)     swap in use
  *   addProcess(path, pid)   move a process in
  */
 export const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -232,6 +233,18 @@ export function readCgroupStats(path: string, root = CGROUP_ROOT): CgroupStats {
     majorPageFaults: mem['total_pgmajfault'],
     processCount: num(readOpt(join(root, 'pids', path, 'pids.current'))),
   };
+}
+
+/** Swap in use by a cgroup (v1: memsw minus memory usage); undefined when unknown. */
+export function readSwapUsage(path: string, root = CGROUP_ROOT): bigint | undefined {
+  try {
+    if (isCgroupV2(root)) return BigInt(readFileSync(join(root, path, 'memory.swap.current'), 'utf8').trim());
+    const memsw = BigInt(readFileSync(join(root, 'memory', path, 'memory.memsw.usage_in_bytes'), 'utf8').trim());
+    const mem = BigInt(readFileSync(join(root, 'memory', path, 'memory.usage_in_bytes'), 'utf8').trim());
+    return memsw > mem ? memsw - mem : 0n;
+  } catch {
+    return undefined;
+  }
 }
 
 /** kubelet's working set: usage minus inactive file cache, never negative. */

@@ -8,7 +8,6 @@ import { backgroundContext } from '../../src/core/context.js';
 import { CricketError } from '../../src/core/errors.js';
 import { KeyedMutex } from '../../src/core/keyed-mutex.js';
 import { NamespaceMode, RunPodSandboxRequest, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
-import type { PodHost, PodNetwork } from '../../src/services/pods/pod-host.js';
 import type { PodsDeps } from '../../src/services/pods/pods-deps.js';
 import { makeRemovePodSandbox } from '../../src/services/pods/remove-pod-sandbox.js';
 import { makeRunPodSandbox } from '../../src/services/pods/run-pod-sandbox.js';
@@ -16,6 +15,7 @@ import { EventBus } from '../../src/services/events/event-bus.js';
 import { SandboxStore } from '../../src/services/pods/sandbox-store.js';
 import { makeStopPodSandbox } from '../../src/services/pods/stop-pod-sandbox.js';
 import { removeDir, tempDir } from '../helpers/daemon.js';
+import { fakePodHost } from '../helpers/fake-hosts.js';
 
 // RunPodSandbox over a fake host: every side effect is logged, and any one step can be
 // made to fail. Whatever fails, the undo log must be the done log reversed, and the
@@ -23,35 +23,8 @@ import { removeDir, tempDir } from '../helpers/daemon.js';
 
 type Log = string[];
 
-function fakes(log: Log, failAt: string | undefined) {
-  const act = async (name: string) => {
-    if (name === failAt) throw new CricketError('Internal', `${name} failed on purpose`);
-    log.push(`do ${name}`);
-  };
-  const host: PodHost = {
-    ensureCgroup: async (p) => (await act('cgroup'), [`/fake${p}`]),
-    removeCgroup: async () => void log.push('undo cgroup'),
-    removeCgroupIfUnused: async () => {},
-    addProcess: async () => act('addProcess'),
-    pinNamespaces: async () => act('pin'),
-    unpinNamespace: async (p) => void log.push(`undo pin ${p.split('/').pop()}`),
-    mountShm: async () => act('shm'),
-    unmountShm: async () => void log.push('undo shm'),
-    startPodInit: async () => (await act('init'), { pid: 4242 }),
-    stopPodInit: async () => void log.push('undo init'),
-  };
-  const cni: PodNetwork = {
-    network: () => ({ name: 'fake' }),
-    setUp: async () => (await act('cni'), { network: 'fake', ips: ['10.9.0.2'], result: {} }),
-    tearDown: async () => void log.push('undo cni'),
-    gc: async () => {},
-    cachedPodIds: async () => [],
-  };
-  return { host, cni };
-}
-
 function deps(dir: string, log: Log, failAt?: string): PodsDeps {
-  const { host, cni } = fakes(log, failAt);
+  const { host, cni } = fakePodHost(log, failAt);
   const config = { ...defaultConfig(), logs: { allowed_roots: [] } };
   return {
     config,

@@ -9,7 +9,8 @@ import { ExitWatcher } from '../../runtime/exit-watcher.js';
 import { makeContainerStats, makeListContainerStats, makeStreamContainerStats, ContainerStatsSampler } from './container-stats.js';
 import { makeContainerStatus } from './container-status.js';
 import { ContainerStore } from './container-store.js';
-import { readHostFacts, runtimeFor, type ContainersDeps } from './containers-deps.js';
+import { realContainerHost, type ContainerHost } from './container-host.js';
+import { runtimeFor, type ContainersDeps } from './containers-deps.js';
 import { makeCreateContainer } from './create-container.js';
 import { makeExecSync } from './exec-sync.js';
 import { removeContainer, recordExit, stopContainer } from './lifecycle.js';
@@ -22,10 +23,17 @@ import { makeStartContainer } from './start-container.js';
 import { makeStopContainer } from './stop-container.js';
 import { makeUpdateContainerResources } from './update-container-resources.js';
 
-
-
-export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'events'>, d: { images: ImagesArea; pods: PodsArea }): Promise<ContainersArea> {
-  const { config, log } = base;
+/**
+ * The container RPCs' shared deps over a host (the real one in the daemon, a fake in
+ * unit tests): the store, the dirs under the roots, the exit watcher wired to
+ * recordExit, the runtime per handler and the host facts read once.
+ */
+export function makeContainersDeps(
+  base: Pick<Deps, 'config' | 'log' | 'events'>,
+  d: { images: ImagesArea; pods: PodsArea },
+  host: ContainerHost,
+): ContainersDeps {
+  const { config, log, events } = base;
   const store = new ContainerStore(join(config.daemon.root, 'containers'));
   const dirs = {
     run: join(config.daemon.run_root, 'containers'),
@@ -34,16 +42,14 @@ export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'even
     sockets: join(config.daemon.run_root, 'containers', 'attach'),
   };
   let facts: HostFacts | undefined;
-  const { events } = base;
-  // eslint-disable-next-line prefer-const
-  let deps: ContainersDeps;
+  // The watcher's callback runs only once recovery starts it, after deps exists.
   const exits = new ExitWatcher(dirs.exits, log, (id, code) => {
     const c = store.get(id);
     if (c) void recordExit(deps, c, code);
     // A removed container's monitor may write its exit file after the removal.
     else void exits.forget(id);
   });
-  deps = {
+  const deps: ContainersDeps = {
     config,
     log,
     images: d.images,
@@ -53,10 +59,17 @@ export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'even
     events,
     exits,
     dirs,
-    runtime: (handler) => runtimeFor(config, handler),
-    facts: () => (facts ??= readHostFacts(config)),
+    host,
+    runtime: (handler) => runtimeFor(config, host, handler),
+    facts: () => (facts ??= host.readHostFacts(config.runtime.restrict_oom_score_adj)),
   };
-  const sampler = new ContainerStatsSampler();
+  return deps;
+}
+
+export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'events'>, d: { images: ImagesArea; pods: PodsArea }): Promise<ContainersArea> {
+  const deps = makeContainersDeps(base, d, realContainerHost);
+  const { store, exits, dirs } = deps;
+  const sampler = new ContainerStatsSampler(deps.host);
   const remove = makeRemoveContainer(deps);
   return {
     handlers: {

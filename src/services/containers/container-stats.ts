@@ -1,51 +1,13 @@
-import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { notFound } from '../../core/errors.js';
 import type { ContainerStats, ContainerStatsFilter, DeepPartial } from '../../gen/runtime/v1/api.js';
-import { CGROUP_ROOT, isCgroupV2, readCgroupStats } from '../../host/cgroups.js';
 import type { StreamHandler, UnaryHandler } from '../../core/rpc.js';
+import type { ContainerHost } from './container-host.js';
 import type { Container } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { filterContainers } from './list-containers.js';
 
 const u64 = (v: bigint | undefined) => (v === undefined ? undefined : { value: v });
-
-/** Bytes and inodes of a directory tree (the writable layer), not following symlinks. */
-export async function diskUsage(dir: string): Promise<{ bytes: bigint; inodes: bigint }> {
-  let bytes = 0n;
-  let inodes = 0n;
-  const stack = [dir];
-  while (stack.length > 0) {
-    const d = stack.pop()!;
-    let names: string[];
-    try {
-      names = await readdir(d);
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      const p = join(d, n);
-      const st = await lstat(p).catch(() => undefined);
-      if (!st) continue;
-      inodes += 1n;
-      bytes += BigInt(st.blocks) * 512n;
-      if (st.isDirectory()) stack.push(p);
-    }
-  }
-  return { bytes, inodes };
-}
-
-function swapUsage(cgroupsPath: string): bigint | undefined {
-  try {
-    if (isCgroupV2()) return BigInt(readFileSync(join(CGROUP_ROOT, cgroupsPath, 'memory.swap.current'), 'utf8').trim());
-    const memsw = BigInt(readFileSync(join(CGROUP_ROOT, 'memory', cgroupsPath, 'memory.memsw.usage_in_bytes'), 'utf8').trim());
-    const mem = BigInt(readFileSync(join(CGROUP_ROOT, 'memory', cgroupsPath, 'memory.usage_in_bytes'), 'utf8').trim());
-    return memsw > mem ? memsw - mem : 0n;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Per-container stats from its cgroup leaf (named by the id) and its writable layer.
@@ -53,9 +15,14 @@ function swapUsage(cgroupsPath: string): bigint | undefined {
  */
 export class ContainerStatsSampler {
   readonly #lastCpu = new Map<string, { ts: bigint; usage: bigint }>();
+  readonly #host: Pick<ContainerHost, 'readCgroupStats' | 'readSwapUsage' | 'diskUsage'>;
+
+  constructor(host: Pick<ContainerHost, 'readCgroupStats' | 'readSwapUsage' | 'diskUsage'>) {
+    this.#host = host;
+  }
 
   async stats(c: Container): Promise<DeepPartial<ContainerStats>> {
-    const cg = readCgroupStats(c.meta.cgroupsPath);
+    const cg = this.#host.readCgroupStats(c.meta.cgroupsPath);
     let nanoCores: bigint | undefined;
     if (cg.cpuUsageNs !== undefined) {
       const prev = this.#lastCpu.get(c.id);
@@ -64,7 +31,7 @@ export class ContainerStatsSampler {
       }
       this.#lastCpu.set(c.id, { ts: cg.timestampNs, usage: cg.cpuUsageNs });
     }
-    const du = await diskUsage(join(c.meta.layerDir, 'upper'));
+    const du = await this.#host.diskUsage(join(c.meta.layerDir, 'upper'));
     const limit = cg.memoryLimitBytes;
     const available = limit !== undefined && limit < 1n << 62n && cg.memoryWorkingSetBytes !== undefined ? limit - cg.memoryWorkingSetBytes : undefined;
     return {
@@ -80,7 +47,7 @@ export class ContainerStatsSampler {
         majorPageFaults: u64(cg.majorPageFaults),
       },
       writableLayer: { timestamp: cg.timestampNs, fsId: { mountpoint: c.meta.layerDir }, usedBytes: u64(du.bytes), inodesUsed: u64(du.inodes) },
-      swap: { timestamp: cg.timestampNs, swapUsageBytes: u64(swapUsage(c.meta.cgroupsPath)) },
+      swap: { timestamp: cg.timestampNs, swapUsageBytes: u64(this.#host.readSwapUsage(c.meta.cgroupsPath)) },
     };
   }
 

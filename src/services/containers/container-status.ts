@@ -1,5 +1,4 @@
 import { notFound } from '../../core/errors.js';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UnaryHandler } from '../../core/rpc.js';
 import type { ContainersDeps } from './containers-deps.js';
@@ -11,7 +10,7 @@ export function makeContainerStatus(deps: ContainersDeps): UnaryHandler<'Contain
     if (!c) throw notFound(`container "${req.containerId}" not found`);
     const info: Record<string, string> = {};
     if (req.verbose) {
-      const spec = await readFile(join(c.meta.bundleDir, 'config.json'), 'utf8').then(JSON.parse).catch(() => undefined);
+      const spec = await deps.host.readJson(join(c.meta.bundleDir, 'config.json'));
       info['info'] = JSON.stringify({
         sandboxID: c.meta.podSandboxId,
         pid: c.status.state === 'running' ? c.status.pid : 0,

@@ -1,21 +1,16 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { backgroundContext, type OpContext } from '../../core/context.js';
 import { abortError, failedPrecondition, invalidArgument, notFound, wrap } from '../../core/errors.js';
 import { newId, type ContainerId } from '../../core/ids.js';
 import { withRollback } from '../../core/rollback.js';
 import { ContainerConfig, ContainerEventType, NamespaceMode, SupplementalGroupsPolicy } from '../../gen/runtime/v1/api.js';
-import { mountOverlay, overlayPaths, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
-import { readFileInRoot } from '../../host/overlay-read.js';
-import { writeFileAtomic } from '../../store/atomic-write.js';
+import { overlayPaths } from '../../host/overlay.js';
 import { toBase64 } from '../../store/proto-base64.js';
 import type { UnaryHandler } from '../../core/rpc.js';
 import { buildSpec } from '../../oci/spec.js';
 import { resolveUser } from '../../oci/user.js';
-import { conmonFiles, createWithConmon } from '../../runtime/conmon.js';
 import { Container, ContainerStore, type ContainerMeta } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
-import { checkLogPathInside, loadLocalhostSeccomp, resolveDevices, resolveMounts } from './host-inputs.js';
 import { removeContainer } from './lifecycle.js';
 import { containerEvent } from './to-cri.js';
 
@@ -55,9 +50,10 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
     }
     const runtime = deps.runtime(pod.runtimeHandler);
     // Check inputs that need only the host before any side effect.
-    const mounts = await resolveMounts(config);
-    const devices = await resolveDevices(config);
-    const localhostSeccomp = await loadLocalhostSeccomp(config);
+    const { host } = deps;
+    const mounts = await host.resolveMounts(config);
+    const devices = await host.resolveDevices(config);
+    const localhostSeccomp = await host.loadLocalhostSeccomp(config);
     let targetPidnsPath: string | undefined;
     const nsOpts = config.linux?.securityContext?.namespaceOptions;
     if (nsOpts?.pid === NamespaceMode.TARGET) {
@@ -83,15 +79,15 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
       const ov = overlayPaths(bundleDir, layerDir);
       const container = await withRollback(work.log, async (rb) => {
         rb.push('release name', () => deps.store.releaseName(key, id));
-        await mkdir(bundleDir, { recursive: true, mode: 0o700 });
-        rb.push('remove bundle', () => rm(bundleDir, { recursive: true, force: true }));
-        rb.push('remove writable layer', () => removeLayerDirs(layerDir));
+        await host.makeDir(bundleDir, 0o700);
+        rb.push('remove bundle', () => host.removeAll(bundleDir));
+        rb.push('remove writable layer', () => host.removeLayerDirs(layerDir));
         try {
-          await mountOverlay(image.layerDirs, ov, work.signal);
+          await host.mountOverlay(image.layerDirs, ov, work.signal);
         } catch (err) {
           throw wrap(err, 'mount container rootfs');
         }
-        rb.push('unmount rootfs', () => unmountOverlay(ov.target));
+        rb.push('unmount rootfs', () => host.unmountOverlay(ov.target));
 
         const sc = config.linux?.securityContext;
         const user = resolveUser({
@@ -101,11 +97,11 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           imageUser: image.config.User,
           supplementalGroups: sc?.supplementalGroups ?? [],
           strictGroups: sc?.supplementalGroupsPolicy === SupplementalGroupsPolicy.Strict,
-          passwd: await readFileInRoot(ov.target, '/etc/passwd'),
-          group: await readFileInRoot(ov.target, '/etc/group'),
+          passwd: await host.readFileInRoot(ov.target, '/etc/passwd'),
+          group: await host.readFileInRoot(ov.target, '/etc/group'),
         });
         const hostnamePath = join(bundleDir, 'hostname');
-        await writeFile(hostnamePath, `${pod.hostname}\n`);
+        await host.writeFile(hostnamePath, `${pod.hostname}\n`);
         const cgroupsPath = `${pod.cgroupParent || '/cricket'}/${id}`;
         const { spec, stopSignal } = buildSpec({
           config,
@@ -121,27 +117,19 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           localhostSeccomp,
           facts: deps.facts(),
         });
-        await writeFileAtomic(join(bundleDir, 'config.json'), JSON.stringify(spec), 0o600);
+        await host.writeFileAtomic(join(bundleDir, 'config.json'), JSON.stringify(spec), 0o600);
 
         const conmonLogPath = logPath || join(bundleDir, 'console.log');
-        if (logPath) await checkLogPathInside(pod.logDirectory, logPath);
-        await mkdir(dirname(conmonLogPath), { recursive: true });
-        if (logPath) await checkLogPathInside(pod.logDirectory, logPath);
+        if (logPath) await host.checkLogPathInside(pod.logDirectory, logPath);
+        await host.makeDir(dirname(conmonLogPath));
+        if (logPath) await host.checkLogPathInside(pod.logDirectory, logPath);
 
         rb.push('delete from runtime', async () => {
-          const pidText = await readFile(conmonFiles(bundleDir).conmonPidFile, 'utf8').catch(() => '');
           await runtime.delete(work, id).catch(() => {});
-          const conmonPid = Number(pidText.trim());
-          if (conmonPid > 0) {
-            try {
-              process.kill(conmonPid, 'SIGKILL');
-            } catch {
-              // gone already
-            }
-          }
+          host.killConmon(bundleDir, id);
           await deps.exits.forget(id);
         });
-        const pid = await createWithConmon(work, {
+        const pid = await host.createWithConmon(work, {
           conmonPath: deps.config.runtime.conmon,
           runtimePath: runtime.path,
           runtimeRoot: runtime.root,

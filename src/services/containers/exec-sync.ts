@@ -1,6 +1,5 @@
 import { failedPrecondition, invalidArgument, notFound } from '../../core/errors.js';
 import type { UnaryHandler } from '../../core/rpc.js';
-import { execSync } from '../../runtime/exec-sync.js';
 import type { ContainersDeps } from './containers-deps.js';
 
 export function makeExecSync(deps: ContainersDeps): UnaryHandler<'ExecSync'> {
@@ -10,7 +9,7 @@ export function makeExecSync(deps: ContainersDeps): UnaryHandler<'ExecSync'> {
     if (req.cmd.length === 0) throw invalidArgument('ExecSync needs a command');
     if (req.timeout < 0n || req.timeout > 86_400n) throw invalidArgument(`timeout ${req.timeout} s is outside 0..86400`);
     if (c.status.state !== 'running') throw failedPrecondition(`container ${c.id} is ${c.status.state}, not running; cannot exec in it`);
-    const r = await execSync(ctx, {
+    const r = await deps.host.execSync(ctx, {
       runtimePath: c.meta.runtimePath,
       runtimeRoot: c.meta.runtimeRoot,
       id: c.id,

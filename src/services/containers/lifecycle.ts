@@ -1,10 +1,8 @@
-import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
 import { CricketError, failedPrecondition } from '../../core/errors.js';
 import { ContainerEventType } from '../../gen/runtime/v1/api.js';
-import { overlayPaths, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
-import { conmonFiles } from '../../runtime/conmon.js';
+import { overlayPaths } from '../../host/overlay.js';
 import type { Container } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { containerEvent } from './to-cri.js';
@@ -19,13 +17,14 @@ const KILL_WAIT_MS = 15_000;
  */
 export async function recordExit(deps: ContainersDeps, c: Container, exitCode: number): Promise<void> {
   if (c.status.state === 'exited') return;
-  const oom = existsSync(conmonFiles(c.meta.bundleDir).oomFile);
+  const oom = deps.host.conmonSawOom(c.meta.bundleDir);
+  const finishedAt = nowNs();
   c.status = {
     ...c.status,
     state: 'exited',
     exitCode,
-    finishedAt: nowNs(),
-    startedAt: c.status.startedAt === '0' ? nowNs() : c.status.startedAt,
+    finishedAt,
+    startedAt: c.status.startedAt === '0' ? finishedAt : c.status.startedAt,
     reason: oom ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error',
     message: oom ? 'the container exceeded its memory limit and was killed' : c.status.message,
   };
@@ -64,11 +63,10 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
       deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STOPPED_EVENT));
       throw new CricketError('Internal', `start container ${c.id}: ${msg}`, { cause: err });
     }
-    const startedAt = nowNs();
-    // The process may already have exited (and been recorded) before runc start returned.
+    // The process may already have exited before runc start returned: recordExit then
+    // gave it a start time no later than its finish, which is kept.
     const now = c.status.state as string;
-    if (now === 'exited') c.status = { ...c.status, startedAt };
-    else c.status = { ...c.status, state: 'running', startedAt };
+    if (now !== 'exited') c.status = { ...c.status, state: 'running', startedAt: nowNs() };
     deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STARTED_EVENT));
     await deps.store.update(c);
     // An exit file may have landed between runc start and the watch seeing it.
@@ -123,10 +121,10 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
     if (c.status.state === 'running') await stopContainer(ctx, deps, c, 0);
     const runtime = deps.runtime(c.meta.runtimeHandler);
     await runtime.delete(ctx, c.id);
-    await unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
-    await rm(c.meta.bundleDir, { recursive: true, force: true });
-    await rm(`${deps.dirs.sockets}/${c.id}`, { force: true });
-    await removeLayerDirs(c.meta.layerDir);
+    await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
+    await deps.host.removeAll(c.meta.bundleDir);
+    await deps.host.removeAll(join(deps.dirs.sockets, c.id));
+    await deps.host.removeLayerDirs(c.meta.layerDir);
     await deps.exits.forget(c.id);
     await deps.store.remove(c);
     deps.images.release(c.meta.imageId, c.id);

@@ -1,5 +1,4 @@
 import { MetricType, type DeepPartial, type Metric, type PodSandboxMetrics } from '../../gen/runtime/v1/api.js';
-import { readCgroupStats } from '../../host/cgroups.js';
 import type { StreamHandler, UnaryHandler } from '../../core/rpc.js';
 import type { ContainersDeps } from './containers-deps.js';
 
@@ -29,7 +28,7 @@ function podMetrics(deps: ContainersDeps): DeepPartial<PodSandboxMetrics>[] {
   for (const c of deps.store.list()) {
     if (c.status.state !== 'running') continue;
     const pod = deps.pods.get(c.meta.podSandboxId);
-    const cg = readCgroupStats(c.meta.cgroupsPath);
+    const cg = deps.host.readCgroupStats(c.meta.cgroupsPath);
     const labels = [c.meta.name, c.meta.cgroupsPath, c.meta.imageName, c.id, pod?.config.metadata?.namespace ?? '', pod?.config.metadata?.name ?? ''];
     const values: Record<string, bigint | undefined> = {
       container_cpu_usage_seconds_total: cg.cpuUsageNs === undefined ? undefined : cg.cpuUsageNs / 1_000_000_000n,

@@ -1,10 +1,7 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
 import { isFullId } from '../../core/ids.js';
-import { overlayPaths, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
-import { conmonFiles } from '../../runtime/conmon.js';
+import { overlayPaths } from '../../host/overlay.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { recordExit } from './lifecycle.js';
 
@@ -19,7 +16,7 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
   for (const b of unreadable) ctx.log.warn({ record: `${b.id}: ${b.reason}` }, 'skipping unreadable container record');
   for (const id of halfWritten) ctx.log.warn({ record: `${id}: status record missing` }, 'skipping unreadable container record');
   await deps.exits.start();
-  await mkdir(deps.dirs.sockets, { recursive: true });
+  await deps.host.makeDir(deps.dirs.sockets);
   const timeoutMs = deps.config.daemon.recovery_item_timeout_seconds * 1000;
   for (const c of loaded) {
     deps.images.retain(c.meta.imageId, c.id);
@@ -60,18 +57,18 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
 async function releaseOrphans(ctx: OpContext, deps: ContainersDeps, known: Set<string>, halfWritten: Set<string>, timeoutMs: number): Promise<void> {
   const ids = new Set<string>(halfWritten);
   for (const d of [deps.dirs.run, deps.dirs.layers]) {
-    if (existsSync(d)) for (const n of readdirSync(d)) if (isFullId(n) && !known.has(n)) ids.add(n);
+    for (const n of deps.host.listDir(d)) if (isFullId(n) && !known.has(n)) ids.add(n);
   }
   for (const id of ids) {
     const { itemCtx, done } = itemContext(ctx, timeoutMs);
     const bundleDir = join(deps.dirs.run, id);
     try {
-      killConmon(conmonFiles(bundleDir).conmonPidFile, id);
+      deps.host.killConmon(bundleDir, id);
       for (const handler of Object.keys(deps.config.runtime.handlers)) await deps.runtime(handler).delete(itemCtx, id).catch(() => {});
-      await unmountOverlay(overlayPaths(bundleDir, join(deps.dirs.layers, id)).target, itemCtx.signal);
-      await rm(bundleDir, { recursive: true, force: true });
-      await rm(join(deps.dirs.sockets, id), { recursive: true, force: true });
-      await removeLayerDirs(join(deps.dirs.layers, id));
+      await deps.host.unmountOverlay(overlayPaths(bundleDir, join(deps.dirs.layers, id)).target, itemCtx.signal);
+      await deps.host.removeAll(bundleDir);
+      await deps.host.removeAll(join(deps.dirs.sockets, id));
+      await deps.host.removeLayerDirs(join(deps.dirs.layers, id));
       await deps.exits.forget(id);
       if (halfWritten.has(id)) await deps.store.removeRecords(id);
       ctx.log.info({ container: id }, 'removed what an unfinished CreateContainer left');
@@ -101,16 +98,4 @@ function itemContext(ctx: OpContext, ms: number): { itemCtx: OpContext; done: ()
       ctx.signal.removeEventListener('abort', onAbort);
     },
   };
-}
-
-/** SIGKILLs the conmon named in the pid file, if that pid still is conmon for this container. */
-function killConmon(pidFile: string, id: string): void {
-  let pid = 0;
-  try {
-    pid = Number(readFileSync(pidFile, 'utf8').trim());
-    if (!(pid > 0) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id)) return;
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // no pid file, or the process is gone
-  }
 }

@@ -1,0 +1,42 @@
+import { constants, existsSync, readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { conmonFiles } from './conmon.js';
+
+// What the daemon does with the files a container's conmon keeps in its bundle: its
+// pid file (to end it), its oom marker, its control fifo.
+
+/** conmon's control fifo takes "<type> <a> <b>\n"; type 2 asks it to reopen its log files. */
+const REOPEN_LOGS = '2 0 0\n';
+
+/**
+ * SIGKILLs the conmon named in the bundle's pid file, if that pid still is conmon for
+ * this container (its command line names the id), so a reused pid is never hit.
+ */
+export function killConmon(bundleDir: string, id: string): void {
+  try {
+    const pid = Number(readFileSync(conmonFiles(bundleDir).conmonPidFile, 'utf8').trim());
+    if (!(pid > 0) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id)) return;
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // no pid file, or the process is gone
+  }
+}
+
+/** conmon saw the container's cgroup run out of memory. Synchronous: callers decide an exit's reason without an await. */
+export function conmonSawOom(bundleDir: string): boolean {
+  return existsSync(conmonFiles(bundleDir).oomFile);
+}
+
+/**
+ * Asks conmon to reopen its log files (after kubelet renamed them). The fifo is opened
+ * non-blocking: if conmon is gone there is no reader, and this throws (ENXIO) instead
+ * of hanging.
+ */
+export async function reopenConmonLogs(bundleDir: string): Promise<void> {
+  const fh = await open(conmonFiles(bundleDir).ctlFifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  try {
+    await fh.write(REOPEN_LOGS);
+  } finally {
+    await fh.close();
+  }
+}

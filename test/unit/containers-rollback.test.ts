@@ -1,0 +1,157 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CricketError } from '../../src/core/errors.js';
+import { ContainerEventType, ContainerState, type ContainerEventResponse, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
+import { makeContainerStatus } from '../../src/services/containers/container-status.js';
+import { makeCreateContainer } from '../../src/services/containers/create-container.js';
+import { recoverContainers } from '../../src/services/containers/recover.js';
+import { makeStartContainer } from '../../src/services/containers/start-container.js';
+import { containersUnit, create, createReq, ctx, leftovers } from '../helpers/containers-unit.js';
+
+// CreateContainer and StartContainer over a fake host: every host call is logged, and
+// any one can be made to fail. Whatever fails, what CreateContainer did must be undone
+// newest first, and nothing may be left: no directory, mount, runc container, conmon,
+// exit file, record, image hold or name.
+
+/** Every host call of a CreateContainer that succeeds, in order (ids as <id>). */
+const HAPPY = [
+  'resolve mounts',
+  'resolve devices',
+  'load seccomp',
+  'mkdir run/containers/<id>',
+  'mount run/containers/<id>/rootfs',
+  'read run/containers/<id>/rootfs /etc/passwd',
+  'read run/containers/<id>/rootfs /etc/group',
+  'write run/containers/<id>/hostname',
+  'write run/containers/<id>/config.json',
+  'check log logs/c/0.log',
+  'mkdir logs/c',
+  'check log logs/c/0.log',
+  'conmon <id>',
+  'retain <id>',
+];
+
+// The writable layer's undo is pushed before the mount is tried (a failed mount may
+// leave its upper and work dirs); the runtime's before conmon is (a failed conmon may
+// leave a runc container and a monitor).
+const ROOTFS = ['rm layer root/containers/layers/<id>', 'rm run/containers/<id>'];
+const MOUNTED = ['umount run/containers/<id>/rootfs', ...ROOTFS];
+const IN_RUNTIME = ['runc delete <id>', 'kill conmon <id>', ...MOUNTED];
+
+/** Each step made to fail, and the undo log expected after it (newest first). */
+const STEPS: [failAt: string, undo: string[]][] = [
+  ['resolve mounts', []],
+  ['resolve devices', []],
+  ['load seccomp', []],
+  ['mkdir run/containers/<id>', []],
+  ['mount run/containers/<id>/rootfs', ROOTFS],
+  ['read run/containers/<id>/rootfs /etc/passwd', MOUNTED],
+  ['read run/containers/<id>/rootfs /etc/group', MOUNTED],
+  ['write run/containers/<id>/hostname', MOUNTED],
+  ['write run/containers/<id>/config.json', MOUNTED],
+  ['check log logs/c/0.log', MOUNTED],
+  ['mkdir logs/c', MOUNTED],
+  ['check log logs/c/0.log #2', MOUNTED],
+  ['conmon <id>', IN_RUNTIME],
+  ['retain <id>', IN_RUNTIME],
+];
+
+/** Where failAt ("<entry>", or "<entry> #n" for its n-th time) is in a log. */
+function indexIn(log: readonly string[], failAt: string): number {
+  const m = / #(\d+)$/.exec(failAt);
+  const entry = m ? failAt.slice(0, m.index) : failAt;
+  let n = m ? Number(m[1]) : 1;
+  return log.findIndex((s) => s === entry && --n === 0);
+}
+
+const files = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+
+test('CreateContainer logs its host calls in order and holds what it made', async (t) => {
+  const u = containersUnit(t);
+  const id = await create(u);
+  assert.deepEqual(u.host.log, HAPPY);
+  assert.deepEqual(leftovers(u), [
+    `conmon ${id}`,
+    'dir root/containers/layers/<id>/upper',
+    'dir root/containers/layers/<id>/work',
+    'dir run/containers/<id>',
+    'dir run/containers/<id>/config.json',
+    'dir run/containers/<id>/hostname',
+    'dir run/containers/<id>/rootfs',
+    'mount run/containers/<id>/rootfs',
+    `runc ${id}`,
+  ]);
+  assert.equal(u.deps.store.get(id)?.status.state, 'created');
+  assert.deepEqual([...u.images.held], [id]);
+});
+
+test('every step of CreateContainer is undone, newest first, when a later step fails', async (t) => {
+  assert.deepEqual(
+    STEPS.map(([s]) => indexIn(HAPPY, s)),
+    HAPPY.map((_, i) => i),
+    'the table fails each host call once',
+  );
+  for (const [failAt, undo] of STEPS) {
+    const u = containersUnit(t, failAt);
+    const i = indexIn(HAPPY, failAt);
+    await assert.rejects(
+      makeCreateContainer(u.deps)(ctx(), createReq()),
+      (e: unknown) => e instanceof CricketError && e.message.includes('failed on purpose'),
+      `failing at ${failAt}`,
+    );
+    assert.deepEqual(u.host.log, [...HAPPY.slice(0, i), `! ${HAPPY[i]}`, ...undo], `the calls, failing at ${failAt}`);
+    assert.deepEqual(leftovers(u), [], `nothing left on the host (failing at ${failAt})`);
+    assert.deepEqual(files(u.deps.dirs.exits), [], `no exit file left (failing at ${failAt})`);
+    assert.deepEqual(u.deps.store.list(), [], `no container (failing at ${failAt})`);
+    assert.deepEqual(files(join(u.config.daemon.root, 'containers', 'meta')), [], `no record (failing at ${failAt})`);
+    assert.deepEqual([...u.images.held], [], `no image hold (failing at ${failAt})`);
+    // The name and attempt are free again.
+    u.host.failAt = undefined;
+    const again = await create(u);
+    assert.equal(u.deps.store.get(again)?.meta.name, 'c');
+  }
+});
+
+test('a bad input is refused before any host call that changes something', async (t) => {
+  const u = containersUnit(t);
+  for (const bad of [{ logPath: '../escape.log' }, { image: { image: 'absent:1' } }, { metadata: { name: 'bad/name' } }]) {
+    await assert.rejects(makeCreateContainer(u.deps)(ctx(), createReq(bad)), (e: unknown) => e instanceof CricketError);
+  }
+  assert.deepEqual(u.host.log, []);
+});
+
+test('a failed StartContainer leaves the container EXITED with reason StartError and no process', async (t) => {
+  const u = containersUnit(t);
+  const id = await create(u);
+  const events: DeepPartial<ContainerEventResponse>[] = [];
+  u.events.subscribe((e) => events.push(e));
+  u.host.log.length = 0;
+  u.host.failAt = 'runc start <id>';
+  const start = makeStartContainer(u.deps);
+  await assert.rejects(start(ctx(), { containerId: id }), (e: unknown) => e instanceof CricketError && e.code === 'Internal' && e.message.startsWith(`start container ${id}`));
+  // The process runc created, and conmon with it, are ended.
+  assert.deepEqual(u.host.log, ['! runc start <id>', 'runc kill <id> SIGKILL']);
+  assert.equal(u.host.runc.get(id)?.status, 'stopped');
+  assert.equal(u.host.conmons.size, 0);
+
+  const { status } = await makeContainerStatus(u.deps)(ctx(), { containerId: id, verbose: false });
+  assert.equal(status?.state, ContainerState.CONTAINER_EXITED);
+  assert.equal(status?.reason, 'StartError');
+  assert.equal(status?.exitCode, 128);
+  assert.match(status?.message ?? '', /failed on purpose/);
+  assert.deepEqual(
+    events.map((e) => e.containerEventType),
+    [ContainerEventType.CONTAINER_STOPPED_EVENT],
+  );
+  // Only a created container starts.
+  u.host.failAt = undefined;
+  await assert.rejects(start(ctx(), { containerId: id }), (e: unknown) => e instanceof CricketError && e.code === 'FailedPrecondition');
+
+  // The StartError was written, not only kept in memory.
+  const after = u.restart();
+  await recoverContainers(ctx(), after);
+  assert.equal(after.store.get(id)?.status.reason, 'StartError');
+  assert.equal(after.store.get(id)?.status.state, 'exited');
+});
