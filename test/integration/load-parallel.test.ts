@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CriCallError, CriClient } from '../../src/client/cri-client.js';
 import { ContainerState, NamespaceMode, PodSandboxState, type DeepPartial, type PodSandboxConfig } from '../../src/gen/runtime/v1/api.js';
 import { pushBusyboxImage } from '../helpers/oci-image.js';
-import { emptyInventory, inventory, setUpDurEnv, type DurEnv, type Inventory } from './durability-env.js';
+import { emptyInventory, inventory, mountLines, setUpDurEnv, type DurEnv, type Inventory } from './durability-env.js';
 
 // kubelet-shaped load: one worker per pod, 10 at a time (kubelet's parallelism), on
 // one daemon. Pods share a parent cgroup that none of them finds made (as the default
@@ -35,6 +35,14 @@ async function pool<T, R>(items: readonly T[], ways: number, fn: (item: T, i: nu
     }),
   );
   return out;
+}
+
+async function until(cond: () => boolean, what: string, maxMs = 60_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 function failures(rs: readonly PromiseSettledResult<unknown>[]): string[] {
@@ -266,20 +274,59 @@ test('one image pulled by many clients at once, and pulls racing its removal, le
   await env.d.client.call('PullImage', { image: { image: image.ref } });
   intact();
 
-  // The copy is usable: a container from it reads its top layer.
-  const cfg = env.podConfig('puller');
-  const pod = (await env.d.client.call('RunPodSandbox', { config: cfg })).podSandboxId;
-  const ctr = (
-    await env.d.client.call('CreateContainer', {
-      podSandboxId: pod,
-      config: { metadata: { name: 'reader', attempt: 0 }, image: { image: image.ref }, command: ['sleep', '3600'], logPath: 'reader/0.log' },
-      sandboxConfig: cfg,
-    })
-  ).containerId;
-  await env.d.client.call('StartContainer', { containerId: ctr });
-  const r = await env.d.client.call('ExecSync', { containerId: ctr, cmd: ['wc', '-c', '/data/layer3'], timeout: 10n });
-  assert.match(Buffer.from(r.stdout).toString(), /^\s*2097152 /);
-  await tearDownOne(env, { pod, ctr });
+  // CreateContainer racing RemoveImage of its image, 10 creates at a time: the
+  // removal is refused (the image is held) or the creates that come after it are told
+  // the image is gone; never a container over layers that were swept away.
+  const podCfgs = Array.from({ length: WAYS }, (_, i) => env.podConfig(`reader${i}`));
+  const readers = await Promise.all(podCfgs.map(async (cfg) => (await env.d.client.call('RunPodSandbox', { config: cfg })).podSandboxId));
+  let created = 0;
+  let removed = 0;
+  for (let round = 0; round < 3; round++) {
+    await env.d.client.call('PullImage', { image: { image: image.ref } });
+    const creates = readers.map((pod, i) =>
+      env.d.client.call('CreateContainer', {
+        podSandboxId: pod,
+        config: { metadata: { name: 'reader', attempt: round }, image: { image: image.ref }, command: ['sleep', '3600'], logPath: `reader/${round}.log` },
+        sandboxConfig: podCfgs[i]!,
+      }),
+    );
+    // Round 0 removes at once (creates find it gone); later rounds once a create has
+    // mounted its rootfs from the image's layers (conmon slowed so the creates are
+    // still under way), when only holding the image keeps the removal off them.
+    if (round > 0) {
+      env.fp.arm('conmon', '*', 'slow:1');
+      await until(() => mountLines(env.dir).some((l) => l.includes(' - overlay ')), 'a create mounted its rootfs');
+    }
+    const removal = env.d.client.call('RemoveImage', { image: { image: image.ref } });
+    const [rm, ...cs] = await Promise.allSettled([removal, ...creates]);
+    env.fp.disarm('conmon');
+    const ctrs = values(cs).map((r) => r.containerId);
+    for (const r of cs) {
+      if (r.status === 'rejected') assert.ok(r.reason instanceof CriCallError && r.reason.code === status.NOT_FOUND, `a create refused clearly: ${String(r.reason)}`);
+    }
+    if (rm!.status === 'rejected') {
+      assert.ok(rm.reason instanceof CriCallError && rm.reason.code === status.FAILED_PRECONDITION, `the removal refused clearly: ${String(rm.reason)}`);
+    } else {
+      removed++;
+      assert.deepEqual(ctrs, [], 'no container was made from an image that was removed');
+    }
+    created += ctrs.length;
+    if (ctrs.length > 0) {
+      intact();
+      for (const ctr of ctrs) {
+        await env.d.client.call('StartContainer', { containerId: ctr });
+        const r = await env.d.client.call('ExecSync', { containerId: ctr, cmd: ['wc', '-c', '/data/layer3'], timeout: 10n });
+        assert.match(Buffer.from(r.stdout).toString(), /^\s*2097152 /, 'the container reads its top layer');
+      }
+    }
+    await Promise.all(ctrs.map(async (ctr) => {
+      await env.d.client.call('StopContainer', { containerId: ctr, timeout: 0n });
+      await env.d.client.call('RemoveContainer', { containerId: ctr });
+    }));
+  }
+  t.diagnostic(`create vs remove: ${created} containers created, image removed in ${removed} of 3 rounds`);
+  assert.deepEqual(failures(await pool(readers, WAYS, (pod) => tearDownOne(env, { pod }))), []);
+  noScraps();
   assert.deepEqual(inventory(env), emptyInventory());
 });
 
