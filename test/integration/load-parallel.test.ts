@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CriCallError, CriClient } from '../../src/client/cri-client.js';
-import { ContainerState, NamespaceMode, PodSandboxState, type DeepPartial, type PodSandboxConfig } from '../../src/gen/runtime/v1/api.js';
+import { ContainerState, NamespaceMode, PodSandboxState, Protocol, type DeepPartial, type PodSandboxConfig } from '../../src/gen/runtime/v1/api.js';
 import { pushBusyboxImage } from '../helpers/oci-image.js';
 import { emptyInventory, inventory, mountLines, setUpDurEnv, type DurEnv, type Inventory } from './durability-env.js';
 
@@ -61,15 +62,20 @@ interface Started {
 }
 
 /** A pod like kubelet's default one: its own network, IPC and a shared PID namespace, under `parent`. */
-function loadPodConfig(env: DurEnv, name: string, parent: string): DeepPartial<PodSandboxConfig> {
+function loadPodConfig(env: DurEnv, name: string, parent: string, hostPort?: number): DeepPartial<PodSandboxConfig> {
   const cfg = env.podConfig(name);
   const uid = cfg.metadata!.uid!;
   cfg.linux = {
     cgroupParent: `${parent}/pod-${uid}`,
     securityContext: { namespaceOptions: { network: NamespaceMode.POD, pid: NamespaceMode.POD, ipc: NamespaceMode.POD } },
   };
+  // portmap's shared chains (CNI-HOSTPORT-*) are edited by every such pod at once.
+  if (hostPort !== undefined) cfg.portMappings = [{ protocol: Protocol.TCP, containerPort: 8080, hostPort }];
   return cfg;
 }
+
+/** A run of free-looking host ports for one test. */
+const portBase = () => 20000 + randomInt(20000);
 
 async function startOne(env: DurEnv, cfg: DeepPartial<PodSandboxConfig>): Promise<Started> {
   const c = env.d.client;
@@ -117,8 +123,9 @@ test(`30 pods started ${WAYS} at a time all run; torn down ${WAYS} at a time whi
   const sharedLevel = `load${randomBytes(2).toString('hex')}`;
   const parent = `${env.cgroupRoot}/${sharedLevel}`;
 
+  const ports = portBase();
   const t0 = Date.now();
-  const first = await pool(Array.from({ length: 30 }, (_, i) => i), WAYS, (i) => startOne(env, loadPodConfig(env, `load${i}`, parent)));
+  const first = await pool(Array.from({ length: 30 }, (_, i) => i), WAYS, (i) => startOne(env, loadPodConfig(env, `load${i}`, parent, ports + i)));
   t.diagnostic(`30 pods + containers started ${WAYS}-way in ${Date.now() - t0} ms`);
   assert.deepEqual(failures(first), [], 'every pod and container started');
   const started = values(first);
@@ -136,6 +143,8 @@ test(`30 pods started ${WAYS} at a time all run; torn down ${WAYS} at a time whi
   assert.deepEqual(inv.ipamIds.sort(), started.map((s) => s.pod).sort());
   assert.deepEqual(inv.conmonIds.sort(), started.map((s) => s.ctr).sort());
   assert.equal(inv.pins.length, 30 * 4, 'net, ipc, uts and pid pinned for each pod');
+  const nat = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout;
+  for (let i = 0; i < 30; i++) assert.ok(nat.includes(`--dport ${ports + i} -j DNAT`), `host port ${ports + i} is mapped`);
 
   // Teardown of the first 30 and start of 20 more at once, each 10-way: pods leave the
   // shared parent while others are entering it.
@@ -190,6 +199,19 @@ test(`same-name RunPodSandbox races, and ${WAYS} creates outliving their deadlin
   const racedPods = [...byName.values()].map((s) => [...s][0]!);
   assert.deepEqual((await c.call('ListPodSandbox', {})).items.map((p) => p.id).sort(), [...racedPods].sort());
   assert.deepEqual(inventory(env).ipamIds.sort(), [...racedPods].sort(), 'one IP per pod, none for the losers');
+
+  // 10 pods wanting one host port at once: one gets it, the others are told who has it.
+  const port = portBase();
+  const wanting = Array.from({ length: WAYS }, (_, i) => loadPodConfig(env, `port${i}`, parent, port));
+  const claims = await Promise.allSettled(wanting.map((cfg) => c.call('RunPodSandbox', { config: cfg })));
+  const owners = values(claims).map((r) => r.podSandboxId);
+  assert.equal(owners.length, 1, 'one pod holds the port');
+  for (const r of claims) {
+    if (r.status === 'fulfilled') continue;
+    assert.ok(r.reason instanceof CriCallError && r.reason.code === status.FAILED_PRECONDITION && /already mapped/.test(r.reason.message), String(r.reason));
+  }
+  assert.deepEqual(inventory(env).ipamIds.sort(), [...racedPods, ...owners].sort(), 'the refused pods took no IP');
+  await tearDownOne(env, { pod: owners[0]! });
 
   // 10 RunPodSandbox whose CNI ADD takes 3 s, each caller giving up after 1 s; then
   // kubelet's retries with the same metadata get the pods that finished late.
