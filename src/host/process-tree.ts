@@ -23,6 +23,10 @@ export async function killProcessTree(tops: readonly number[], opts: { settleMs?
   // uninterruptible sleep stops only when it leaves it. Past the bound we kill what we have.
   const deadline = Date.now() + (opts.settleMs ?? 2000);
   for (;;) {
+    // Only a scan that starts with everybody stopped is the whole truth: while a task
+    // still runs it may fork, or exit a thread (its children move to another thread
+    // under our feet).
+    const allStopped = [...tree].every(settled);
     let grew = false;
     for (const pid of [...tree]) {
       for (const c of childrenOf(pid)) {
@@ -32,7 +36,7 @@ export async function killProcessTree(tops: readonly number[], opts: { settleMs?
         grew = true;
       }
     }
-    if (!grew && [...tree].every(settled)) break;
+    if (allStopped && !grew) break;
     if (Date.now() > deadline) break;
     await new Promise((r) => setImmediate(r));
   }
@@ -72,16 +76,24 @@ export function descendantsOf(pid: number): number[] {
   return out;
 }
 
-/** Stopped, a zombie or gone: it will not fork any more. */
+/** Every thread stopped, a zombie or gone: it will not fork any more. */
 function settled(pid: number): boolean {
-  let stat: string;
+  let tasks: string[];
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return true;
   }
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state === 'T' || state === 't' || state === 'Z' || state === 'X';
+  return tasks.every((tid) => {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+    } catch {
+      return true;
+    }
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state === 'T' || state === 't' || state === 'Z' || state === 'X';
+  });
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

@@ -74,7 +74,21 @@ async function openSpdyExec(url: string, tty: boolean) {
 /** Waits until the daemon ends the session (the event), then checks nothing of it is left anywhere. */
 async function assertAllGone(c: Ctx, endedBefore: number, marker: string): Promise<void> {
   await until(() => sessionsEnded(c) > endedBefore, 'the daemon ended the exec session');
-  assert.deepEqual(procsMentioning(marker), [], 'no process of the session is left (runc, helper, the command, its children)');
+  const left = procsMentioning(marker);
+  if (left.length > 0) {
+    // What the failure needs: who they are below, and what the daemon said.
+    const about = left.map((l) => {
+      const pid = l.split(':')[0]!;
+      try {
+        const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return `${l} [stat ${st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 12)}]`;
+      } catch {
+        return l;
+      }
+    });
+    const said = c.env.d.output().split('\n').filter((x) => x.includes(c.ctr) && /exec/.test(x)).slice(-6);
+    assert.fail(`left after the session ended: ${about.join('; ')}\ndaemon: ${said.join('\n')}`);
+  }
 }
 
 let seq = 0;
