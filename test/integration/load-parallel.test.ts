@@ -146,6 +146,14 @@ test(`30 pods started ${WAYS} at a time all run; torn down ${WAYS} at a time whi
   const nat = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout;
   for (let i = 0; i < 30; i++) assert.ok(nat.includes(`--dport ${ports + i} -j DNAT`), `host port ${ports + i} is mapped`);
 
+  // ExecSync into every container, 10 at a time: each answers for itself.
+  const execs = await pool(started, WAYS, async (s) => {
+    const r = await c.call('ExecSync', { containerId: s.ctr, cmd: ['sh', '-c', 'cat /etc/hostname'], timeout: 30n });
+    return Buffer.from(r.stdout).toString().trim();
+  });
+  assert.deepEqual(failures(execs), []);
+  assert.deepEqual(values(execs), started.map((s) => s.cfg.hostname), 'every exec ran in its own pod');
+
   // Teardown of the first 30 and start of 20 more at once, each 10-way: pods leave the
   // shared parent while others are entering it.
   const t1 = Date.now();
