@@ -22,7 +22,7 @@ export async function killProcessTree(tops: readonly number[], opts: { settleMs?
   // Stopping is asynchronous (delivered when the task next runs); a task in
   // uninterruptible sleep stops only when it leaves it. Past the bound we kill what we have.
   const deadline = Date.now() + (opts.settleMs ?? 2000);
-  for (;;) {
+  for (let pass = 0; ; pass++) {
     // Only a scan that starts with everybody stopped is the whole truth: while a task
     // still runs it may fork, or exit a thread (its children move to another thread
     // under our feet).
@@ -38,7 +38,8 @@ export async function killProcessTree(tops: readonly number[], opts: { settleMs?
     }
     if (allStopped && !grew) break;
     if (Date.now() > deadline) break;
-    await new Promise((r) => setImmediate(r));
+    // Stopping takes microseconds unless a task sleeps uninterruptibly: then poll gently.
+    await new Promise((r) => (pass < 20 ? setImmediate(r) : setTimeout(r, 10)));
   }
   for (const pid of tree) signal(pid, 'SIGKILL');
   return [...tree];
