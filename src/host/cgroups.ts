@@ -81,35 +81,125 @@ export function toCgroupPath(parent: string, driver: 'cgroupfs' | 'systemd'): st
 
 /**
  * Creates the cgroup in every hierarchy, parents included. cpuset directories start
- * empty on v1 and refuse tasks, so each new level copies its parent's cpus and mems.
- * Returns the directories it created (deepest last) for removeCgroup.
+ * empty on v1 and refuse tasks (ENOSPC), so every level — made by us, by another pod
+ * a moment ago, by runc or by another daemon — gets its parent's cpus and mems if it
+ * has none yet. Returns the directories it created (deepest last) for removeCgroup.
+ *
+ * Shared parents (the default /cricket, a kubelet QoS level) are where pods meet:
+ *   - two pods creating one level share one mkdir+initialisation (single flight), and
+ *     neither goes below it before it is initialised;
+ *   - a teardown in this process leaves alone a directory an ensureCgroup is passing
+ *     through (see inUse); one in another process may still rmdir it under us, so a
+ *     level that vanishes (ENOENT) makes us walk that hierarchy again from its root.
  */
 export async function ensureCgroup(path: string, root = CGROUP_ROOT): Promise<string[]> {
   const created: string[] = [];
   const segs = path.split('/').filter(Boolean);
-  for (const h of hierarchies(root)) {
-    let dir = h;
-    for (const s of segs) {
-      const parent = dir;
-      dir = join(dir, s);
-      if (existsSync(dir)) continue;
-      try {
-        await mkdirRetrying(parent, dir);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
-        await removeCgroup(created);
-        throw err;
-      }
-      created.push(dir);
-      if (h.endsWith('/cpuset')) {
-        for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-          const v = (await readFile(join(parent, f), 'utf8')).trim();
-          await writeFile(join(dir, f), v);
+  const pinned = hierarchies(root).flatMap((h) => levelsOf(h, segs));
+  for (const d of pinned) inUse.set(d, (inUse.get(d) ?? 0) + 1);
+  const unpin = () => {
+    for (const d of pinned) {
+      const n = (inUse.get(d) ?? 1) - 1;
+      if (n > 0) inUse.set(d, n);
+      else inUse.delete(d);
+    }
+  };
+  try {
+    for (const h of hierarchies(root)) {
+      const cpuset = h.endsWith('/cpuset');
+      for (let attempt = 0; ; attempt++) {
+        try {
+          let dir = h;
+          for (const s of segs) {
+            const parent = dir;
+            dir = join(dir, s);
+            if (await ensureLevel(parent, dir, cpuset)) created.push(dir);
+          }
+          break;
+        } catch (err) {
+          // A level was removed between our steps (another daemon's teardown): again from the top.
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < VANISHED_RETRIES) continue;
+          throw err;
         }
       }
     }
+  } catch (err) {
+    unpin();
+    await removeCgroup(created);
+    throw err;
   }
+  unpin();
   return created;
+}
+
+// How often one hierarchy is walked again when a level keeps vanishing under us.
+const VANISHED_RETRIES = 5;
+
+/** Directories ensureCgroup calls are walking right now (count per dir): not to be removed. */
+const inUse = new Map<string, number>();
+
+/** One mkdir+initialisation per directory at a time; later callers wait for it. */
+const levelsInFlight = new Map<string, Promise<boolean>>();
+
+function levelsOf(h: string, segs: readonly string[]): string[] {
+  const out: string[] = [];
+  let dir = h;
+  for (const s of segs) out.push((dir = join(dir, s)));
+  return out;
+}
+
+/**
+ * Makes dir exist, initialised (cpuset: cpus and mems set), with its parent already
+ * so. True only for the caller whose mkdir created it.
+ */
+async function ensureLevel(parent: string, dir: string, cpuset: boolean): Promise<boolean> {
+  const running = levelsInFlight.get(dir);
+  if (running) {
+    await running;
+    return false;
+  }
+  const work = (async () => {
+    let made = false;
+    if (!existsSync(dir)) {
+      try {
+        await mkdir(dir);
+        made = true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    if (cpuset) await initCpuset(parent, dir);
+    return made;
+  })();
+  levelsInFlight.set(dir, work);
+  try {
+    return await work;
+  } finally {
+    if (levelsInFlight.get(dir) === work) levelsInFlight.delete(dir);
+  }
+}
+
+/** Copies the parent's cpuset.cpus/mems into dir where dir has none (idempotent, as runc does). */
+async function initCpuset(parent: string, dir: string): Promise<void> {
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    if ((await readCpusetFile(dir, f)) !== '') continue;
+    const v = await readCpusetFile(parent, f);
+    // We initialised the parent a moment ago (the hierarchy root is never empty), so
+    // an empty one was removed and made again by someone else: walk again from the root.
+    if (v === '') throw Object.assign(new Error(`cpuset parent ${parent} has no ${f}`), { code: 'ENOENT' });
+    await writeFile(join(dir, f), v);
+  }
+}
+
+async function readCpusetFile(dir: string, f: string): Promise<string> {
+  try {
+    return (await readFile(join(dir, f), 'utf8')).trim();
+  } catch (err) {
+    // The directory is there without the file: not set up yet (only fake trees in
+    // tests lack the kernel's files); a missing directory stays ENOENT.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(dir)) return '';
+    throw err;
+  }
 }
 
 /**
@@ -129,31 +219,22 @@ export function missingCgroupDirs(path: string, root = CGROUP_ROOT): string[] {
   return out;
 }
 
-// A shared parent (the default /cricket) may be removed by another pod's teardown
-// between our existence check and our mkdir: recreate it and try again.
-async function mkdirRetrying(parent: string, dir: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await mkdir(dir);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
-      await mkdir(parent, { recursive: true });
-    }
-  }
-}
-
 /** Removes an empty shared parent cgroup (in every hierarchy); a busy one stays. */
 export async function removeCgroupIfUnused(path: string, root = CGROUP_ROOT): Promise<void> {
   await removeCgroup(hierarchies(root).map((h) => join(h, path)), { waitBusy: false });
 }
 
-/** Removes directories made by ensureCgroup, deepest first; a busy parent shared with others stays. */
+/**
+ * Removes directories made by ensureCgroup, deepest first; a busy parent shared with
+ * others stays, and so does one an ensureCgroup in this process is walking through
+ * (it is about to get a child: removing it now would only make that pod recreate it).
+ */
 export async function removeCgroup(created: readonly string[], opts: { waitBusy?: boolean } = {}): Promise<void> {
   const waitBusy = opts.waitBusy ?? true;
-  const dirs = [...created].sort((a, b) => b.length - a.length);
+  const dirs = [...new Set(created)].sort((a, b) => b.length - a.length);
   for (const dir of dirs) {
     for (let attempt = 0; ; attempt++) {
+      if (inUse.has(dir)) break;
       try {
         await rmdir(dir);
         break;

@@ -16,6 +16,8 @@ export function dialInPod(netnsPath: string | undefined, conn: ForwardedConnecti
 
 function dialNetns(netnsPath: string, conn: ForwardedConnection): Promise<void> {
   return new Promise((resolve) => {
+    // An abort listener added after the session ended would never fire.
+    if (conn.signal.aborted) return resolve();
     const child = spawn('nsenter', [`--net=${netnsPath}`, 'socat', '-b', '131072', '-t', '86400', 'STDIO', `TCP4:127.0.0.1:${conn.port}`], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -23,6 +25,10 @@ function dialNetns(netnsPath: string, conn: ForwardedConnection): Promise<void> 
     child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
     child.stdin.on('error', () => {});
     conn.data.on('error', () => child.kill('SIGKILL'));
+    // A connection the client reset (or that was destroyed) ends without an error and
+    // without EOF: socat would hold its pod connection until the whole session ends.
+    // After a normal end both ways socat has exited already.
+    conn.data.on('close', () => child.kill('SIGKILL'));
     conn.data.pipe(child.stdin);
     child.stdout.pipe(conn.data);
     const onAbort = () => child.kill('SIGKILL');
@@ -43,9 +49,11 @@ function dialNetns(netnsPath: string, conn: ForwardedConnection): Promise<void> 
 
 function dialHost(conn: ForwardedConnection): Promise<void> {
   return new Promise((resolve) => {
+    if (conn.signal.aborted) return resolve();
     const s = net.connect({ host: '127.0.0.1', port: conn.port, allowHalfOpen: true });
     const onAbort = () => s.destroy();
     conn.signal.addEventListener('abort', onAbort, { once: true });
+    conn.data.on('close', () => s.destroy());
     s.once('connect', () => {
       conn.data.pipe(s);
       s.pipe(conn.data);

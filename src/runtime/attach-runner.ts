@@ -79,6 +79,12 @@ export async function runAttach(
     // Detaching: the client leaves, the container keeps running.
     const onAbort = () => end({ ok: true });
     io.signal.addEventListener('abort', onAbort, { once: true });
+    // Gone while we were connecting: a listener added after the abort never fires,
+    // and the socket would stay open on conmon until the container exits.
+    if (io.signal.aborted) {
+      end({ ok: true });
+      return;
+    }
 
     sock.on('data', (pkt: Buffer) => {
       if (pkt.length < 1) return;

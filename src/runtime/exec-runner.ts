@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RemoteCommandIO, SessionResult, TerminalSize } from '../core/remote-io.js';
+import { killProcessTree } from '../host/process-tree.js';
 import { pythonPath, TTY_HELPER_SOURCE } from './tty-helper.js';
 
 const FIRST_SIZE_WAIT_MS = 1000;
@@ -21,8 +22,13 @@ export interface ExecTarget {
 /**
  * Runs `runc exec` for one session and reports how it ended. Without a TTY runc's own
  * stdio are the session's pipes; with one, the TTY helper stands between (see
- * tty-helper.ts). --pid-file names the process in the container so a client that goes
- * away takes the process with it (killing runc alone would orphan it).
+ * tty-helper.ts).
+ *
+ * A client that goes away takes its process with it, whenever it goes: before the
+ * spawn nothing is started; after it, the helper, runc, the process and the process's
+ * children are frozen and killed as one tree (host/process-tree.ts). Killing runc
+ * alone would orphan the process in the window between its start and runc writing
+ * --pid-file; the pid file still names it should runc have died on its own first.
  */
 export async function runExec(
   log: Logger,
@@ -39,33 +45,44 @@ export async function runExec(
     // Clients send the terminal size right after connecting; a process that asks for
     // it at once (a shell, stty) should see it, so wait a moment for the first one.
     const first = await new Promise<TerminalSize | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), FIRST_SIZE_WAIT_MS);
-      io.onResize((s) => {
+      const done = (s: TerminalSize | undefined) => {
         clearTimeout(timer);
+        io.signal.removeEventListener('abort', gone);
         resolve(s);
-      });
+      };
+      const gone = () => done(undefined);
+      const timer = setTimeout(gone, FIRST_SIZE_WAIT_MS);
+      io.signal.addEventListener('abort', gone, { once: true });
+      io.onResize(done);
     });
     if (first) size = `${first.width} ${first.height}`;
   }
+  // The client left before anything ran (an abort listener added now would never fire).
+  if (io.signal.aborted) return { error: 'the client went away before the process was started' };
   const file = io.tty ? pythonPath() : target.runtimePath;
   const args = io.tty ? ['-c', TTY_HELPER_SOURCE, size, target.runtimePath, ...runcArgs] : runcArgs;
   const child = spawn(file, args, {
     // stderr is always piped: runc's own failures ("container not running") land there.
     stdio: io.tty ? ['pipe', 'pipe', 'pipe', 'pipe'] : [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
-  const killAll = () => {
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const killAll = async () => {
+    if (exited || child.pid === undefined) return;
+    let inside = 0;
     try {
-      const pid = Number(readFileSync(pidFile, 'utf8').trim());
-      if (pid > 1) process.kill(pid, 'SIGKILL');
+      inside = Number(readFileSync(pidFile, 'utf8').trim());
     } catch {
-      // not started yet, or gone already
+      // not written yet: the process, if it runs, is still below runc
     }
-    child.kill('SIGKILL');
+    // Frozen and killed together: the process first would orphan its children.
+    await killProcessTree(Number.isInteger(inside) && inside > 1 ? [child.pid, inside] : [child.pid]);
   };
   const onAbort = () => {
     log.debug({ container: target.id }, 'exec client went away; killing the process');
-    killAll();
+    void killAll();
   };
+  // Same tick as the spawn: no abort can slip in between.
   io.signal.addEventListener('abort', onAbort, { once: true });
 
   if (io.tty) {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { OpContext } from '../core/context.js';
 import { abortError, CricketError } from '../core/errors.js';
+import { killProcessTree } from '../host/process-tree.js';
 
 /** Each of stdout and stderr is kept up to this many bytes; the rest is dropped. */
 export const EXEC_SYNC_MAX_BYTES = 16 << 20;
@@ -16,9 +17,10 @@ export interface ExecSyncResult {
 }
 
 /**
- * `runc exec` a command and collect its output. On timeout the process inside the
- * container is killed by pid (killing runc alone would leave it running), then the
- * call fails with DeadlineExceeded.
+ * `runc exec` a command and collect its output. On timeout (or when the caller gives
+ * up) the process inside the container is killed by pid and runc with everything
+ * below it (killing runc alone would leave the process running), then the call fails
+ * with DeadlineExceeded (or Canceled).
  */
 export function execSync(
   ctx: OpContext,
@@ -43,17 +45,15 @@ export function execSync(
       errLen += b.length;
     });
     let failure: CricketError | undefined;
+    let exited = false;
+    child.once('exit', () => (exited = true));
     const killInside = async (why: CricketError) => {
       failure ??= why;
       const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-      if (pid > 0) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+      if (exited || child.pid === undefined) return;
+      // Before runc has written the pid file the process may already run: runc, it and
+      // its children are frozen and killed as one tree.
+      await killProcessTree(Number.isInteger(pid) && pid > 1 ? [child.pid, pid] : [child.pid]);
     };
     const timer =
       o.timeoutMs > 0

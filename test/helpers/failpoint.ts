@@ -11,7 +11,13 @@ import { join } from 'node:path';
 
 /** `slow:N`: sleep N seconds, then run the real program (a call that outlives its caller's deadline). */
 /** `kill-after:<pid file>` runs the real call, then SIGKILLs the process whose pid the file holds (the daemon). */
-export type FailMode = 'fail' | 'hang' | 'crash-after' | `slow:${number}` | `kill-after:${string}`;
+/**
+ * `hold-pid-file:<dir>` runs the real call with its `--pid-file` written into `<dir>`
+ * instead (the test's to remove), and moves it into place only once `<dir>/release`
+ * exists (then touches `<dir>/published`): the window of `runc exec` between starting
+ * the process and writing the pid file, held open for as long as a test needs.
+ */
+export type FailMode = 'fail' | 'hang' | 'crash-after' | `slow:${number}` | `kill-after:${string}` | `hold-pid-file:${string}`;
 
 export interface Failpoints {
   /** Directory holding the wrappers: pass it to the daemon instead of the real dir/path. */
@@ -73,6 +79,22 @@ if [ -f "$rule" ]; then
       crash-after) "${real}" "$@"; kill -9 $$ ;;
       slow:*) sleep "\${mode#slow:}" ;;
       kill-after:*) "${real}" "$@"; rc=$?; kill -9 "$(cat "\${mode#kill-after:}")"; exit $rc ;;
+      hold-pid-file:*)
+        d="\${mode#hold-pid-file:}"; held=; next=0
+        for a in "$@"; do
+          shift
+          if [ $next = 1 ]; then held=$a; set -- "$@" "$d/pid.$$"; next=0; continue; fi
+          [ "$a" = --pid-file ] && next=1
+          set -- "$@" "$a"
+        done
+        # <&0: an asynchronous command would otherwise get /dev/null as stdin.
+        "${real}" "$@" <&0 &
+        rpid=$!
+        while [ -n "$held" ] && kill -0 $rpid 2>/dev/null; do
+          if [ -e "$d/release" ] && [ -e "$d/pid.$$" ]; then mv "$d/pid.$$" "$held"; touch "$d/published"; break; fi
+          sleep 0.02
+        done
+        wait $rpid; exit $? ;;
     esac
   fi
 fi

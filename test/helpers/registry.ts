@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +84,8 @@ async function startOnce(opts: RegistryOptions): Promise<TestRegistry> {
   // the registry and its temp dir go too instead of lingering on the machine.
   const watchdog = [
     '/usr/bin/docker-registry serve "$1" & r=$!',
+    // Its pid first, for stop() to end it should this shell be killed before its trap runs.
+    'echo "registry-pid $r"',
     // The shell's own messages ("Terminated") must not hit a pipe whose reader died.
     "trap '' PIPE; exec >/dev/null 2>&1",
     'trap \'kill $r 2>/dev/null; wait $r; exit 0\' TERM INT',
@@ -97,6 +99,7 @@ async function startOnce(opts: RegistryOptions): Promise<TestRegistry> {
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const host = `127.0.0.1:${port}`;
+  const registryPid = () => Number(/registry-pid (\d+)/.exec(out)?.[1] ?? 0);
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -104,6 +107,17 @@ async function startOnce(opts: RegistryOptions): Promise<TestRegistry> {
       await exited;
       clearTimeout(t);
     }
+    // On a busy machine the shell may have been SIGKILLed before its trap ended the
+    // registry: an orphaned registry would hold this process's pipes (and a port) for good.
+    const pid = registryPid();
+    try {
+      // Only if that pid is still our registry (a pid is recycled once its process is reaped).
+      if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(cfg)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone, as it should be
+    }
+    child.stdout.destroy();
+    child.stderr.destroy();
     rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 15_000;

@@ -21,6 +21,7 @@ const HAPPY = [
   'resolve devices',
   'load seccomp',
   'mkdir run/containers/<id>',
+  'retain <id>',
   'mount run/containers/<id>/rootfs',
   'read run/containers/<id>/rootfs /etc/passwd',
   'read run/containers/<id>/rootfs /etc/group',
@@ -30,14 +31,15 @@ const HAPPY = [
   'mkdir logs/c',
   'check log logs/c/0.log',
   'conmon <id>',
-  'retain <id>',
 ];
 
 // The writable layer's undo is pushed before the mount is tried (a failed mount may
 // leave its upper and work dirs); the runtime's before conmon is (a failed conmon may
-// leave a runc container and a monitor).
+// leave a runc container and a monitor). The image is held before its layers are
+// mounted, so a RemoveImage cannot sweep them from under the rootfs.
 const ROOTFS = ['rm layer root/containers/layers/<id>', 'rm run/containers/<id>'];
-const MOUNTED = ['umount run/containers/<id>/rootfs', ...ROOTFS];
+const HELD = ['release <id>', ...ROOTFS];
+const MOUNTED = ['umount run/containers/<id>/rootfs', ...HELD];
 const IN_RUNTIME = ['runc delete <id>', 'kill conmon <id>', ...MOUNTED];
 
 /** Each step made to fail, and the undo log expected after it (newest first). */
@@ -46,7 +48,8 @@ const STEPS: [failAt: string, undo: string[]][] = [
   ['resolve devices', []],
   ['load seccomp', []],
   ['mkdir run/containers/<id>', []],
-  ['mount run/containers/<id>/rootfs', ROOTFS],
+  ['retain <id>', ROOTFS],
+  ['mount run/containers/<id>/rootfs', HELD],
   ['read run/containers/<id>/rootfs /etc/passwd', MOUNTED],
   ['read run/containers/<id>/rootfs /etc/group', MOUNTED],
   ['write run/containers/<id>/hostname', MOUNTED],
@@ -55,7 +58,6 @@ const STEPS: [failAt: string, undo: string[]][] = [
   ['mkdir logs/c', MOUNTED],
   ['check log logs/c/0.log #2', MOUNTED],
   ['conmon <id>', IN_RUNTIME],
-  ['retain <id>', IN_RUNTIME],
 ];
 
 /** Where failAt ("<entry>", or "<entry> #n" for its n-th time) is in a log. */

@@ -82,6 +82,15 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
         await host.makeDir(bundleDir, 0o700);
         rb.push('remove bundle', () => host.removeAll(bundleDir));
         rb.push('remove writable layer', () => host.removeLayerDirs(layerDir));
+        // Looked up again and held in one step, before its layers are used: a
+        // RemoveImage since the check above has either taken the image (NotFound now)
+        // or will see this holder and refuse. Holding it only once the container was
+        // recorded let a removal sweep the layers from under the mount.
+        if (deps.images.lookup(image.id)?.id !== image.id) {
+          throw notFound(`image "${imageRef}" was removed while the container was being created; pull it again`);
+        }
+        deps.images.retain(image.id, id);
+        rb.push('release image', () => deps.images.release(image.id, id));
         try {
           await host.mountOverlay(image.layerDirs, ov, work.signal);
         } catch (err) {
@@ -170,7 +179,6 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
         const c = new Container(meta, { v: 1, state: 'created', pid, startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', resources: '' });
         rb.push('drop records', () => deps.store.remove(c));
         await deps.store.add(c);
-        deps.images.retain(image.id, id);
         return c;
       });
       deps.events.publish(containerEvent(deps, container, ContainerEventType.CONTAINER_CREATED_EVENT));

@@ -74,9 +74,20 @@ export class ImageStore {
     this.#images.set(img.record.id, img);
   }
 
+  /**
+   * Forgets the image at once, then deletes its record: a lookup made after the
+   * caller's holders check (same tick) misses it, so nobody starts using an image
+   * whose layers the next sweep deletes. If the delete fails the image is back.
+   */
   async drop(id: string): Promise<void> {
-    await this.records.delete(hexOf(id));
+    const img = this.#images.get(id);
     this.#images.delete(id);
+    try {
+      await this.records.delete(hexOf(id));
+    } catch (err) {
+      if (img && !this.#images.has(id)) this.#images.set(id, img);
+      throw err;
+    }
   }
 
   /**
