@@ -8,7 +8,7 @@ import { startRegistry, type TestRegistry } from '../../test/helpers/registry.js
 import { pct } from '../lib-stats.js';
 import { containerdVersion, startContainerd } from './containerd.js';
 import { startCricket } from './cricket.js';
-import { cpuSample, cpuSecondsBetween, loadAverage, pssKiB } from './procfs.js';
+import { cpuParts, cpuSample, cpuSecondsBetween, loadAverage, pssKiB, TICK_S } from './procfs.js';
 import type { Runtime } from './runtime.js';
 import { sweepDeadRuns, sweepRun, writeRunRecord, BASE_PREFIX } from './sweep.js';
 import { startMany, startPod, stopPod, timed, type PodHandle, type StartTimes, type StopTimes } from './workload.js';
@@ -158,11 +158,27 @@ async function pullRows(rts: [Runtime, Runtime], small: string, mb: number): Pro
  * ListContainerStats + ListPodSandboxStats every 10 s (CRI stats). CPU of the daemon
  * and its helpers over the window, latency of every call.
  */
-async function poll(rt: Runtime, pods: PodHandle[], seconds: number): Promise<{ cpu: number; lat: number[]; byMethod: Map<string, number[]>; errors: number }> {
+interface PollResult {
+  /** CPU seconds of daemon + helpers over the window. */
+  cpu: number;
+  /** Of which: the daemon itself, children it reaped (runc, CNI, nsenter ...), the helpers. */
+  daemonSelf: number;
+  daemonChildren: number;
+  /** CPU seconds of daemon + helpers while a stats call was in flight, by method. */
+  statsCpu: Map<string, number>;
+  lat: number[];
+  byMethod: Map<string, number[]>;
+  errors: number;
+}
+
+async function poll(rt: Runtime, pods: PodHandle[], seconds: number): Promise<PollResult> {
   const lat: number[] = [];
   const byMethod = new Map<string, number[]>();
+  const statsCpu = new Map<string, number>();
   let errors = 0;
-  const call = async (method: MethodName, req: object) => {
+  const procs = () => [rt.daemonPid(), ...rt.helperPids()];
+  const call = async (method: MethodName, req: object, cpu = false) => {
+    const before = cpu ? cpuSample(procs()) : undefined;
     try {
       const { ms } = await timed(rt, method, req, 30_000);
       lat.push(ms);
@@ -172,9 +188,10 @@ async function poll(rt: Runtime, pods: PodHandle[], seconds: number): Promise<{ 
     } catch {
       errors++;
     }
+    if (before) statsCpu.set(method, (statsCpu.get(method) ?? 0) + cpuSecondsBetween(before, cpuSample(procs())));
   };
-  const procs = () => [rt.daemonPid(), ...rt.helperPids()];
   const before = cpuSample(procs());
+  const d0 = cpuParts(rt.daemonPid());
   const t0 = Date.now();
   for (let t = 0; t < seconds; t++) {
     check();
@@ -185,14 +202,23 @@ async function poll(rt: Runtime, pods: PodHandle[], seconds: number): Promise<{ 
       await call('ContainerStatus', { containerId: pods[i]!.containerId });
     }
     if (t % 10 === 5) {
-      await call('ListContainerStats', {});
-      await call('ListPodSandboxStats', {});
+      await call('ListContainerStats', {}, true);
+      await call('ListPodSandboxStats', {}, true);
     }
     const wait = t0 + (t + 1) * 1000 - Date.now();
     if (wait > 0) await sleep(wait);
   }
   const after = cpuSample(procs());
-  return { cpu: cpuSecondsBetween(before, after), lat, byMethod, errors };
+  const d1 = cpuParts(rt.daemonPid());
+  return {
+    cpu: cpuSecondsBetween(before, after),
+    daemonSelf: d0 && d1 ? (d1.self - d0.self) * TICK_S : NaN,
+    daemonChildren: d0 && d1 ? (d1.children - d0.children) * TICK_S : NaN,
+    statsCpu,
+    lat,
+    byMethod,
+    errors,
+  };
 }
 
 // ---- the run ----
@@ -203,8 +229,9 @@ const wake = new AbortController();
 const sleep = (ms: number) =>
   new Promise<void>((r) => {
     if (stopping) return r();
-    const t = setTimeout(r, ms);
-    wake.signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+    const onAbort = () => (clearTimeout(t), r());
+    const t = setTimeout(() => (wake.signal.removeEventListener('abort', onAbort), r()), ms);
+    wake.signal.addEventListener('abort', onAbort, { once: true });
   });
 const isStopping = () => stopping;
 function check(): void {
@@ -265,6 +292,7 @@ async function main(): Promise<void> {
     await B.client.call('PullImage', { image: { image: pause.ref } }, { timeoutMs: 120_000 });
 
     if (want('memory')) {
+      notes.push(`daemon PSS, idle, read at once after the pulls: ${fmtMiB(mib(pssKiB(A.daemonPid())))} / ${fmtMiB(mib(pssKiB(B.daemonPid())))}`);
       await sleep(SETTLE_S * 1000);
       const [a, b] = [await daemonPss(A), await daemonPss(B)];
       row(`daemon PSS, idle (images pulled, no pods, ${SETTLE_S} s without calls)`, mib(a), mib(b), fmtMiB);
@@ -342,7 +370,18 @@ async function main(): Promise<void> {
         }
         const [ra, rb] = res as [Awaited<ReturnType<typeof poll>>, Awaited<ReturnType<typeof poll>>];
         row(`runtime CPU (daemon + helpers), ${POLL_S} s of kubelet-like polling of ${big[0].length}/${big[1].length} pods`, ra.cpu, rb.cpu, (v) => `${v.toFixed(2)} s`);
+        const secs = (v: number) => `${v.toFixed(2)} s`;
+        const statsOf = (r: PollResult) => (r.statsCpu.get('ListContainerStats') ?? 0) + (r.statsCpu.get('ListPodSandboxStats') ?? 0);
+        row('  of which while ListContainerStats + ListPodSandboxStats ran', statsOf(ra), statsOf(rb), secs);
         row('call latency during that polling, p50', median(ra.lat), median(rb.lat));
+        for (const m of ['ListContainerStats', 'ListPodSandboxStats']) {
+          notes.push(`polling: CPU while the ${ra.byMethod.get(m)?.length ?? 0} ${m} calls ran: ${secs(ra.statsCpu.get(m) ?? 0)} / ${secs(rb.statsCpu.get(m) ?? 0)}`);
+        }
+        for (const [r, rt] of [[ra, A], [rb, B]] as const) {
+          notes.push(
+            `polling: ${rt.name} CPU split: daemon ${secs(r.daemonSelf)}, processes it spawned and reaped ${secs(r.daemonChildren)}, ${rt.helperName} ${secs(r.cpu - r.daemonSelf - r.daemonChildren)}`,
+          );
+        }
         for (const m of ['ListPodSandbox', 'ListContainers', 'PodSandboxStatus', 'ContainerStatus', 'ListContainerStats', 'ListPodSandboxStats']) {
           const a = ra.byMethod.get(m) ?? [];
           const b = rb.byMethod.get(m) ?? [];

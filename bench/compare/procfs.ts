@@ -15,17 +15,22 @@ export function pssKiB(pid: number): number {
   }
 }
 
-/** utime+stime+cutime+cstime in clock ticks (USER_HZ, 100 on Linux x86), undefined if gone. */
-export function cpuTicks(pid: number): number | undefined {
+/** A process's own CPU (utime+stime) and that of the children it reaped (cutime+cstime), in clock ticks (USER_HZ, 100 on Linux x86); undefined if gone. */
+export function cpuParts(pid: number): { self: number; children: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: fields start after the last ')'.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // f[0] is field 3 (state); utime is field 14, stime 15, cutime 16, cstime 17.
-    return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    return { self: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
   } catch {
     return undefined;
   }
+}
+
+export function cpuTicks(pid: number): number | undefined {
+  const p = cpuParts(pid);
+  return p && p.self + p.children;
 }
 
 export const TICK_S = 0.01;
