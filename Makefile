@@ -13,7 +13,7 @@ DEB_TEST := docker-registry busybox-static openssl
 PREFIX ?= /usr/local
 TEST_FILES ?= dist/test/unit dist/test/integration
 
-.PHONY: deps deps-runtime deps-test build lint run test unit integration bench install clean cni-default
+.PHONY: deps deps-runtime deps-test build lint run test unit integration bench bench-compare install clean cni-default
 
 deps-runtime:
 	@./scripts/apt-ensure.sh $(DEB_RUNTIME)
@@ -57,6 +57,12 @@ integration: deps-test build
 
 bench: deps-test build
 	node dist/bench/run.js
+
+# Cricket and Debian's containerd side by side (bench/compare/main.ts), each on its own
+# private everything; BENCH_COMPARE=... picks rows (see DEVELOPERS.md).
+bench-compare: deps-test build
+	@./scripts/apt-ensure.sh containerd
+	node dist/bench/compare/main.js
 
 install: build
 	install -d $(PREFIX)/lib/cricket /etc/cricket/cricket.d
