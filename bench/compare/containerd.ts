@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { CriClient } from '../../src/client/cri-client.js';
 import { makeTestNet } from '../../test/helpers/pod-net.js';
 import { pidsWhere } from './procfs.js';
-import { netLeftovers, removeAllPods, removeCgroupTree, removeIptablesOf, unmountUnder, type Runtime } from './runtime.js';
+import { releaseHost, removeAllPods, type Runtime } from './runtime.js';
 
 // Debian's containerd (1.6.20) with its CRI plugin, on everything of its own: config,
 // root, state, sockets, runc root, CNI conf dir, bridge and subnet, pod netns pins
@@ -186,12 +186,7 @@ export async function startContainerd(base: string, registryHost: string, sandbo
     } catch {
       // not there, or someone else's sockets: leave it
     }
-    left.push(...netLeftovers(net).map((s) => `${s} (removed)`));
-    removeIptablesOf(net);
-    net.destroy();
-    left.push(...removeCgroupTree(cgroupRoot).map((c) => `cgroup ${c} busy`));
-    unmountUnder(dir);
-    rmSync(dir, { recursive: true, force: true });
+    left.push(...releaseHost(net, cgroupRoot, dir));
     return left.map((s) => `containerd: ${s}`);
   };
 

@@ -1,10 +1,10 @@
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon } from '../../test/helpers/daemon.js';
 import { makeTestNet } from '../../test/helpers/pod-net.js';
 import { imagesConfigToml } from '../../test/helpers/registry.js';
 import { pidsWhere } from './procfs.js';
-import { netLeftovers, removeAllPods, removeCgroupTree, removeIptablesOf, unmountUnder, type Runtime } from './runtime.js';
+import { releaseHost, removeAllPods, type Runtime } from './runtime.js';
 
 /**
  * cricketd as bench/*.ts start it (test/helpers/daemon.ts): private socket, root, run
@@ -50,12 +50,7 @@ export async function startCricket(base: string, registryHost: string, cgroupRoo
         left.push(`${conmons.length} conmon still running (killed)`);
         for (const p of conmons) process.kill(p, 'SIGKILL');
       }
-      left.push(...netLeftovers(net).map((s) => `${s} (removed)`));
-      removeIptablesOf(net);
-      net.destroy();
-      left.push(...removeCgroupTree(cgroupRoot).map((c) => `cgroup ${c} busy`));
-      unmountUnder(dir);
-      rmSync(dir, { recursive: true, force: true });
+      left.push(...releaseHost(net, cgroupRoot, dir));
       return left.map((s) => `Cricket: ${s}`);
     },
   };

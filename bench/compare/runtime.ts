@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CriClient } from '../../src/client/cri-client.js';
 import { ipamReservations, vethsOn, type TestNet } from '../../test/helpers/pod-net.js';
@@ -104,6 +104,20 @@ export function netLeftovers(net: TestNet): string[] {
     .flatMap((t) => spawnSync('iptables', ['-t', t, '-S'], { encoding: 'utf8' }).stdout.split('\n'))
     .filter((l) => l.startsWith('-A ') && (l.includes(net.name) || l.includes(`${net.subnetPrefix}.`)));
   if (rules.length > 0) left.push(`${rules.length} iptables rules for ${net.subnetPrefix}.0/24`);
+  return left;
+}
+
+/**
+ * The host side of a runtime's run, once its daemon is gone: what of its network is
+ * still there (then removed), cgroups that stay busy, mounts and files under its dir.
+ */
+export function releaseHost(net: TestNet, cgroupRoot: string, dir: string): string[] {
+  const left = netLeftovers(net).map((s) => `${s} (removed)`);
+  removeIptablesOf(net);
+  net.destroy();
+  left.push(...removeCgroupTree(cgroupRoot).map((c) => `cgroup ${c} busy`));
+  unmountUnder(dir);
+  rmSync(dir, { recursive: true, force: true });
   return left;
 }
 
