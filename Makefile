@@ -13,7 +13,7 @@ DEB_TEST := docker-registry busybox-static openssl
 PREFIX ?= /usr/local
 TEST_FILES ?= dist/test/unit dist/test/integration
 
-.PHONY: deps deps-runtime deps-test build lint run test unit integration bench install clean cni-default
+.PHONY: deps deps-runtime deps-test build lint run test unit integration bench soak install clean cni-default
 
 deps-runtime:
 	@./scripts/apt-ensure.sh $(DEB_RUNTIME)
@@ -57,6 +57,11 @@ integration: deps-test build
 
 bench: deps-test build
 	node dist/bench/run.js
+
+# Kubelet-shaped churn against one daemon with SIGKILL + restarts, then a leak check
+# (not part of `make test`): SOAK_MINUTES (default 30), SOAK_KILL_SECONDS (240), more in DEVELOPERS.md.
+soak: deps-test build
+	node dist/test/soak/soak.js
 
 install: build
 	install -d $(PREFIX)/lib/cricket /etc/cricket/cricket.d
