@@ -108,6 +108,11 @@ export class PodChurn {
     }
   }
 
+  /** Containers of pods that are up and not being removed. */
+  liveContainers(): string[] {
+    return [...this.pods.values()].filter((x) => x.state === 'live').map((x) => x.ctrId!);
+  }
+
   /** After stop: removes every pod the soak holds, `parallel` at a time. */
   async drain(): Promise<void> {
     const queue = [...this.pods.values()];

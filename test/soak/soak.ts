@@ -98,16 +98,32 @@ async function run(env: SoakEnv): Promise<number> {
   let unexpectedExits = 0;
   const restarts: { downMs: number; recoveryMs: number }[] = [];
   let chain: Promise<void> = Promise.resolve();
+  let churn: PodChurn | undefined;
 
+  // A daemon that will not start again ends the run (the host sweep still runs).
+  let fatal = '';
+  const startAgain = async (): Promise<TestDaemon> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await env.startDaemon();
+      } catch (err) {
+        rpc.failures.add('daemon restart', (err as Error).message.slice(0, 600));
+        if (attempt === 3) throw err;
+        await sleep(2000);
+      }
+    }
+  };
   const restart = (kill: boolean) =>
     (chain = chain.then(async () => {
+      if (fatal) return;
       restarting = true;
+      const runningBefore = churn ? churn.liveContainers() : [];
       rpc.down();
       const tk = Date.now();
       if (kill) await env.kill();
       else d.client.close();
       clearReports(env.reportDir);
-      d = await env.startDaemon();
+      d = await startAgain();
       watch(d);
       rpc.up(d.client);
       const tu = Date.now();
@@ -116,7 +132,13 @@ async function run(env: SoakEnv): Promise<number> {
       epochStart = Date.now();
       restarts.push({ downMs: tu - tk, recoveryMs: epochStart - tu });
       restarting = false;
+      if (churn) await checkStillRunning(rpc, churn, runningBefore);
+    }).catch((err: unknown) => {
+      fatal = `cricketd did not start again: ${(err as Error).message.slice(0, 300)}`;
+      say(fatal);
+      onFatal();
     }));
+  let onFatal: () => void = () => {};
   const watch = (dd: TestDaemon) =>
     dd.child.once('exit', (code, sig) => {
       if (restarting || finalStop || dd !== d) return;
@@ -130,7 +152,7 @@ async function run(env: SoakEnv): Promise<number> {
   watch(d);
 
   await rpc.call('PullImage', { image: { image: env.image!.ref } }, { retry: 'always' });
-  const churn = new PodChurn(rpc, env, { target: P.pods, parallel: P.parallel, lifeMs: P.lifeSec * 1000, maxPods: MAX_PODS, actionsPerSec: P.actionsPerSec }, rnd);
+  churn = new PodChurn(rpc, env, { target: P.pods, parallel: P.parallel, lifeMs: P.lifeSec * 1000, maxPods: MAX_PODS, actionsPerSec: P.actionsPerSec }, rnd);
   const traffic = new NodeTraffic(rpc, env, P.imageEverySec * 1000);
   let stopping = false;
   let wake: () => void = () => {};
@@ -148,6 +170,10 @@ async function run(env: SoakEnv): Promise<number> {
     skipDrain = true;
     rpc.abandon = true;
     stopAll();
+  };
+  onFatal = () => {
+    onSecondInterrupt();
+    rpc.up(d.client); // let waiting callers fail and see the end
   };
   const pause = (ms: number) => Promise.race([sleep(ms), stopped]);
 
@@ -299,6 +325,7 @@ async function run(env: SoakEnv): Promise<number> {
   const crit: [string, boolean | undefined][] = [
     ['no failed RPC or check (provoked ones apart)', rpc.failures.total === 0],
     ['the daemon never died by itself', unexpectedExits === 0],
+    ['the daemon always started again', fatal === ''],
     [`RSS growth ≤ ${P.maxGrowthPct}% (across restarts and within each)`, withinLimit(rss, P.maxGrowthPct)],
     [`V8 heap growth ≤ ${P.maxGrowthPct}%`, withinLimit(heap, P.maxGrowthPct)],
     ['open fds flat', fdsFlat(fds, P.maxGrowthPct)],
@@ -335,6 +362,24 @@ async function waitRecovered(d: TestDaemon, rpc: SoakRpc): Promise<void> {
       return;
     }
     await sleep(100);
+  }
+}
+
+/** README: running containers stay RUNNING and listed across a restart. */
+async function checkStillRunning(rpc: SoakRpc, churn: PodChurn, before: string[]): Promise<void> {
+  const list = await rpc.call('ListContainers', {}, { timeoutMs: 30_000 }).catch(() => undefined);
+  if (!list) return;
+  const now = new Map(list.containers.map((c) => [c.id, c]));
+  const stillLive = new Set(churn.liveContainers());
+  for (const id of before) {
+    if (!stillLive.has(id)) continue; // a worker began removing it meanwhile
+    const c = now.get(id);
+    if (c?.state === ContainerState.CONTAINER_RUNNING) continue;
+    const st = c ? (await rpc.call('ContainerStatus', { containerId: id }).catch(() => undefined))?.status : undefined;
+    rpc.checkFailed(
+      'running-after-restart',
+      c ? `container ${id} was RUNNING before the SIGKILL, ${ContainerState[c.state]} after (exit ${st?.exitCode}, ${st?.reason}: ${st?.message})` : `container ${id} was RUNNING before the SIGKILL, not listed after`,
+    );
   }
 }
 
