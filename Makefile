@@ -60,7 +60,7 @@ bench: deps-test build
 
 # Kubelet-shaped churn against one daemon with SIGKILL + restarts, then a leak check
 # (not part of `make test`): SOAK_MINUTES (default 30), SOAK_KILL_SECONDS (240), more in DEVELOPERS.md.
-soak: deps-test build
+soak: deps-test build lint
 	node dist/test/soak/soak.js
 
 install: build
