@@ -176,6 +176,7 @@ async function run(env: SoakEnv): Promise<number> {
     rpc.up(d.client); // let waiting callers fail and see the end
   };
   const pause = (ms: number) => Promise.race([sleep(ms), stopped]);
+  if (interrupted > 0) stopAll(); // a Ctrl-C during the set-up
 
   // Samples of the daemon, and the conmon ↔ container cross-check.
   const samples: Sample[] = [];
@@ -212,7 +213,7 @@ async function run(env: SoakEnv): Promise<number> {
       const tot = total(rpc);
       say(
         `pods ${churn.pods.size} (made ${churn.created}, removed ${churn.removed}) | calls ${tot.calls}, failed ${rpc.failures.total}, ` +
-          `provoked ${tot.inflight} in flight + ${tot.unavailable} unavailable | kills ${restarts.length}` +
+          `provoked ${tot.inflight} in flight + ${tot.unavailable} unavailable | restarts ${restarts.length}` +
           (s ? ` | rss ${mib(s.proc.rssKiB)} MiB, heap ${mibB(s.proc.heapUsed)} MiB (old ${mibB(s.proc.heapOld)}), fds ${s.proc.fds}, handles ${s.proc.handles}, conmon ${s.conmons}/${s.liveContainers} ctrs` : ''),
       );
     }
@@ -263,6 +264,7 @@ async function run(env: SoakEnv): Promise<number> {
 
   // What is left on the host, given a few seconds for asynchronous teardown.
   let inv = leftovers(env, skeleton);
+  const atOnce = count(inv);
   for (let i = 0; i < 20 && count(inv) > 0 && !skipDrain; i++) {
     await sleep(500);
     inv = leftovers(env, skeleton);
@@ -296,7 +298,7 @@ async function run(env: SoakEnv): Promise<number> {
         ['image pulls / removals', `${traffic.pulls} / ${traffic.imageRemovals}`],
         ['container events', `${traffic.events} on ${traffic.eventStreams} streams`],
         ['calls', `${tot.calls}: failed ${tot.failed}, provoked: ${tot.inflight} in flight at a SIGKILL, ${tot.unavailable} UNAVAILABLE during recovery`],
-        ['SIGKILL + restart', restarts.length === 0 ? 'none' : `${restarts.length}: socket back p50 ${(median(restarts.map((r) => r.downMs)) / 1000).toFixed(1)} s, recovery p50 ${(median(restarts.map((r) => r.recoveryMs)) / 1000).toFixed(1)} s, max ${(Math.max(...restarts.map((r) => r.recoveryMs)) / 1000).toFixed(1)} s`],
+        ['daemon restarts', restarts.length === 0 ? 'none' : `${restarts.length}: socket back p50 ${(median(restarts.map((r) => r.downMs)) / 1000).toFixed(1)} s, recovery p50 ${(median(restarts.map((r) => r.recoveryMs)) / 1000).toFixed(1)} s, max ${(Math.max(...restarts.map((r) => r.recoveryMs)) / 1000).toFixed(1)} s`],
         ['daemon exits by itself', String(unexpectedExits)],
         ['samples', `${samples.length} (every ${P.sampleSec} s; warm-up ${P.warmSec} s, windows ${P.winSec} s)`],
         ['RSS MiB', growthText(rss, mib)],
@@ -316,7 +318,7 @@ async function run(env: SoakEnv): Promise<number> {
     ),
   );
   out.push('', rpcTable(rpc.tally));
-  out.push('', 'left on the host after every pod and image was removed:');
+  out.push('', `left on the host after every pod and image was removed (${atOnce} objects at once${atOnce > 0 ? `, ${count(inv)} after waiting up to 10 s` : ''}):`);
   out.push(table(['object', 'count', 'e.g.'], Object.entries(inv).map(([k, v]) => [k, v.length, v.slice(0, 3).join(' ').slice(0, 160)])));
   if (rpc.failures.byKey.size > 0) {
     out.push('', 'failures (grouped; first occurrence):');
