@@ -13,7 +13,7 @@ DEB_TEST := docker-registry busybox-static openssl
 PREFIX ?= /usr/local
 TEST_FILES ?= dist/test/unit dist/test/integration
 
-.PHONY: deps deps-runtime deps-test build lint run test unit integration bench bench-compare install clean cni-default
+.PHONY: deps deps-runtime deps-test build lint run test unit integration bench bench-compare soak install clean cni-default
 
 deps-runtime:
 	@./scripts/apt-ensure.sh $(DEB_RUNTIME)
@@ -63,6 +63,11 @@ bench: deps-test build
 bench-compare: deps-test build
 	@./scripts/apt-ensure.sh containerd
 	node dist/bench/compare/main.js
+
+# Kubelet-shaped churn against one daemon with SIGKILL + restarts, then a leak check
+# (not part of `make test`): SOAK_MINUTES (default 30), SOAK_KILL_SECONDS (240), more in DEVELOPERS.md.
+soak: deps-test build lint
+	node dist/test/soak/soak.js
 
 install: build
 	install -d $(PREFIX)/lib/cricket /etc/cricket/cricket.d

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -36,6 +37,8 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
   const lock = new PidLock(config.daemon.run_root);
   lock.acquire();
   const shutdown = new AbortController();
+  // Every RPC in flight listens on it (and leaves when it ends): more than 10 is a busy node, not a leak.
+  setMaxListeners(0, shutdown.signal);
   let server: CriServer | undefined;
   let areas: Area[] = [];
   try {

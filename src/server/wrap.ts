@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type {
   handleServerStreamingCall,
   handleUnaryCall,
@@ -33,6 +34,9 @@ function openContext(deps: WrapDeps, method: MethodName, call: AnyCall) {
   const requestId = randomBytes(6).toString('hex');
   const log = deps.log.child({ req: requestId, rpc: method });
   const controller = new AbortController();
+  // One listener per process or wait under way: ListPodSandboxStats alone runs one per pod at
+  // once. Each is removed when done, and the signal lives one call: no limit to warn about.
+  setMaxListeners(0, controller.signal);
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline) - Date.now();
   let timer: NodeJS.Timeout | undefined;

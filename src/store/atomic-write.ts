@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
+/** Names of the temp files writeFileAtomic renames into place. */
+export const TMP_PREFIX = '.tmp-';
+
 /**
  * Writes a file so that a crash at any instant leaves either the old content or the
  * new, never a torn mix: temp file in the same dir, fsync, rename over, fsync dir.
@@ -9,7 +12,7 @@ import { dirname, join } from 'node:path';
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
+  const tmp = join(dir, `${TMP_PREFIX}${randomBytes(6).toString('hex')}`);
   const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);

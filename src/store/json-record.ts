@@ -2,7 +2,7 @@ import { readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { internal } from '../core/errors.js';
-import { writeFileAtomic, syncDir } from './atomic-write.js';
+import { TMP_PREFIX, writeFileAtomic, syncDir } from './atomic-write.js';
 
 /**
  * A directory of typed, versioned JSON records, one file per key, written atomically.
@@ -47,7 +47,11 @@ export class JsonRecordDir<S extends z.ZodType<{ v: number }>> {
     }
   }
 
-  /** Every record; unreadable ones come back in `bad` with their reason. */
+  /**
+   * Every record; unreadable ones come back in `bad` with their reason. Temp files of
+   * writes a crash cut short (.tmp-*, see writeFileAtomic) are removed: loadAll runs at
+   * recovery, before anything writes, so none of them belongs to a write in progress.
+   */
   async loadAll(): Promise<{ good: Map<string, z.output<S>>; bad: { key: string; reason: string }[] }> {
     const good = new Map<string, z.output<S>>();
     const bad: { key: string; reason: string }[] = [];
@@ -59,6 +63,10 @@ export class JsonRecordDir<S extends z.ZodType<{ v: number }>> {
       throw err;
     }
     for (const name of names) {
+      if (name.startsWith(TMP_PREFIX)) {
+        await unlink(join(this.dir, name)).catch(() => {});
+        continue;
+      }
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
       const key = name.slice(0, -5);
       try {

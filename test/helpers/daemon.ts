@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CriClient } from '../../src/client/cri-client.js';
@@ -33,6 +33,8 @@ export interface StartOptions {
   dir?: string;
   /** Resolve as soon as Version answers, before recovery ends (default: wait until Status answers). */
   noWaitReady?: boolean;
+  /** Append the daemon's stdout and stderr to this file instead of holding them in memory (long runs); output() returns its last 64 KiB. */
+  logFile?: string;
 }
 
 /**
@@ -53,15 +55,18 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     writeFileSync(join(dir, 'absent.toml'), '');
   }
   args.push(...(opts.args ?? []));
-  const child = spawn(CRICKETD, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logFd = opts.logFile !== undefined ? openSync(opts.logFile, 'a') : undefined;
+  const child = spawn(CRICKETD, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'] });
+  if (logFd !== undefined) closeSync(logFd);
   let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+  const output = () => (opts.logFile !== undefined ? readFileSync(opts.logFile, 'utf8').slice(-65536) : out);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const client = new CriClient(`unix://${socket}`);
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`cricketd exited with ${child.exitCode}: ${out}`);
+    if (child.exitCode !== null) throw new Error(`cricketd exited with ${child.exitCode}: ${output()}`);
     if (existsSync(socket)) {
       try {
         await client.call('Version', {}, { timeoutMs: 1000 });
@@ -70,19 +75,19 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
         // not yet
       }
     }
-    if (Date.now() > deadline) throw new Error(`cricketd did not answer within 20 s: ${out}`);
+    if (Date.now() > deadline) throw new Error(`cricketd did not answer within 20 s: ${output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   // Version answers during recovery; everything else is UNAVAILABLE until it ends.
   while (!opts.noWaitReady) {
-    if (child.exitCode !== null) throw new Error(`cricketd exited with ${child.exitCode}: ${out}`);
+    if (child.exitCode !== null) throw new Error(`cricketd exited with ${child.exitCode}: ${output()}`);
     try {
       await client.call('Status', {}, { timeoutMs: 1000 });
       break;
     } catch {
       // still recovering
     }
-    if (Date.now() > deadline + 40_000) throw new Error(`cricketd did not finish recovery within 60 s: ${out}`);
+    if (Date.now() > deadline + 40_000) throw new Error(`cricketd did not finish recovery within 60 s: ${output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const stop = async () => {
@@ -97,7 +102,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     runRoot,
     child,
     client,
-    output: () => out,
+    output,
     stop,
     async cleanup() {
       client.close();

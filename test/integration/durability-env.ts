@@ -206,7 +206,10 @@ export interface Inventory {
   cniCacheIds: string[];
 }
 
-export function inventory(env: DurEnv): Inventory {
+/** What a test's host objects are found by: its dir, the daemon's dir under it, its network and cgroup root. */
+export type InventoryScope = Pick<DurEnv, 'dir' | 'daemonDir' | 'net' | 'cgroupRoot'>;
+
+export function inventory(env: InventoryScope): Inventory {
   const runRoot = join(env.daemonDir, 'run');
   const root = join(env.daemonDir, 'root');
   const ls = (d: string) => (existsSync(d) ? readdirSync(d) : []);
@@ -280,7 +283,7 @@ export function conmons(under: string): { pid: number; id: string }[] {
   return out;
 }
 
-function killConmons(under: string): void {
+export function killConmons(under: string): void {
   for (const c of conmons(under)) {
     try {
       process.kill(c.pid, 'SIGKILL');
@@ -290,7 +293,7 @@ function killConmons(under: string): void {
   }
 }
 
-function removeCgroupTree(rel: string): void {
+export function removeCgroupTree(rel: string): void {
   for (const h of hierarchies()) {
     const base = join(h, rel);
     const rm = (d: string) => {
