@@ -43,7 +43,7 @@ const started = spawnSync(RUNC, ['--root', root, 'run', '-d', '--pid-file', join
 if (started.status !== 0) throw new Error('runc run failed');
 const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
 
-const target = { id, podSandboxId: 'p', state: 'running', tty: false, stdin: true, runtimePath: RUNC, runtimeRoot: root } as ContainerExecTarget;
+const target = { id, podSandboxId: 'p', state: 'running', tty: false, stdin: true, runtimePath: RUNC, runtimeRoot: root, bundleDir: dir } as ContainerExecTarget;
 const containers = { execTarget: () => target } as unknown as ContainersArea;
 const pods = { get: () => ({ id: 'p', state: 'ready', netnsPath: `/proc/${pid}/ns/net` }) as unknown as SandboxView } as unknown as PodsArea;
 const area = await createStreaming({ config: defaultConfig(), log }, { containers, pods });

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -17,6 +16,11 @@ export interface ExecTarget {
   readonly id: string;
   readonly runtimePath: string;
   readonly runtimeRoot: string;
+  /**
+   * The container's bundle dir: the exec's pid file goes there, so one a daemon killed
+   * mid-session could not delete goes with the container instead of staying in /tmp.
+   */
+  readonly bundleDir: string;
 }
 
 /**
@@ -36,7 +40,7 @@ export async function runExec(
   cmd: readonly string[],
   io: RemoteCommandIO,
 ): Promise<SessionResult> {
-  const pidFile = join(tmpdir(), `cricket-exec-${randomBytes(8).toString('hex')}.pid`);
+  const pidFile = join(target.bundleDir, `exec-${randomBytes(8).toString('hex')}.pid`);
   const runcArgs = ['--root', target.runtimeRoot, 'exec', '--pid-file', pidFile];
   if (io.tty) runcArgs.push('--tty');
   runcArgs.push(target.id, ...cmd);

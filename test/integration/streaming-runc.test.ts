@@ -111,6 +111,7 @@ function fakeAreas(box: Box, state: ContainerExecTarget['state'] = 'running') {
     runtimeRoot: box.root,
     attachSocketPath: join(box.dir, 'no-attach'),
     ctlFifoPath: join(box.dir, 'no-ctl'),
+    bundleDir: box.dir,
   };
   const containers = { execTarget: (id: string) => (id === box.id ? target : undefined) } as unknown as ContainersArea;
   const pod = { id: 'pod1', state: 'ready', netnsPath: `/proc/${box.pid}/ns/net` } as unknown as SandboxView;
@@ -339,7 +340,7 @@ test('a daemon killed mid exec -t leaves no TTY helper, runc or process behind',
   const box = startContainer();
   t.after(() => stopContainer(box));
   const marker = String(800000 + Math.floor(Math.random() * 99999));
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../helpers/exec-tty-child.js'), RUNC, box.root, box.id, 'sleep', marker], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../helpers/exec-tty-child.js'), RUNC, box.root, box.dir, box.id, 'sleep', marker], { stdio: 'ignore' });
   t.after(() => child.kill('SIGKILL'));
   // Everything of this session names the container (helper, runc) or is the marker process.
   const left = () =>

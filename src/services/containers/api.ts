@@ -15,6 +15,8 @@ export interface ContainerExecTarget {
   /** conmon's attach socket (SOCK_SEQPACKET) and control fifo (resize). */
   readonly attachSocketPath: string;
   readonly ctlFifoPath: string;
+  /** The container's OCI bundle dir (conmon's files; exec pid files), removed with the container. */
+  readonly bundleDir: string;
   /** The container's main process (host pid) while running, else 0. */
   readonly pid?: number;
   readonly stdinOnce?: boolean;
