@@ -46,6 +46,9 @@ export class CriClient {
     const w = wire(method, req);
     if (METHODS[method].responseStream) return Promise.reject(new Error(`${method} is a streaming RPC: use stream()`));
     return new Promise((resolve, reject) => {
+      // The listener goes when the call ends: a long-lived signal shared by many calls
+      // (a soak's, a CLI session's) must not collect one per call.
+      const onAbort = () => call.cancel();
       const call = this.#client.makeUnaryRequest(
         w.path,
         w.serialize,
@@ -53,9 +56,13 @@ export class CriClient {
         w.request,
         new Metadata(),
         { deadline: deadlineOf(opts) },
-        (err, res) => (err ? reject(new CriCallError(method, err)) : resolve(res as ResOf<M>)),
+        (err, res) => {
+          opts.signal?.removeEventListener('abort', onAbort);
+          if (err) reject(new CriCallError(method, err));
+          else resolve(res as ResOf<M>);
+        },
       );
-      opts.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -69,7 +76,8 @@ export class CriClient {
     const call = this.#client.makeServerStreamRequest(w.path, w.serialize, w.deserialize, w.request, new Metadata(), {
       deadline: deadlineOf(opts),
     });
-    opts.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+    const onAbort = () => call.cancel();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       for await (const msg of call) yield msg as ResOf<M>;
     } catch (err) {
@@ -77,6 +85,7 @@ export class CriClient {
       if (typeof se.code === 'number') throw new CriCallError(method, se);
       throw err;
     } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
       call.cancel();
     }
   }
