@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NamespaceMode, type DeepPartial, type PodSandboxConfig } from '../src/gen/runtime/v1/api.js';
 import type { MethodName } from '../src/gen/methods.js';
@@ -24,6 +24,12 @@ function profNode(dir: string, out: string): string {
   mkdirSync(bin);
   writeFileSync(join(bin, 'node'), `#!/bin/sh\nexec ${process.execPath} --cpu-prof --cpu-prof-dir=${out} "$@"\n`, { mode: 0o755 });
   return bin;
+}
+
+/** utime + stime of a process, in ms (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 async function main(): Promise<void> {
@@ -73,6 +79,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < 20; i++) for (const k of kinds) await d.client.call(k.method, k.req(i) as never); // warm
     // Round-robin over the RPCs, so none is measured colder or on a quieter machine.
     const ms = kinds.map((): number[] => []);
+    const daemonPid = Number(readFileSync(join(d.runRoot, 'cricketd.pid'), 'utf8'));
+    const cpu0 = cpuMs(daemonPid);
     for (let i = 0; i < CALLS; i++) {
       for (const [n, k] of kinds.entries()) {
         const t0 = process.hrtime.bigint();
@@ -80,6 +88,8 @@ async function main(): Promise<void> {
         ms[n]!.push(Number(process.hrtime.bigint() - t0) / 1e6);
       }
     }
+    const cpu = cpuMs(daemonPid) - cpu0;
+    console.log(`daemon CPU per call (all RPCs above): ${((cpu * 1000) / (CALLS * kinds.length)).toFixed(0)} µs`);
     for (const [n, k] of kinds.entries()) {
       console.log(`${`${k.method} (${PODS} pods)`.padEnd(28)} n=${CALLS}  median ${pct(ms[n]!, 50).toFixed(3)} ms  p90 ${pct(ms[n]!, 90).toFixed(3)} ms`);
     }
