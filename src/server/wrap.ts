@@ -48,6 +48,8 @@ class CallContext implements OpContext {
   #log: Logger | undefined;
   #controller: AbortController | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #onCancel: (() => void) | undefined;
+  #onShutdown: (() => void) | undefined;
   #closed = false;
 
   declare readonly log: Logger;
@@ -80,24 +82,23 @@ class CallContext implements OpContext {
         Math.max(0, Math.min(ms, 2 ** 31 - 1)),
       );
     }
-    if (call.cancelled) controller.abort(new DOMException('client cancelled the call', 'AbortError'));
-    else call.on('cancelled', this.#onCancel);
-    if (this.#deps.shutdown.aborted) this.#onShutdown();
-    else this.#deps.shutdown.addEventListener('abort', this.#onShutdown, { once: true });
+    const onCancel = (this.#onCancel = () => controller.abort(new DOMException('client cancelled the call', 'AbortError')));
+    const onShutdown = (this.#onShutdown = () => controller.abort(new CricketError('Unavailable', 'cricketd is shutting down')));
+    if (call.cancelled) onCancel();
+    else call.on('cancelled', onCancel);
+    if (this.#deps.shutdown.aborted) onShutdown();
+    else this.#deps.shutdown.addEventListener('abort', onShutdown, { once: true });
     return controller;
   }
-
-  readonly #onCancel = () => this.#controller?.abort(new DOMException('client cancelled the call', 'AbortError'));
-  readonly #onShutdown = () => this.#controller?.abort(new CricketError('Unavailable', 'cricketd is shutting down'));
 
   /** The call is answering: stop the deadline timer and the listeners. */
   close(): void {
     this.#closed = true;
     if (!this.#controller) return;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#deps.shutdown.removeEventListener('abort', this.#onShutdown);
+    if (this.#onShutdown) this.#deps.shutdown.removeEventListener('abort', this.#onShutdown);
     // grpc-js emits 'cancelled' after every status it sends, cancelled or not.
-    this.#call.off('cancelled', this.#onCancel);
+    if (this.#onCancel) this.#call.off('cancelled', this.#onCancel);
   }
 }
 
