@@ -17,6 +17,8 @@ import { pct } from './lib-stats.js';
 const PODS = Number(process.env['BENCH_CALLS_PODS'] ?? 5);
 const CALLS = Number(process.env['BENCH_CALLS'] ?? 300);
 const PROF = process.env['BENCH_CALLS_CPU_PROF'];
+// BENCH_CALLS_TIMEOUT_MS: a deadline on every call, as kubelet and bench/compare set one.
+const OPTS = process.env['BENCH_CALLS_TIMEOUT_MS'] ? { timeoutMs: Number(process.env['BENCH_CALLS_TIMEOUT_MS']) } : {};
 
 /** A `node` first on the daemon's PATH that adds --cpu-prof (NODE_OPTIONS may not carry it). */
 function profNode(dir: string, out: string): string {
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < CALLS; i++) {
       for (const [n, k] of kinds.entries()) {
         const t0 = process.hrtime.bigint();
-        await d.client.call(k.method, k.req(i) as never);
+        await d.client.call(k.method, k.req(i) as never, OPTS);
         ms[n]!.push(Number(process.hrtime.bigint() - t0) / 1e6);
       }
     }
