@@ -34,6 +34,11 @@ function cpuMs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
 async function main(): Promise<void> {
   const dir = tempDir('cricket-bench-calls-');
   const net = makeTestNet(dir);
@@ -83,6 +88,7 @@ async function main(): Promise<void> {
     const ms = kinds.map((): number[] => []);
     const daemonPid = Number(readFileSync(join(d.runRoot, 'cricketd.pid'), 'utf8'));
     const cpu0 = cpuMs(daemonPid);
+    const rss0 = rssMiB(daemonPid);
     for (let i = 0; i < CALLS; i++) {
       for (const [n, k] of kinds.entries()) {
         const t0 = process.hrtime.bigint();
@@ -91,7 +97,7 @@ async function main(): Promise<void> {
       }
     }
     const cpu = cpuMs(daemonPid) - cpu0;
-    console.log(`daemon CPU per call (all RPCs above): ${((cpu * 1000) / (CALLS * kinds.length)).toFixed(0)} µs`);
+    console.log(`daemon CPU per call (all RPCs above): ${((cpu * 1000) / (CALLS * kinds.length)).toFixed(0)} µs; RSS ${rss0.toFixed(1)} → ${rssMiB(daemonPid).toFixed(1)} MiB`);
     for (const [n, k] of kinds.entries()) {
       console.log(`${`${k.method} (${PODS} pods)`.padEnd(28)} n=${CALLS}  median ${pct(ms[n]!, 50).toFixed(3)} ms  p90 ${pct(ms[n]!, 90).toFixed(3)} ms`);
     }

@@ -41,9 +41,10 @@ function newRequestId(): string {
  * sees what happened before: a cancelled call or a stopping daemon aborts it at once,
  * a deadline fires from the call's own deadline, not from the first use.
  */
-class CallContext implements OpContext {
+class CallContext {
   readonly requestId = newRequestId();
   readonly #deps: WrapDeps;
+  readonly #method: MethodName;
   readonly #call: AnyCall;
   #log: Logger | undefined;
   #controller: AbortController | undefined;
@@ -52,18 +53,35 @@ class CallContext implements OpContext {
   #onShutdown: (() => void) | undefined;
   #closed = false;
 
-  declare readonly log: Logger;
-  declare readonly signal: AbortSignal;
-
   constructor(deps: WrapDeps, method: MethodName, call: AnyCall) {
     this.#deps = deps;
+    this.#method = method;
     this.#call = call;
-    // Own enumerable getters, not prototype ones: handlers copy a context with
-    // `{ ...ctx, signal }`, and a spread copies only own enumerable properties.
-    Object.defineProperties(this, {
-      log: { enumerable: true, get: () => (this.#log ??= deps.log.child({ req: this.requestId, rpc: method })) },
-      signal: { enumerable: true, get: () => (this.#controller ??= this.#arm()).signal },
-    });
+  }
+
+  /**
+   * The handler's view. An object literal's getters are own enumerable properties,
+   * so the `{ ...ctx, signal }` copies handlers make keep working.
+   */
+  opContext(): OpContext {
+    const self = this;
+    return {
+      requestId: this.requestId,
+      get log() {
+        return self.log();
+      },
+      get signal() {
+        return self.signal();
+      },
+    };
+  }
+
+  log(): Logger {
+    return (this.#log ??= this.#deps.log.child({ req: this.requestId, rpc: this.#method }));
+  }
+
+  signal(): AbortSignal {
+    return (this.#controller ??= this.#arm()).signal;
   }
 
   #arm(): AbortController {
@@ -113,19 +131,19 @@ function openContext(deps: WrapDeps, method: MethodName, call: AnyCall) {
   const level = QUIET_METHODS.has(method) ? 'debug' : 'info';
   const logged = deps.log.isLevelEnabled(level);
   const started = process.hrtime.bigint();
-  if (logged) ctx.log[level]({ ids: idsOf(call.request) }, 'rpc start');
+  if (logged) ctx.log()[level]({ ids: idsOf(call.request) }, 'rpc start');
   const close = (err?: ServiceError | Partial<ServiceError>) => {
     ctx.close();
     if (err) {
       const errLevel = level === 'debug' && err.code !== 13 ? 'debug' : 'warn';
       if (!deps.log.isLevelEnabled(errLevel)) return;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      ctx.log[errLevel]({ code: err.code, ms, error: err.details }, 'rpc failed');
+      ctx.log()[errLevel]({ code: err.code, ms, error: err.details }, 'rpc failed');
     } else if (logged) {
-      ctx.log[level]({ ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'rpc done');
+      ctx.log()[level]({ ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'rpc done');
     }
   };
-  return { ctx: ctx as OpContext, close };
+  return { ctx: ctx.opContext(), close };
 }
 
 /** Ids in a request, for the log line. Never the whole request: it may hold credentials. */
