@@ -44,6 +44,9 @@ export class CriServer {
     this.#server = new Server({
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': opts.maxMessageBytes,
+      // channelz (grpc-js's per-call introspection counters) is read by nothing here and
+      // cost ~13 µs of every call.
+      'grpc.enable_channelz': 0,
     });
     const impls = buildImplementations(deps, handlers);
     this.#server.addService(lenient(RuntimeServiceService), impls['RuntimeService'] as never);

@@ -25,44 +25,129 @@ export interface WrapDeps {
 
 type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
 
+// Request ids: 12 hex digits, a random 48-bit start per daemon then counting up, so
+// they stay unique across restarts in practice without asking the CSPRNG per call.
+const ID_SPACE = 2 ** 48;
+let nextId = randomBytes(6).readUIntBE(0, 6);
+function newRequestId(): string {
+  const id = nextId;
+  nextId = (nextId + 1) % ID_SPACE;
+  return id.toString(16).padStart(12, '0');
+}
+
+/**
+ * One call's OpContext. The child logger and the AbortSignal (with its deadline timer,
+ * cancel and shutdown listeners) are made on first use: most Status/List handlers use
+ * neither, and making them was a large part of such a call's cost. A signal made late
+ * sees what happened before: a cancelled call or a stopping daemon aborts it at once,
+ * a deadline fires from the call's own deadline, not from the first use.
+ */
+class CallContext {
+  readonly requestId = newRequestId();
+  readonly #deps: WrapDeps;
+  readonly #method: MethodName;
+  readonly #call: AnyCall;
+  #log: Logger | undefined;
+  #controller: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #onCancel: (() => void) | undefined;
+  #onShutdown: (() => void) | undefined;
+  #closed = false;
+
+  constructor(deps: WrapDeps, method: MethodName, call: AnyCall) {
+    this.#deps = deps;
+    this.#method = method;
+    this.#call = call;
+  }
+
+  /**
+   * The handler's view. An object literal's getters are own enumerable properties,
+   * so the `{ ...ctx, signal }` copies handlers make keep working.
+   */
+  opContext(): OpContext {
+    const self = this;
+    return {
+      requestId: this.requestId,
+      get log() {
+        return self.log();
+      },
+      get signal() {
+        return self.signal();
+      },
+    };
+  }
+
+  log(): Logger {
+    return (this.#log ??= this.#deps.log.child({ req: this.requestId, rpc: this.#method }));
+  }
+
+  signal(): AbortSignal {
+    return (this.#controller ??= this.#arm()).signal;
+  }
+
+  #arm(): AbortController {
+    const controller = new AbortController();
+    // One listener per process or wait under way: ListPodSandboxStats alone runs one per
+    // pod at once. Each is removed when done, and the signal lives one call: no limit to warn about.
+    setMaxListeners(0, controller.signal);
+    if (this.#closed) {
+      // The call has answered: nothing is left to wait for.
+      controller.abort(new DOMException('the call has ended', 'AbortError'));
+      return controller;
+    }
+    const call = this.#call;
+    const deadline = call.getDeadline();
+    const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline) - Date.now();
+    if (Number.isFinite(ms)) {
+      this.#timer = setTimeout(
+        () => controller.abort(new DOMException('deadline exceeded', 'TimeoutError')),
+        Math.max(0, Math.min(ms, 2 ** 31 - 1)),
+      );
+    }
+    const onCancel = (this.#onCancel = () => controller.abort(new DOMException('client cancelled the call', 'AbortError')));
+    const onShutdown = (this.#onShutdown = () => controller.abort(new CricketError('Unavailable', 'cricketd is shutting down')));
+    if (call.cancelled) onCancel();
+    else call.on('cancelled', onCancel);
+    if (this.#deps.shutdown.aborted) onShutdown();
+    else this.#deps.shutdown.addEventListener('abort', onShutdown, { once: true });
+    return controller;
+  }
+
+  /** The call is answering: stop the deadline timer and the listeners. */
+  close(): void {
+    this.#closed = true;
+    if (!this.#controller) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#onShutdown) this.#deps.shutdown.removeEventListener('abort', this.#onShutdown);
+    // grpc-js emits 'cancelled' after every status it sends, cancelled or not.
+    if (this.#onCancel) this.#call.off('cancelled', this.#onCancel);
+  }
+}
+
 /**
  * Everything every RPC needs, written once: request id, one log line in and one out,
  * the deadline and client cancel as an AbortSignal, the readiness gate, and the
- * mapping of thrown errors to gRPC status (the only place that happens).
+ * mapping of thrown errors to gRPC status (the only place that happens). A line below
+ * the logger's level is never built.
  */
 function openContext(deps: WrapDeps, method: MethodName, call: AnyCall) {
-  const requestId = randomBytes(6).toString('hex');
-  const log = deps.log.child({ req: requestId, rpc: method });
-  const controller = new AbortController();
-  // One listener per process or wait under way: ListPodSandboxStats alone runs one per pod at
-  // once. Each is removed when done, and the signal lives one call: no limit to warn about.
-  setMaxListeners(0, controller.signal);
-  const deadline = call.getDeadline();
-  const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline) - Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  if (Number.isFinite(ms)) {
-    timer = setTimeout(
-      () => controller.abort(new DOMException('deadline exceeded', 'TimeoutError')),
-      Math.max(0, Math.min(ms, 2 ** 31 - 1)),
-    );
-  }
-  const onCancel = () => controller.abort(new DOMException('client cancelled the call', 'AbortError'));
-  call.on('cancelled', onCancel);
-  const onShutdown = () => controller.abort(new CricketError('Unavailable', 'cricketd is shutting down'));
-  if (deps.shutdown.aborted) onShutdown();
-  else deps.shutdown.addEventListener('abort', onShutdown, { once: true });
-  const ctx: OpContext = { requestId, log, signal: controller.signal };
+  const ctx = new CallContext(deps, method, call);
   const level = QUIET_METHODS.has(method) ? 'debug' : 'info';
+  const logged = deps.log.isLevelEnabled(level);
   const started = process.hrtime.bigint();
-  log[level]({ ids: idsOf(call.request) }, 'rpc start');
+  if (logged) ctx.log()[level]({ ids: idsOf(call.request) }, 'rpc start');
   const close = (err?: ServiceError | Partial<ServiceError>) => {
-    if (timer) clearTimeout(timer);
-    deps.shutdown.removeEventListener('abort', onShutdown);
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    if (err) log[level === 'debug' && err.code !== 13 ? 'debug' : 'warn']({ code: err.code, ms, error: err.details }, 'rpc failed');
-    else log[level]({ ms }, 'rpc done');
+    ctx.close();
+    if (err) {
+      const errLevel = level === 'debug' && err.code !== 13 ? 'debug' : 'warn';
+      if (!deps.log.isLevelEnabled(errLevel)) return;
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      ctx.log()[errLevel]({ code: err.code, ms, error: err.details }, 'rpc failed');
+    } else if (logged) {
+      ctx.log()[level]({ ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'rpc done');
+    }
   };
-  return { ctx, close };
+  return { ctx: ctx.opContext(), close };
 }
 
 /** Ids in a request, for the log line. Never the whole request: it may hold credentials. */

@@ -111,13 +111,9 @@ export class ImageStore {
       // A bare word of hex letters can also be a repository name ("cafe"): fall through.
       if (s.startsWith('sha256:')) return undefined;
     }
-    let ref: ImageReference;
-    try {
-      ref = parseReference(s);
-    } catch {
-      return undefined;
-    }
-    for (const cand of candidates(ref, searchRegistries)) {
+    const cands = candidatesOf(s, searchRegistries);
+    if (!cands) return undefined;
+    for (const cand of cands) {
       const hit = this.#byReference(cand);
       if (hit) return hit;
     }
@@ -164,6 +160,26 @@ export class ImageStore {
 }
 
 /** A short name means docker.io, or each unqualified-search registry in order. */
+// kubelet asks ImageStatus about the same few references all the time: their parse and
+// search candidates (pure functions of the text and the search list) are kept, bounded.
+const CANDIDATES_MAX = 1024;
+const candidateCache = new Map<string, readonly ImageReference[] | null>();
+
+/** The references `input` may mean, or null when it does not parse. */
+function candidatesOf(input: string, searchRegistries: readonly string[]): readonly ImageReference[] | null {
+  const key = `${input}\0${searchRegistries.join('\0')}`;
+  let hit = candidateCache.get(key);
+  if (hit !== undefined) return hit;
+  try {
+    hit = candidates(parseReference(input), searchRegistries);
+  } catch {
+    hit = null;
+  }
+  if (candidateCache.size >= CANDIDATES_MAX) candidateCache.clear();
+  candidateCache.set(key, hit);
+  return hit;
+}
+
 export function candidates(ref: ImageReference, searchRegistries: readonly string[]): ImageReference[] {
   if (!ref.shortName) return [ref];
   const out = [ref];
