@@ -15,8 +15,18 @@ import type { PodHost, PodNetwork } from '../../src/services/pods/pod-host.js';
 
 // ---------------------------------------------------------------------------- pods
 
-/** PodHost and PodNetwork: "do <step>" for each side effect, "undo <step>" for each undo. */
-export function fakePodHost(log: string[], failAt: string | undefined): { host: PodHost; cni: PodNetwork } {
+/** What the fake pod host holds: pinned namespace paths and live pod inits (by pid). */
+export interface FakePodHostState {
+  readonly pinned: Set<string>;
+  readonly inits: Set<number>;
+}
+
+/**
+ * PodHost and PodNetwork: "do <step>" for each side effect, "undo <step>" for each undo.
+ * `state` is what is "on the host": empty it to play a reboot before recovery.
+ */
+export function fakePodHost(log: string[], failAt: string | undefined): { host: PodHost; cni: PodNetwork; state: FakePodHostState } {
+  const state: FakePodHostState = { pinned: new Set(), inits: new Set() };
   const act = async (name: string) => {
     if (name === failAt) throw new CricketError('Internal', `${name} failed on purpose`);
     log.push(`do ${name}`);
@@ -26,12 +36,43 @@ export function fakePodHost(log: string[], failAt: string | undefined): { host: 
     removeCgroup: async () => void log.push('undo cgroup'),
     removeCgroupIfUnused: async () => {},
     addProcess: async () => act('addProcess'),
-    pinNamespaces: async () => act('pin'),
-    unpinNamespace: async (p) => void log.push(`undo pin ${p.split('/').pop()}`),
+    pinNamespaces: async (o) => {
+      await act('pin');
+      for (const p of [o.netPath, o.ipcPath, o.utsPath]) if (p) state.pinned.add(p);
+    },
+    unpinNamespace: async (p) => {
+      state.pinned.delete(p);
+      log.push(`undo pin ${p.split('/').pop()}`);
+    },
     mountShm: async () => act('shm'),
     unmountShm: async () => void log.push('undo shm'),
-    startPodInit: async () => (await act('init'), { pid: 4242 }),
-    stopPodInit: async () => void log.push('undo init'),
+    startPodInit: async () => {
+      await act('init');
+      const pid = 4242 + state.inits.size;
+      state.inits.add(pid);
+      return { pid };
+    },
+    stopPodInit: async (pid) => {
+      if (pid !== undefined) state.inits.delete(pid);
+      log.push('undo init');
+    },
+    isMountPoint: (p) => state.pinned.has(p),
+    isPodInit: (pid) => state.inits.has(pid),
+    findPodInit: () => [...state.inits][0],
+    findStrayPlugins: () => [],
+    killAndWait: async () => {},
+    readCgroupStats: () => ({
+      timestampNs: 1n,
+      cpuUsageNs: undefined,
+      memoryUsageBytes: undefined,
+      memoryWorkingSetBytes: undefined,
+      memoryRssBytes: undefined,
+      memoryLimitBytes: undefined,
+      pageFaults: undefined,
+      majorPageFaults: undefined,
+      processCount: undefined,
+    }),
+    netDevCounters: async () => [],
   };
   const cni: PodNetwork = {
     network: () => ({ name: 'fake' }),
@@ -40,7 +81,7 @@ export function fakePodHost(log: string[], failAt: string | undefined): { host: 
     gc: async () => {},
     cachedPodIds: async () => [],
   };
-  return { host, cni };
+  return { host, cni, state };
 }
 
 // ---------------------------------------------------------------------- containers

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { defaultConfig } from '../../src/config/schema.js';
@@ -9,6 +9,7 @@ import { CricketError } from '../../src/core/errors.js';
 import { KeyedMutex } from '../../src/core/keyed-mutex.js';
 import { NamespaceMode, RunPodSandboxRequest, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
 import type { PodsDeps } from '../../src/services/pods/pods-deps.js';
+import { recoverSandboxes } from '../../src/services/pods/recover.js';
 import { makeRemovePodSandbox } from '../../src/services/pods/remove-pod-sandbox.js';
 import { makeRunPodSandbox } from '../../src/services/pods/run-pod-sandbox.js';
 import { EventBus } from '../../src/services/events/event-bus.js';
@@ -101,4 +102,35 @@ test('Stop then Remove over the fake host undo everything Run did; both are idem
   assert.deepEqual(readdirSync(join(dir, 'run')), []);
   assert.ok(log.includes('undo shm') && log.includes('undo pin net') && log.includes('undo cgroup'));
   await stop(ctx(), { podSandboxId: 'a'.repeat(64) });
+});
+
+test('recovery over the fake host: an intact pod stays READY, one whose pins or init are gone is NOTREADY, an unfinished run dir is undone', async (t) => {
+  const dir = tempDir('cricket-run-rb-');
+  t.after(() => removeDir(dir));
+  const log: Log = [];
+  const { host, cni, state } = fakePodHost(log, undefined);
+  const make = (store: SandboxStore): PodsDeps => ({ ...deps(dir, log), host, cni, store });
+  const first = make(new SandboxStore(join(dir, 'root')));
+  const run = makeRunPodSandbox(first);
+  const intact = (await run(ctx(), req())).podSandboxId!;
+  const pinsGone = (await run(ctx(), req({ config: { metadata: { name: 'q', namespace: 'n', uid: 'u2' } } }))).podSandboxId!;
+  const initGone = (await run(ctx(), req({ config: { metadata: { name: 'r', namespace: 'n', uid: 'u3' }, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } } }))).podSandboxId!;
+  // What a reboot or a crash leaves: one pod's pins gone, another's init gone, and the
+  // run dir of a RunPodSandbox cut short before its record was written.
+  for (const p of [...state.pinned]) if (p.includes(pinsGone)) state.pinned.delete(p);
+  state.inits.delete(first.store.get(initGone)!.status.initPid!);
+  const orphan = 'f'.repeat(64);
+  mkdirSync(join(dir, 'run', orphan, 'ns'), { recursive: true });
+  log.length = 0;
+
+  // A fresh store, as a restarted daemon has, over the same records and host.
+  const again = make(new SandboxStore(join(dir, 'root')));
+  await recoverSandboxes(ctx(), again);
+  const stateOf = (id: string) => again.store.get(id)?.status.state;
+  assert.equal(stateOf(intact), 'ready');
+  assert.equal(stateOf(pinsGone), 'notready');
+  assert.equal(stateOf(initGone), 'notready');
+  assert.ok(log.includes('undo pin net') && log.includes('undo shm'), `the orphan's pins and shm are released: ${log.join(', ')}`);
+  assert.equal(existsSync(join(dir, 'run', orphan)), false, 'the orphan run dir is gone');
+  assert.ok(existsSync(join(dir, 'run', intact)), 'a recorded pod keeps its run dir');
 });

@@ -40,7 +40,7 @@ export async function createPods(base: Pick<Deps, 'config' | 'log' | 'cni' | 'ev
     containers: () => containers,
     podsRunDir: join(config.daemon.run_root, 'pods'),
   };
-  const sampler = new PodStatsSampler();
+  const sampler = new PodStatsSampler(deps.host);
   const remove = makeRemovePodSandbox(deps);
   return {
     handlers: {

@@ -1,13 +1,15 @@
-import { addProcess, ensureCgroup, removeCgroup, removeCgroupIfUnused } from '../../host/cgroups.js';
-import { pinNamespaces, unpinNamespace } from '../../host/netns.js';
-import { startPodInit, stopPodInit } from '../../host/pod-init.js';
+import { addProcess, ensureCgroup, readCgroupStats, removeCgroup, removeCgroupIfUnused } from '../../host/cgroups.js';
+import { isMountPoint, netDevCounters, pinNamespaces, unpinNamespace } from '../../host/netns.js';
+import { findPodInit, isPodInit, startPodInit, stopPodInit } from '../../host/pod-init.js';
 import { mountShm, unmountShm } from '../../host/shm.js';
+import { findStrayPlugins, killAndWait } from '../../host/stray-plugins.js';
 import type { OpContext } from '../../core/context.js';
 import type { AttachRequest, Attachment } from '../../cni/cni-manager.js';
 
 /**
  * The host operations a pod's life needs, as one seam: the real ones (host/) in the
- * daemon, fakes in unit tests of RunPodSandbox's rollback and of teardown.
+ * daemon, fakes (test/helpers/fake-hosts.ts) in unit tests of RunPodSandbox's rollback,
+ * teardown, recovery and stats.
  */
 export interface PodHost {
   ensureCgroup: typeof ensureCgroup;
@@ -20,6 +22,15 @@ export interface PodHost {
   unmountShm: typeof unmountShm;
   startPodInit: typeof startPodInit;
   stopPodInit: typeof stopPodInit;
+  // Recovery: is what the pod runs on still there, and what a dead daemon left running.
+  isMountPoint: typeof isMountPoint;
+  isPodInit: typeof isPodInit;
+  findPodInit: typeof findPodInit;
+  findStrayPlugins: typeof findStrayPlugins;
+  killAndWait: typeof killAndWait;
+  // Stats.
+  readCgroupStats: typeof readCgroupStats;
+  netDevCounters: typeof netDevCounters;
 }
 
 export const realPodHost: PodHost = {
@@ -33,6 +44,13 @@ export const realPodHost: PodHost = {
   unmountShm,
   startPodInit,
   stopPodInit,
+  isMountPoint,
+  isPodInit,
+  findPodInit,
+  findStrayPlugins,
+  killAndWait,
+  readCgroupStats,
+  netDevCounters,
 };
 
 /** What pods need from the network layer (CniManager in the daemon). */

@@ -1,12 +1,12 @@
 import type { OpContext } from '../../core/context.js';
 import { notFound } from '../../core/errors.js';
 import type { DeepPartial, PodSandboxStats, PodSandboxStatsFilter } from '../../gen/runtime/v1/api.js';
-import { readCgroupStats } from '../../host/cgroups.js';
-import { netDevCounters, type InterfaceCounters } from '../../host/netns.js';
+import type { InterfaceCounters } from '../../host/netns.js';
 import type { StreamHandler, UnaryHandler } from '../../core/rpc.js';
 import type { ContainersArea } from '../containers/api.js';
 import { POD_IFNAME } from '../../cni/cni-manager.js';
 import { filterSandboxes } from './list-pod-sandbox.js';
+import type { PodHost } from './pod-host.js';
 import type { PodsDeps } from './pods-deps.js';
 import type { Sandbox } from './sandbox-store.js';
 
@@ -19,9 +19,14 @@ const u64 = (v: bigint | undefined) => (v === undefined ? undefined : { value: v
  */
 export class PodStatsSampler {
   readonly #lastCpu = new Map<string, { ts: bigint; usage: bigint }>();
+  readonly #host: Pick<PodHost, 'readCgroupStats' | 'netDevCounters'>;
+
+  constructor(host: Pick<PodHost, 'readCgroupStats' | 'netDevCounters'>) {
+    this.#host = host;
+  }
 
   async stats(ctx: OpContext, sb: Sandbox, containers?: ContainersArea): Promise<DeepPartial<PodSandboxStats>> {
-    const cg = readCgroupStats(sb.meta.cgroupParent);
+    const cg = this.#host.readCgroupStats(sb.meta.cgroupParent);
     let nanoCores: bigint | undefined;
     if (cg.cpuUsageNs !== undefined) {
       const prev = this.#lastCpu.get(sb.id);
@@ -32,7 +37,7 @@ export class PodStatsSampler {
     }
     let ifaces: InterfaceCounters[] = [];
     if (sb.meta.netnsPath && sb.status.state === 'ready') {
-      ifaces = await netDevCounters(sb.meta.netnsPath, ctx.signal).catch(() => []);
+      ifaces = await this.#host.netDevCounters(sb.meta.netnsPath, ctx.signal).catch(() => []);
     }
     const toUsage = (i: InterfaceCounters) => ({
       name: i.name,

@@ -3,12 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OpContext } from '../../core/context.js';
 import { isFullId } from '../../core/ids.js';
-import { isMountPoint, unpinNamespace } from '../../host/netns.js';
-import { findPodInit, isPodInit, stopPodInit } from '../../host/pod-init.js';
-import { unmountShm } from '../../host/shm.js';
-import { findStrayPlugins, killAndWait } from '../../host/stray-plugins.js';
 import { CREATED_CGROUPS_FILE, DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
-import { removeCgroup, removeCgroupIfUnused } from '../../host/cgroups.js';
 import type { Sandbox } from './sandbox-store.js';
 
 /**
@@ -21,17 +16,17 @@ import type { Sandbox } from './sandbox-store.js';
 export async function recoverSandboxes(ctx: OpContext, deps: PodsDeps): Promise<void> {
   // First end CNI plugins the dead daemon left running for its pods, so none of them
   // adds a veth or an IP after the releases below.
-  const strays = findStrayPlugins(deps.podsRunDir);
+  const strays = deps.host.findStrayPlugins(deps.podsRunDir);
   if (strays.length > 0) {
     ctx.log.warn({ pids: strays }, 'ending CNI plugins left running by the previous daemon');
-    await killAndWait(strays);
+    await deps.host.killAndWait(strays);
   }
   const { loaded, unreadable } = await deps.store.load();
   for (const p of unreadable) ctx.log.warn({ problem: `${p.id}: ${p.reason}` }, 'unreadable pod sandbox record skipped');
   let ready = 0;
   for (const sb of loaded) {
     if (sb.status.state !== 'ready') continue;
-    const why = brokenBecause(sb);
+    const why = brokenBecause(deps, sb);
     if (why === undefined) {
       ready++;
       continue;
@@ -70,11 +65,11 @@ async function finishInterruptedStops(ctx: OpContext, deps: PodsDeps, loaded: re
   }
 }
 
-function brokenBecause(sb: Sandbox): string | undefined {
+function brokenBecause(deps: PodsDeps, sb: Sandbox): string | undefined {
   const m = sb.meta;
-  for (const p of [m.netnsPath, m.ipcnsPath, m.utsnsPath]) if (p && !isMountPoint(p)) return `namespace ${p} is gone`;
+  for (const p of [m.netnsPath, m.ipcnsPath, m.utsnsPath]) if (p && !deps.host.isMountPoint(p)) return `namespace ${p} is gone`;
   if (m.pidnsPath) {
-    if (sb.status.initPid === null || !isPodInit(sb.status.initPid, m.pidnsPath)) return 'the pod init process is gone';
+    if (sb.status.initPid === null || !deps.host.isPodInit(sb.status.initPid, m.pidnsPath)) return 'the pod init process is gone';
   }
   return undefined;
 }
@@ -95,12 +90,12 @@ async function releaseOrphans(ctx: OpContext, deps: PodsDeps, known: Set<string>
     const dir = join(deps.podsRunDir, id);
     try {
       const pidns = join(dir, 'ns', 'pid');
-      if (existsSync(pidns)) await stopPodInit(findPodInit(pidns), pidns);
-      for (const ns of ['net', 'ipc', 'uts']) await unpinNamespace(join(dir, 'ns', ns));
-      await unmountShm(join(dir, 'shm'));
+      if (existsSync(pidns)) await deps.host.stopPodInit(deps.host.findPodInit(pidns), pidns);
+      for (const ns of ['net', 'ipc', 'uts']) await deps.host.unpinNamespace(join(dir, 'ns', ns));
+      await deps.host.unmountShm(join(dir, 'shm'));
       const noted = join(dir, CREATED_CGROUPS_FILE);
-      if (existsSync(noted)) await removeCgroup(JSON.parse(readFileSync(noted, 'utf8')) as string[]);
-      await removeCgroupIfUnused(DEFAULT_CGROUP_PARENT).catch(() => {});
+      if (existsSync(noted)) await deps.host.removeCgroup(JSON.parse(readFileSync(noted, 'utf8')) as string[]);
+      await deps.host.removeCgroupIfUnused(DEFAULT_CGROUP_PARENT).catch(() => {});
       await rm(dir, { recursive: true, force: true });
       ctx.log.info({ pod: id }, 'removed the files of an unfinished pod');
     } catch (err) {
