@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { addProcess, ensureCgroup, hierarchies, removeCgroup, removeCgroupIfUnused } from '../../src/host/cgroups.js';
+import { removeCgroupTree } from './durability-env.js';
 
 // The real cgroupfs, as root: pods meeting at a shared parent cgroup that does not
 // exist yet (as the default /cricket after the last pod went), at kubelet's 10-way
@@ -26,28 +27,13 @@ async function withProcess(fn: (pid: number) => Promise<void>): Promise<void> {
   }
 }
 
-function sweep(rel: string): void {
-  for (const h of hierarchies()) {
-    const rm = (d: string) => {
-      if (!existsSync(d)) return;
-      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) rm(join(d, e.name));
-      try {
-        rmdirSync(d);
-      } catch {
-        // busy: left for the assertion to report
-      }
-    };
-    rm(join(h, rel));
-  }
-}
-
 function leftUnder(rel: string): string[] {
   return hierarchies().filter((h) => existsSync(join(h, rel))).map((h) => join(h, rel));
 }
 
 test(`${WAYS} pods creating one new shared parent at once all take a process (5 rounds)`, { timeout: 120_000 }, async (t) => {
   const parent = `/ckcg${randomBytes(3).toString('hex')}`;
-  t.after(() => sweep(parent));
+  t.after(() => removeCgroupTree(parent));
   for (let round = 0; round < 5; round++) {
     const results = await Promise.allSettled(
       Array.from({ length: WAYS }, async (_, i) => {
@@ -68,7 +54,7 @@ test(`${WAYS} pods creating one new shared parent at once all take a process (5 
 
 test('pods churning under one shared parent while another process does the same: no failure, nothing left', { timeout: 180_000 }, async (t) => {
   const parent = `/ckcg${randomBytes(3).toString('hex')}`;
-  t.after(() => sweep(parent));
+  t.after(() => removeCgroupTree(parent));
   // A second process (another daemon on the host) racing on the same parent: its
   // teardown can remove the parent between our steps, which no in-process lock sees.
   const modUrl = new URL('../../src/host/cgroups.js', import.meta.url).href;
