@@ -90,7 +90,8 @@ export function toCgroupPath(parent: string, driver: 'cgroupfs' | 'systemd'): st
  *     neither goes below it before it is initialised;
  *   - a teardown in this process leaves alone a directory an ensureCgroup is passing
  *     through (see inUse); one in another process may still rmdir it under us, so a
- *     level that vanishes (ENOENT) makes us walk that hierarchy again from its root.
+ *     level that vanishes (ENOENT, or ENODEV on a file opened just before) makes us
+ *     walk that hierarchy again from its root.
  */
 export async function ensureCgroup(path: string, root = CGROUP_ROOT): Promise<string[]> {
   const created: string[] = [];
@@ -117,8 +118,11 @@ export async function ensureCgroup(path: string, root = CGROUP_ROOT): Promise<st
           }
           break;
         } catch (err) {
-          // A level was removed between our steps (another daemon's teardown): again from the top.
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < VANISHED_RETRIES) continue;
+          // A level was removed between our steps (another daemon's teardown): again from
+          // the top. ENODEV is the same race one step later: the file was opened just
+          // before its cgroup was removed, and the read or write then finds no cgroup.
+          const code = (err as NodeJS.ErrnoException).code;
+          if ((code === 'ENOENT' || code === 'ENODEV') && attempt < VANISHED_RETRIES) continue;
           throw err;
         }
       }
