@@ -1,8 +1,9 @@
+import { tearDownBench } from './lib-teardown.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NamespaceMode, type DeepPartial, type PodSandboxConfig } from '../src/gen/runtime/v1/api.js';
 import type { MethodName } from '../src/gen/methods.js';
-import { removeDir, startDaemon, tempDir } from '../test/helpers/daemon.js';
+import { startDaemon, tempDir } from '../test/helpers/daemon.js';
 import { pushBusyboxImage } from '../test/helpers/oci-image.js';
 import { makeTestNet } from '../test/helpers/pod-net.js';
 import { imagesConfigToml, startRegistry } from '../test/helpers/registry.js';
@@ -102,15 +103,7 @@ async function main(): Promise<void> {
       console.log(`${`${k.method} (${PODS} pods)`.padEnd(28)} n=${CALLS}  median ${pct(ms[n]!, 50).toFixed(3)} ms  p90 ${pct(ms[n]!, 90).toFixed(3)} ms`);
     }
   } finally {
-    for (const id of pods) {
-      await d.client.call('StopPodSandbox', { podSandboxId: id }).catch(() => {});
-      await d.client.call('RemovePodSandbox', { podSandboxId: id }).catch(() => {});
-    }
-    d.client.close();
-    await d.stop();
-    net.destroy();
-    await reg.stop();
-    removeDir(dir);
+    await tearDownBench(d, pods, net, reg, dir);
   }
 }
 

@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NamespaceMode, type DeepPartial, type PodSandboxConfig } from '../src/gen/runtime/v1/api.js';
-import { removeDir, startDaemon, tempDir } from '../test/helpers/daemon.js';
+import { startDaemon, tempDir } from '../test/helpers/daemon.js';
 import { pushBusyboxImage } from '../test/helpers/oci-image.js';
 import { makeTestNet } from '../test/helpers/pod-net.js';
 import { imagesConfigToml, startRegistry } from '../test/helpers/registry.js';
+import { tearDownBench } from './lib-teardown.js';
 import { line } from './lib-stats.js';
 
 // 50 pods of one container each on a private bridge network, one after another as
@@ -90,15 +91,7 @@ async function main(): Promise<void> {
       `memory with ${PODS} pods running: cricketd ${(daemonKiB / 1024).toFixed(1)} MiB + ${conmons.length} conmon ${(conmonKiB / 1024).toFixed(1)} MiB = ${((daemonKiB + conmonKiB) / 1024).toFixed(1)} MiB RSS`,
     );
   } finally {
-    for (const id of pods) {
-      await d.client.call('StopPodSandbox', { podSandboxId: id }).catch(() => {});
-      await d.client.call('RemovePodSandbox', { podSandboxId: id }).catch(() => {});
-    }
-    d.client.close();
-    await d.stop();
-    net.destroy();
-    await reg.stop();
-    removeDir(dir);
+    await tearDownBench(d, pods, net, reg, dir);
   }
 }
 
