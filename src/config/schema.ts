@@ -17,6 +17,15 @@ export const HandlerSchema = z.strictObject({
   path: absPath('/usr/sbin/runc'),
   // runc's --root: where it keeps container state. Empty: <run_root>/<handler name>.
   root: optPath,
+  // "oci": runc, crun — containers join the pod's pinned namespaces. "sandbox": gVisor's
+  // runsc — every container runs in a gVisor sandbox (runtime/sandbox-runtime.ts).
+  runtime_type: z.enum(['oci', 'sandbox']).default('oci'),
+  // Global flags given before every subcommand (e.g. ["--platform=systrap"]).
+  runtime_args: z.array(z.string().regex(/^-/, 'must be a flag starting with "-"')).default([]),
+  // Pod annotations (exact keys, or a prefix ending in "*") copied into containers' OCI specs.
+  allowed_annotations: z.array(z.string().min(1)).default([]),
+  // A privileged container gets no host devices (gVisor's kernel cannot use them).
+  privileged_without_host_devices: z.boolean().default(false),
   // What the handler may do; Status reports these to kubelet.
   recursive_read_only_mounts: z.boolean().default(true),
   user_namespaces: z.boolean().default(false),

@@ -16,6 +16,13 @@ export interface ExecTarget {
   readonly id: string;
   readonly runtimePath: string;
   readonly runtimeRoot: string;
+  /** Global flags after --root (a handler's runtime_args). */
+  readonly runtimeArgs: readonly string[];
+  /**
+   * 'sandbox' (runsc): `runsc exec` has no --tty flag; it gives the process a terminal
+   * when its own stdio is one (the TTY helper's pty), so the flag is left out.
+   */
+  readonly runtimeType: 'oci' | 'sandbox';
   /**
    * The container's bundle dir: the exec's pid file goes there, so one a daemon killed
    * mid-session could not delete goes with the container instead of staying in /tmp.
@@ -41,8 +48,8 @@ export async function runExec(
   io: RemoteCommandIO,
 ): Promise<SessionResult> {
   const pidFile = join(target.bundleDir, `exec-${randomBytes(8).toString('hex')}.pid`);
-  const runcArgs = ['--root', target.runtimeRoot, 'exec', '--pid-file', pidFile];
-  if (io.tty) runcArgs.push('--tty');
+  const runcArgs = ['--root', target.runtimeRoot, ...target.runtimeArgs, 'exec', '--pid-file', pidFile];
+  if (io.tty && target.runtimeType !== 'sandbox') runcArgs.push('--tty');
   runcArgs.push(target.id, ...cmd);
   let size = '-';
   if (io.tty) {

@@ -24,12 +24,12 @@ export interface ExecSyncResult {
  */
 export function execSync(
   ctx: OpContext,
-  o: { runtimePath: string; runtimeRoot: string; id: string; cmd: readonly string[]; timeoutMs: number; pidDir?: string },
+  o: { runtimePath: string; runtimeRoot: string; runtimeArgs: readonly string[]; id: string; cmd: readonly string[]; timeoutMs: number; pidDir?: string },
 ): Promise<ExecSyncResult> {
   const pidFile = join(o.pidDir ?? tmpdir(), `exec-${randomBytes(8).toString('hex')}.pid`);
   return new Promise((resolve, reject) => {
     if (ctx.signal.aborted) return reject(abortError(ctx.signal, 'exec'));
-    const child = spawn(o.runtimePath, ['--root', o.runtimeRoot, 'exec', '--pid-file', pidFile, o.id, ...o.cmd], {
+    const child = spawn(o.runtimePath, ['--root', o.runtimeRoot, ...o.runtimeArgs, 'exec', '--pid-file', pidFile, o.id, ...o.cmd], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];

@@ -32,6 +32,7 @@ export function fakePodHost(log: string[], failAt: string | undefined): { host: 
     log.push(`do ${name}`);
   };
   const host: PodHost = {
+    probeHandler: async () => ({ ok: true, version: 'fake' }),
     ensureCgroup: async (p) => (await act('cgroup'), [`/fake${p}`]),
     removeCgroup: async () => void log.push('undo cgroup'),
     removeCgroupIfUnused: async () => {},
@@ -233,9 +234,10 @@ export class FakeContainerHost implements ContainerHost {
     return [...names];
   };
 
-  runtime: ContainerHost['runtime'] = (path, root): OciRuntimeCalls => ({
+  runtime: ContainerHost['runtime'] = (path, root, args): OciRuntimeCalls => ({
     path,
     root,
+    args,
     state: async (_ctx: OpContext, id: string) => {
       const c = this.runc.get(id);
       return c && { status: c.status, pid: c.pid };

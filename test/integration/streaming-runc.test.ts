@@ -106,6 +106,8 @@ function fakeAreas(box: Box, state: ContainerExecTarget['state'] = 'running') {
     podSandboxId: 'pod1',
     state,
     tty: false,
+    runtimeArgs: [],
+    runtimeType: 'oci',
     stdin: true,
     runtimePath: RUNC,
     runtimeRoot: box.root,

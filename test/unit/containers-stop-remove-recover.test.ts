@@ -119,7 +119,7 @@ test('recovery: gone from the runtime → EXITED 255; exited while down → its 
   await u.host.makeDir(bundle);
   await u.host.mountOverlay([], overlayPaths(bundle, join(u.deps.dirs.layers, orphan)));
   await u.host.createWithConmon(ctx(), {
-    conmonPath: '/usr/bin/conmon', runtimePath: 'runc', runtimeRoot: '/run/runc', id: orphan, name: 'o', bundleDir: bundle,
+    conmonPath: '/usr/bin/conmon', runtimePath: 'runc', runtimeRoot: '/run/runc', runtimeArgs: [], id: orphan, name: 'o', bundleDir: bundle,
     logPath: join(bundle, 'console.log'), exitDir: u.deps.dirs.exits, socketDir: u.deps.dirs.sockets,
     stdin: false, stdinOnce: false, tty: false, logLevel: 'info', timeoutMs: 1000,
   });

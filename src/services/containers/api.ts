@@ -12,6 +12,9 @@ export interface ContainerExecTarget {
   /** OCI runtime binary and its --root, for `runc exec`. */
   readonly runtimePath: string;
   readonly runtimeRoot: string;
+  /** Global runtime flags after --root, and whether the handler is gVisor ('sandbox'). */
+  readonly runtimeArgs: readonly string[];
+  readonly runtimeType: 'oci' | 'sandbox';
   /** conmon's attach socket (SOCK_SEQPACKET) and control fifo (resize). */
   readonly attachSocketPath: string;
   readonly ctlFifoPath: string;

@@ -130,6 +130,8 @@ export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'even
         stdinOnce: c.config.stdinOnce,
         runtimePath: c.meta.runtimePath,
         runtimeRoot: c.meta.runtimeRoot,
+        runtimeArgs: c.meta.runtimeArgs,
+        runtimeType: c.meta.runtimeType,
         attachSocketPath: join(dirs.sockets, c.id, 'attach'),
         ctlFifoPath: join(c.meta.bundleDir, 'ctl'),
         bundleDir: c.meta.bundleDir,

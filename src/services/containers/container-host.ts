@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../../store/atomic-write.js';
 import { checkLogPathInside, loadLocalhostSeccomp, resolveDevices, resolveMounts } from './host-inputs.js';
 
 /** The calls the container RPCs make on one OCI runtime (runc or a compatible binary). */
-export type OciRuntimeCalls = Pick<OciRuntime, 'path' | 'root' | 'state' | 'start' | 'kill' | 'delete' | 'update'>;
+export type OciRuntimeCalls = Pick<OciRuntime, 'path' | 'root' | 'args' | 'state' | 'start' | 'kill' | 'delete' | 'update'>;
 
 /**
  * Every host operation a container's life needs, as one seam (like pods/pod-host.ts):
@@ -49,7 +49,7 @@ export interface ContainerHost {
   listDir(path: string): string[];
 
   // The OCI runtime and conmon.
-  runtime(path: string, root: string): OciRuntimeCalls;
+  runtime(path: string, root: string, args: readonly string[]): OciRuntimeCalls;
   createWithConmon: typeof createWithConmon;
   killConmon: typeof killConmon;
   conmonSawOom: typeof conmonSawOom;
@@ -79,7 +79,7 @@ export const realContainerHost: ContainerHost = {
   readJson: (path) => readFile(path, 'utf8').then(JSON.parse).catch(() => undefined),
   exists: existsSync,
   listDir: (path) => (existsSync(path) ? readdirSync(path) : []),
-  runtime: (path, root) => new OciRuntime(path, root),
+  runtime: (path, root, args) => new OciRuntime(path, root, args),
   createWithConmon,
   killConmon,
   conmonSawOom,

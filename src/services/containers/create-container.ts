@@ -7,10 +7,12 @@ import { ContainerConfig, ContainerEventType, NamespaceMode, SupplementalGroupsP
 import { overlayPaths } from '../../host/overlay.js';
 import { toBase64 } from '../../store/proto-base64.js';
 import type { UnaryHandler } from '../../core/rpc.js';
+import { allowedPodAnnotations } from '../../oci/annotations.js';
 import { buildSpec } from '../../oci/spec.js';
 import { resolveUser } from '../../oci/user.js';
 import { Container, ContainerStore, type ContainerMeta } from './container-store.js';
-import type { ContainersDeps } from './containers-deps.js';
+import { handlerFor, type ContainersDeps } from './containers-deps.js';
+import { checkSandboxContainer } from './sandbox-limits.js';
 import { removeContainer } from './lifecycle.js';
 import { containerEvent } from './to-cri.js';
 
@@ -48,6 +50,9 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
       }
       logPath = join(pod.logDirectory, config.logPath);
     }
+    const handler = handlerFor(deps.config, pod.runtimeHandler);
+    const sandboxed = handler.type === 'sandbox';
+    if (sandboxed) checkSandboxContainer(config, handler.name);
     const runtime = deps.runtime(pod.runtimeHandler);
     // Check inputs that need only the host before any side effect.
     const { host } = deps;
@@ -124,7 +129,14 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           devices,
           targetPidnsPath,
           localhostSeccomp,
-          facts: deps.facts(),
+          // runsc writes oom_score_adj itself and fails below the daemon's own (root
+          // here lacks CAP_SYS_RESOURCE): always clamped for a sandbox.
+          facts: sandboxed ? { ...deps.facts(), clampOomScoreAdj: true } : deps.facts(),
+          handler: {
+            sandboxed,
+            privilegedWithoutHostDevices: handler.config.privileged_without_host_devices,
+            podAnnotations: allowedPodAnnotations(pod.config.annotations, handler.config.allowed_annotations),
+          },
         });
         await host.writeFileAtomic(join(bundleDir, 'config.json'), JSON.stringify(spec), 0o600);
 
@@ -142,6 +154,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           conmonPath: deps.config.runtime.conmon,
           runtimePath: runtime.path,
           runtimeRoot: runtime.root,
+          runtimeArgs: runtime.args,
           id,
           name: md.name,
           bundleDir,
@@ -171,6 +184,8 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           runtimeHandler: pod.runtimeHandler,
           runtimePath: runtime.path,
           runtimeRoot: runtime.root,
+          runtimeArgs: [...runtime.args],
+          runtimeType: handler.type,
           cgroupsPath,
           stopSignal,
           createdAt: String(BigInt(Date.now()) * 1_000_000n),

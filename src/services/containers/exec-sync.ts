@@ -12,6 +12,7 @@ export function makeExecSync(deps: ContainersDeps): UnaryHandler<'ExecSync'> {
     const r = await deps.host.execSync(ctx, {
       runtimePath: c.meta.runtimePath,
       runtimeRoot: c.meta.runtimeRoot,
+      runtimeArgs: c.meta.runtimeArgs,
       id: c.id,
       cmd: req.cmd,
       timeoutMs: Number(req.timeout) * 1000,

@@ -4,7 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { withRollback } from '../../core/rollback.js';
 import { newId, type SandboxId } from '../../core/ids.js';
-import { wrap } from '../../core/errors.js';
+import { failedPrecondition, wrap } from '../../core/errors.js';
 import { ContainerEventType, PodSandboxConfig } from '../../gen/runtime/v1/api.js';
 import { missingCgroupDirs } from '../../host/cgroups.js';
 import { restrictOomScoreAdj } from '../../host/pod-init.js';
@@ -40,6 +40,10 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
     }
     // No usable CNI config: refuse before creating anything (NetworkReady is false too).
     if (!plan.hostNetwork) deps.cni.network();
+    // A handler whose binary is missing or does not run: refuse now, in its own words,
+    // rather than at the first CreateContainer (Status shows it not ready too).
+    const probe = await deps.host.probeHandler(deps.config.runtime.handlers[plan.runtimeHandler]!);
+    if (!probe.ok) throw failedPrecondition(`runtime handler "${plan.runtimeHandler}" cannot run: ${probe.message}`);
     const id = newId<SandboxId>();
     // The steps do not stop at the caller's deadline (each has its own timeout): a pod
     // that finishes late is parked for kubelet's retry instead of being undone.
