@@ -58,11 +58,15 @@ const hasFlag = (args: readonly string[], flag: string) =>
  * - --overlay2=root:memory: with runsc's default (a file-backed overlay beside the
  *   rootfs) `runsc delete` fails once the rootfs mount is gone; in memory it does not
  *   care, and the container's writes still go nowhere on the host.
+ * - --oci-seccomp: the spec's seccomp profile (RuntimeDefault, Localhost) is applied
+ *   to the processes inside the sandbox too, as a pod's security context asks;
+ *   without it runsc ignores linux.seccomp.
  */
 export function sandboxRuntimeArgs(runtimeArgs: readonly string[]): string[] {
   const out = [...runtimeArgs];
   if (!hasFlag(out, 'network')) out.push('--network=host');
   if (!hasFlag(out, 'overlay2')) out.push('--overlay2=root:memory');
+  if (!hasFlag(out, 'oci-seccomp')) out.push('--oci-seccomp');
   return out;
 }
 

@@ -296,4 +296,5 @@ export class FakeContainerHost implements ContainerHost {
   });
   readSwapUsage: ContainerHost['readSwapUsage'] = () => 0n;
   diskUsage: ContainerHost['diskUsage'] = async () => ({ bytes: 0n, inodes: 0n });
+  applyLimits: ContainerHost['applyLimits'] = async () => {};
 }

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { readCgroupStats, readSwapUsage } from '../../host/cgroups.js';
+import { applyLimits, readCgroupStats, readSwapUsage } from '../../host/cgroups.js';
 import { diskUsage } from '../../host/disk-usage.js';
 import { readHostFacts } from '../../runtime/host-facts.js';
 import { mountOverlay, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
@@ -56,6 +56,9 @@ export interface ContainerHost {
   reopenConmonLogs: typeof reopenConmonLogs;
   execSync: typeof execSync;
 
+  /** Writes limits into a cgroup: a gVisor container's (runsc has no `update`). */
+  applyLimits: typeof applyLimits;
+
   // Usage, for stats and metrics.
   readCgroupStats: typeof readCgroupStats;
   readSwapUsage: typeof readSwapUsage;
@@ -85,6 +88,7 @@ export const realContainerHost: ContainerHost = {
   conmonSawOom,
   reopenConmonLogs,
   execSync,
+  applyLimits,
   readCgroupStats,
   readSwapUsage,
   diskUsage,
