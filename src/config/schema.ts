@@ -21,7 +21,7 @@ export const HandlerSchema = z.strictObject({
   // runsc — every container runs in a gVisor sandbox (runtime/sandbox-runtime.ts).
   runtime_type: z.enum(['oci', 'sandbox']).default('oci'),
   // Global flags given before every subcommand (e.g. ["--platform=systrap"]).
-  runtime_args: z.array(z.string().regex(/^-/, 'must be a flag starting with "-"')).default([]),
+  runtime_args: z.array(z.string().min(1)).default([]),
   // Pod annotations (exact keys, or a prefix ending in "*") copied into containers' OCI specs.
   allowed_annotations: z.array(z.string().min(1)).default([]),
   // A privileged container gets no host devices (gVisor's kernel cannot use them).

@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RemoteCommandIO, SessionResult, TerminalSize } from '../core/remote-io.js';
 import { killProcessTree } from '../host/process-tree.js';
+import { killSandboxProcess } from './handler.js';
 import { pythonPath, TTY_HELPER_SOURCE } from './tty-helper.js';
 
 const FIRST_SIZE_WAIT_MS = 1000;
@@ -48,7 +49,12 @@ export async function runExec(
   io: RemoteCommandIO,
 ): Promise<SessionResult> {
   const pidFile = join(target.bundleDir, `exec-${randomBytes(8).toString('hex')}.pid`);
+  const sandboxed = target.runtimeType === 'sandbox';
+  const internalPidFile = `${pidFile}.internal`;
   const runcArgs = ['--root', target.runtimeRoot, ...target.runtimeArgs, 'exec', '--pid-file', pidFile];
+  // gVisor: the process lives inside the sandbox, not below runsc; its sandbox pid is
+  // what a client that goes away kills (killSandboxProcess).
+  if (sandboxed) runcArgs.push('--internal-pid-file', internalPidFile);
   if (io.tty && target.runtimeType !== 'sandbox') runcArgs.push('--tty');
   runcArgs.push(target.id, ...cmd);
   let size = '-';
@@ -80,6 +86,7 @@ export async function runExec(
   child.once('exit', () => (exited = true));
   const killAll = async () => {
     if (exited || child.pid === undefined) return;
+    if (sandboxed) await killSandboxProcess(target, internalPidFile);
     let inside = 0;
     try {
       inside = Number(readFileSync(pidFile, 'utf8').trim());
@@ -136,5 +143,6 @@ export async function runExec(
   } finally {
     io.signal.removeEventListener('abort', onAbort);
     rmSync(pidFile, { force: true });
+    if (sandboxed) rmSync(internalPidFile, { force: true });
   }
 }

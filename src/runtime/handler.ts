@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config, HandlerConfig } from '../config/schema.js';
 import { run } from '../host/exec.js';
@@ -102,4 +102,28 @@ export function probeHandler(h: Pick<RuntimeHandler, 'path'>): Promise<ProbeResu
     probes.set(key, p);
   }
   return p;
+}
+
+/**
+ * Ends a process that `runsc exec --internal-pid-file` started inside a sandbox. The
+ * host side of a gVisor exec is only runsc talking to the sandbox: killing it (what
+ * ends a runc exec) leaves the process running inside, so it is signalled there by
+ * its sandbox pid. Quietly does nothing when the file is not written yet or the
+ * process is gone.
+ */
+export async function killSandboxProcess(
+  o: { runtimePath: string; runtimeRoot: string; runtimeArgs: readonly string[]; id: string },
+  internalPidFile: string,
+): Promise<void> {
+  let pid = 0;
+  try {
+    pid = Number(readFileSync(internalPidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid < 1) return;
+  await run(o.runtimePath, ['--root', o.runtimeRoot, ...o.runtimeArgs, 'kill', '--pid', String(pid), o.id, 'KILL'], {
+    timeoutMs: PROBE_TIMEOUT_MS,
+    allowFailure: true,
+  }).catch(() => {});
 }

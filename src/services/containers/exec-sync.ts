@@ -13,6 +13,7 @@ export function makeExecSync(deps: ContainersDeps): UnaryHandler<'ExecSync'> {
       runtimePath: c.meta.runtimePath,
       runtimeRoot: c.meta.runtimeRoot,
       runtimeArgs: c.meta.runtimeArgs,
+      runtimeType: c.meta.runtimeType,
       id: c.id,
       cmd: req.cmd,
       timeoutMs: Number(req.timeout) * 1000,
