@@ -184,3 +184,32 @@ test('handler errors: unknown handler, missing or failing binary, and what gViso
   assert.deepEqual((await c.call('ListContainers', {})).containers, [], 'a refused container leaves nothing');
   assert.deepEqual(inventory(env).ctrDirs, []);
 });
+
+test('a daemon SIGKILLed while runsc creates or starts a container: after the restart nothing of it is left once the pod is removed', { timeout: 240_000 }, async (t) => {
+  const env = await setUpDurEnv({ extraToml: RUNSC_HANDLER_TOML });
+  t.after(() => env.cleanup());
+  for (const phase of ['create', 'start'] as const) {
+    const podCfg = env.podConfig(`cut-${phase}`);
+    const { podSandboxId: pod } = await env.d.client.call('RunPodSandbox', { config: podCfg, runtimeHandler: 'runsc' });
+    const cfg = env.ctrConfig(`cut-${phase}`, ['sleep', '1000']);
+    let inFlight: Promise<unknown>;
+    if (phase === 'create') {
+      inFlight = env.d.client.call('CreateContainer', { podSandboxId: pod, config: cfg, sandboxConfig: podCfg });
+    } else {
+      const { containerId } = await env.d.client.call('CreateContainer', { podSandboxId: pod, config: cfg, sandboxConfig: podCfg });
+      inFlight = env.d.client.call('StartContainer', { containerId });
+    }
+    inFlight.catch(() => {});
+    // Killed once runsc is at work for it (a sandbox or gofer, or runsc start, is up).
+    const before = runscProcesses(env.dir).length;
+    for (let i = 0; i < 2000 && runscProcesses(env.dir).length <= (phase === 'create' ? 0 : before); i++) await new Promise((r) => setImmediate(r));
+    await env.kill();
+    await inFlight.catch(() => {});
+    await env.restart();
+    const listed = (await env.d.client.call('ListContainers', { filter: { podSandboxId: pod } })).containers;
+    assert.ok(listed.length <= 1, `at most the one container: ${listed.length}`);
+    await env.removeAll();
+    assert.deepEqual(inventory(env), emptyInventory(), `after a SIGKILL during ${phase}`);
+    assert.deepEqual(runscProcesses(env.dir), [], `no runsc process left after a SIGKILL during ${phase}`);
+  }
+});
