@@ -134,7 +134,12 @@ export function buildSpec(input: SpecInput): SpecOutput {
   const ipcMode = ns?.ipc ?? NamespaceMode.POD;
   if (ipcMode !== NamespaceMode.NODE && sandbox.ipcnsPath) namespaces.push({ type: 'ipc', path: sandbox.ipcnsPath });
   let hostname: string | undefined;
-  if (sandbox.utsnsPath) namespaces.push({ type: 'uts', path: sandbox.utsnsPath });
+  if (input.handler?.sandboxed) {
+    // gVisor's kernel has its own UTS namespace and takes no path: the pod's hostname
+    // (the node's for a host-network pod) is given as the spec's hostname instead.
+    namespaces.push({ type: 'uts' });
+    hostname = sandbox.hostname;
+  } else if (sandbox.utsnsPath) namespaces.push({ type: 'uts', path: sandbox.utsnsPath });
   const pidMode = ns?.pid ?? NamespaceMode.CONTAINER;
   switch (pidMode) {
     case NamespaceMode.NODE:
@@ -183,7 +188,9 @@ export function buildSpec(input: SpecInput): SpecOutput {
     ociVersion: '1.0.2',
     process: {
       terminal: config.tty,
-      user: { uid: input.user.uid, gid: input.user.gid, additionalGids: input.user.additionalGids },
+      // Sorted: Linux's setgroups sorts them anyway (runc containers list them so);
+      // gVisor keeps the order it is given, so it would report them otherwise.
+      user: { uid: input.user.uid, gid: input.user.gid, additionalGids: [...input.user.additionalGids].sort((a, b) => a - b) },
       args,
       env,
       cwd,

@@ -12,6 +12,21 @@ import { pythonPath, TTY_HELPER_SOURCE } from './tty-helper.js';
 const FIRST_SIZE_WAIT_MS = 1000;
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGPIPE: 13, SIGTERM: 15 };
 
+/** The user an exec'd process runs as. */
+export interface ExecUser {
+  readonly uid: number;
+  readonly gid: number;
+  readonly additionalGids: readonly number[];
+}
+
+/** `runsc exec`'s flags for the container's user (sorted groups, as the spec has them). */
+export function sandboxExecUserArgs(user: ExecUser | undefined): string[] {
+  if (!user) return [];
+  const out = ['--user', `${user.uid}:${user.gid}`];
+  for (const g of [...user.additionalGids].sort((a, b) => a - b)) out.push('--additional-gids', String(g));
+  return out;
+}
+
 /** A container as `runc exec` addresses it: its id, the runtime binary and its --root. */
 export interface ExecTarget {
   readonly id: string;
@@ -24,6 +39,8 @@ export interface ExecTarget {
    * when its own stdio is one (the TTY helper's pty), so the flag is left out.
    */
   readonly runtimeType: 'oci' | 'sandbox';
+  /** The container's user: `runsc exec` runs as root unless told (runc exec takes the spec's). */
+  readonly user?: ExecUser;
   /**
    * The container's bundle dir: the exec's pid file goes there, so one a daemon killed
    * mid-session could not delete goes with the container instead of staying in /tmp.
@@ -54,7 +71,7 @@ export async function runExec(
   const runcArgs = ['--root', target.runtimeRoot, ...target.runtimeArgs, 'exec', '--pid-file', pidFile];
   // gVisor: the process lives inside the sandbox, not below runsc; its sandbox pid is
   // what a client that goes away kills (killSandboxProcess).
-  if (sandboxed) runcArgs.push('--internal-pid-file', internalPidFile);
+  if (sandboxed) runcArgs.push('--internal-pid-file', internalPidFile, ...sandboxExecUserArgs(target.user));
   if (io.tty && target.runtimeType !== 'sandbox') runcArgs.push('--tty');
   runcArgs.push(target.id, ...cmd);
   let size = '-';

@@ -7,6 +7,7 @@ import type { OpContext } from '../core/context.js';
 import { abortError, CricketError } from '../core/errors.js';
 import { killProcessTree } from '../host/process-tree.js';
 import { killSandboxProcess } from './handler.js';
+import { sandboxExecUserArgs, type ExecUser } from './exec-runner.js';
 
 /** Each of stdout and stderr is kept up to this many bytes; the rest is dropped. */
 export const EXEC_SYNC_MAX_BYTES = 16 << 20;
@@ -25,7 +26,7 @@ export interface ExecSyncResult {
  */
 export function execSync(
   ctx: OpContext,
-  o: { runtimePath: string; runtimeRoot: string; runtimeArgs: readonly string[]; runtimeType?: 'oci' | 'sandbox'; id: string; cmd: readonly string[]; timeoutMs: number; pidDir?: string },
+  o: { runtimePath: string; runtimeRoot: string; runtimeArgs: readonly string[]; runtimeType?: 'oci' | 'sandbox'; user?: ExecUser; id: string; cmd: readonly string[]; timeoutMs: number; pidDir?: string },
 ): Promise<ExecSyncResult> {
   const pidFile = join(o.pidDir ?? tmpdir(), `exec-${randomBytes(8).toString('hex')}.pid`);
   return new Promise((resolve, reject) => {
@@ -34,7 +35,7 @@ export function execSync(
     // sandbox pid is what a timeout kills (killSandboxProcess).
     const sandboxed = o.runtimeType === 'sandbox';
     const internalPidFile = `${pidFile}.internal`;
-    const execFlags = sandboxed ? ['--internal-pid-file', internalPidFile] : [];
+    const execFlags = sandboxed ? ['--internal-pid-file', internalPidFile, ...sandboxExecUserArgs(o.user)] : [];
     const child = spawn(o.runtimePath, ['--root', o.runtimeRoot, ...o.runtimeArgs, 'exec', '--pid-file', pidFile, ...execFlags, o.id, ...o.cmd], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

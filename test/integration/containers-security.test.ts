@@ -136,6 +136,18 @@ test('ExecSync returns output and exit code, kills at its timeout, and refuses a
   const ps = await env.d.client.call('ExecSync', { containerId: id, cmd: ['ps', '-o', 'args'], timeout: 10n });
   assert.doesNotMatch(ps.stdout.toString(), /sleep 60/);
 
+  // An exec'd process runs as the container's user and groups (runsc exec, unlike
+  // runc exec, needs to be told).
+  const who = await createStart(env, pod, ctrConfig(env, ['sh', '-c', 'id; exec sleep 1000'], { linux: { securityContext: { runAsUser: { value: 1001n }, supplementalGroups: [50000n, 1234n] } } }));
+  await waitState(env, who, ContainerState.CONTAINER_RUNNING);
+  const whoLog = (await env.d.client.call('ContainerStatus', { containerId: who })).status!.logPath;
+  for (let i = 0; i < 400 && !/uid=/.test(logText(whoLog)); i++) await new Promise((r) => setTimeout(r, 25));
+  const ownId = /^uid=.*$/m.exec(logText(whoLog))![0];
+  assert.match(ownId, /^uid=1001\b.*groups=.*\b1234\b.*\b50000\b/, 'groups listed in order');
+  const execId = await env.d.client.call('ExecSync', { containerId: who, cmd: ['id'], timeout: 10n });
+  assert.equal(execId.stdout.toString().trim(), ownId);
+  await env.d.client.call('RemoveContainer', { containerId: who });
+
   await env.d.client.call('StopContainer', { containerId: id, timeout: 0n });
   await assert.rejects(env.d.client.call('ExecSync', { containerId: id, cmd: ['true'], timeout: 5n }), isCode(status.FAILED_PRECONDITION));
   await assert.rejects(env.d.client.call('ExecSync', { containerId: 'e'.repeat(64), cmd: ['true'] }), isCode(status.NOT_FOUND));

@@ -12,7 +12,7 @@ import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { CriCallError } from '../../src/client/cri-client.js';
-import { ContainerState, NamespaceMode, PodSandboxState, Protocol } from '../../src/gen/runtime/v1/api.js';
+import { ContainerState, MountPropagation, NamespaceMode, PodSandboxState, Protocol } from '../../src/gen/runtime/v1/api.js';
 import { RUNSC_HANDLER_TOML } from '../helpers/handler.js';
 import { emptyInventory, inventory, setUpDurEnv, type DurEnv } from './durability-env.js';
 
@@ -179,8 +179,10 @@ test('handler errors: unknown handler, missing or failing binary, and what gViso
   assert.deepEqual(inventory(env).podRunDirs, [], 'refused pods leave nothing');
 
   const { podSandboxId: pod } = await c.call('RunPodSandbox', { config: cfg, runtimeHandler: 'runsc' });
-  const shared = { ...env.ctrConfig('shared', ['true']), linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } };
-  assert.match(await code(c.call('CreateContainer', { podSandboxId: pod, config: shared, sandboxConfig: cfg })), /^INVALID_ARGUMENT: .*PID namespace shared/);
+  const target = { ...env.ctrConfig('target', ['true']), linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.TARGET, targetId: 'f'.repeat(64) } } } };
+  assert.match(await code(c.call('CreateContainer', { podSandboxId: pod, config: target, sandboxConfig: cfg })), /^INVALID_ARGUMENT: .*PID namespace \(TARGET\)/);
+  const rshared = { ...env.ctrConfig('rshared', ['true']), mounts: [{ containerPath: '/m', hostPath: env.dir, propagation: MountPropagation.PROPAGATION_BIDIRECTIONAL }] };
+  assert.match(await code(c.call('CreateContainer', { podSandboxId: pod, config: rshared, sandboxConfig: cfg })), /^INVALID_ARGUMENT: .*rshared/);
   assert.deepEqual((await c.call('ListContainers', {})).containers, [], 'a refused container leaves nothing');
   assert.deepEqual(inventory(env).ctrDirs, []);
 });

@@ -108,6 +108,7 @@ function fakeAreas(box: Box, state: ContainerExecTarget['state'] = 'running') {
     tty: false,
     runtimeArgs: [],
     runtimeType: 'oci',
+    user: { uid: 0, gid: 0, additionalGids: [] },
     stdin: true,
     runtimePath: RUNC,
     runtimeRoot: box.root,

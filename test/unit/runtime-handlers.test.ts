@@ -88,6 +88,14 @@ test('the spec for a sandbox handler: pod annotations let in, join annotations d
   const priv = { linux: { securityContext: { privileged: true } } };
   assert.deepEqual(spec(priv, undefined, true).linux.resources.devices, [{ allow: true, access: 'rwm' }]);
   assert.deepEqual(spec(priv, h, true).linux.resources.devices, [{ allow: false, access: 'rwm' }], 'no host device is opened');
+
+  // gVisor takes the hostname from the spec, not from the pod's UTS namespace file.
+  const plain = spec({});
+  assert.equal(plain.hostname, undefined);
+  assert.deepEqual(plain.linux.namespaces.find((n) => n.type === 'uts'), { type: 'uts', path: '/u' });
+  const gv = spec({}, h);
+  assert.equal(gv.hostname, 'h');
+  assert.deepEqual(gv.linux.namespaces.find((n) => n.type === 'uts'), { type: 'uts' });
 });
 
 test('what a gVisor container cannot have is refused before anything is made', () => {
@@ -96,7 +104,7 @@ test('what a gVisor container cannot have is refused before anything is made', (
   assert.doesNotThrow(c({}));
   assert.doesNotThrow(c(ns({ pid: NamespaceMode.CONTAINER, network: NamespaceMode.POD, ipc: NamespaceMode.POD })));
   assert.throws(c(ns({ pid: NamespaceMode.NODE })), isInvalid(/host PID namespace/));
-  assert.throws(c(ns({ pid: NamespaceMode.POD })), isInvalid(/PID namespace shared by the pod/));
+  assert.doesNotThrow(c(ns({ pid: NamespaceMode.POD })), 'POD, the proto default, gives the container its own PID namespace');
   assert.throws(c(ns({ pid: NamespaceMode.TARGET, targetId: 'x' })), isInvalid(/TARGET/));
   assert.throws(c(ns({ pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.NODE })), isInvalid(/host IPC/));
   assert.throws(c({ mounts: [{ containerPath: '/m', hostPath: '/tmp', propagation: MountPropagation.PROPAGATION_BIDIRECTIONAL }] }), isInvalid(/\/m .*rshared/));

@@ -132,6 +132,7 @@ export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'even
         runtimeRoot: c.meta.runtimeRoot,
         runtimeArgs: c.meta.runtimeArgs,
         runtimeType: c.meta.runtimeType,
+        user: c.meta.user,
         attachSocketPath: join(dirs.sockets, c.id, 'attach'),
         ctlFifoPath: join(c.meta.bundleDir, 'ctl'),
         bundleDir: c.meta.bundleDir,

@@ -14,6 +14,7 @@ export function makeExecSync(deps: ContainersDeps): UnaryHandler<'ExecSync'> {
       runtimeRoot: c.meta.runtimeRoot,
       runtimeArgs: c.meta.runtimeArgs,
       runtimeType: c.meta.runtimeType,
+      user: c.meta.user,
       id: c.id,
       cmd: req.cmd,
       timeoutMs: Number(req.timeout) * 1000,

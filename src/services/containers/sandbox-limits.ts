@@ -5,8 +5,12 @@ import { MountPropagation, NamespaceMode, type ContainerConfig } from '../../gen
  * What a container of a gVisor pod (runtime_type "sandbox") cannot have, refused before
  * anything is made. Each such container is a gVisor sandbox of its own (see
  * runtime/handler.ts): its kernel keeps its own PID and IPC namespaces, so neither the
- * host's nor another container's can be shared, and its mounts never propagate back
- * to the host.
+ * host's nor a named container's can be joined, and its mounts never propagate back
+ * to the host. PID mode POD is let through and gives the container its own PID
+ * namespace, as it does for runc in a pod without a shared one: POD is the proto's
+ * default, sent by clients that mean nothing by it (critest, crictl configs), so
+ * refusing it would refuse them; a pod that truly shares (shareProcessNamespace)
+ * sees only its own processes in each container (README, "Sandboxed pods").
  */
 export function checkSandboxContainer(config: ContainerConfig, handler: string): void {
   const ns = config.linux?.securityContext?.namespaceOptions;
@@ -14,8 +18,6 @@ export function checkSandboxContainer(config: ContainerConfig, handler: string):
   switch (ns?.pid ?? NamespaceMode.CONTAINER) {
     case NamespaceMode.NODE:
       throw invalidArgument(`${why}: the host PID namespace is not available`);
-    case NamespaceMode.POD:
-      throw invalidArgument(`${why}: a PID namespace shared by the pod's containers is not available (use namespace_options.pid CONTAINER)`);
     case NamespaceMode.TARGET:
       throw invalidArgument(`${why}: another container's PID namespace (TARGET) is not available`);
     default:

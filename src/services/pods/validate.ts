@@ -115,8 +115,8 @@ export function planPod(req: RunPodSandboxRequest, config: Readonly<Config>, hos
     hostNetwork,
     hostIpc,
     // With a sandbox handler each container is its own gVisor sandbox: nothing could
-    // join a pod-wide PID namespace, so no init holds one (containers asking for it are
-    // refused at CreateContainer).
+    // join a pod-wide PID namespace, so no init holds one (a container asking for POD
+    // gets its own, see containers/sandbox-limits.ts).
     sharedPid: pidMode === NamespaceMode.POD && !sandboxed,
     hostname,
     logDirectory,
