@@ -31,7 +31,6 @@ const DOCS: Record<string, string> = {
       'runtime_args = ["--platform=systrap"]',
       'allowed_annotations = ["dev.gvisor.*"]',
       'privileged_without_host_devices = true',
-      'recursive_read_only_mounts = false',
     ].join('\n'),
   'runtime.cgroup_driver': 'cgroupfs or systemd; must match kubelet\'s --cgroup-driver.',
   'runtime.conmon': 'conmon binary: the per-container monitor holding stdio, logs and exit status.',

@@ -14,7 +14,6 @@ runtime_type = "sandbox"
 runtime_args = ["--platform=systrap"]
 allowed_annotations = ["dev.gvisor.*"]
 privileged_without_host_devices = true
-recursive_read_only_mounts = false
 `;
 
 /** A reason to skip a spec in the runsc run, or false. */

@@ -172,7 +172,7 @@ test('handler errors: unknown handler, missing or failing binary, and what gViso
   assert.equal(cond('RuntimeHandlerReady/broken')?.status, false);
   assert.match(cond('RuntimeHandlerReady/broken')!.message, /broken on purpose/);
   const feat = st.runtimeHandlers.find((h) => h.name === 'runsc');
-  assert.equal(feat?.features?.recursiveReadOnlyMounts, false);
+  assert.equal(feat?.features?.recursiveReadOnlyMounts, true, "gVisor makes read-only binds recursive (critest's rro specs pass)");
 
   const hostPid = { ...cfg, linux: { ...cfg.linux, securityContext: { namespaceOptions: { network: NamespaceMode.POD, pid: NamespaceMode.NODE, ipc: NamespaceMode.POD } } } };
   assert.match(await code(c.call('RunPodSandbox', { config: hostPid, runtimeHandler: 'runsc' })), /^INVALID_ARGUMENT: .*host PID namespace/);
