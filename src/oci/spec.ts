@@ -165,8 +165,9 @@ export function buildSpec(input: SpecInput): SpecOutput {
   });
 
   // privileged_without_host_devices: the rules of an unprivileged container (only the
-  // devices asked for), as gVisor's kernel cannot use host devices (passing them
-  // crashed it in the privileged specs of critest).
+  // devices asked for). Cricket never copies the host's /dev into a privileged
+  // container; this also keeps its device cgroup closed, as gVisor's kernel cannot use
+  // host devices (passed to it under CRI-O here, they crashed it).
   const allDevices = privileged && !(input.handler?.privilegedWithoutHostDevices ?? false);
   const deviceRules: OciDeviceCgroup[] = allDevices ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }];
   const devices: OciDevice[] = [];
