@@ -320,6 +320,12 @@ export function readCgroupStats(path: string, root = CGROUP_ROOT): CgroupStats {
   };
 }
 
+/** How many processes the kernel's OOM killer ended in a cgroup (v1 memory.oom_control, v2 memory.events); 0 when unknown. */
+export function readOomKills(path: string, root = CGROUP_ROOT): number {
+  const file = isCgroupV2(root) ? join(root, path, 'memory.events') : join(root, 'memory', path, 'memory.oom_control');
+  return Number(parseKeyed(readOpt(file))['oom_kill'] ?? 0n);
+}
+
 /** Swap in use by a cgroup (v1: memsw minus memory usage); undefined when unknown. */
 export function readSwapUsage(path: string, root = CGROUP_ROOT): bigint | undefined {
   try {

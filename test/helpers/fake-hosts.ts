@@ -297,4 +297,7 @@ export class FakeContainerHost implements ContainerHost {
   readSwapUsage: ContainerHost['readSwapUsage'] = () => 0n;
   diskUsage: ContainerHost['diskUsage'] = async () => ({ bytes: 0n, inodes: 0n });
   applyLimits: ContainerHost['applyLimits'] = async () => {};
+  /** What readOomKills answers for every cgroup. */
+  oomKills = 0;
+  readOomKills: ContainerHost['readOomKills'] = () => this.oomKills;
 }

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { applyLimits, readCgroupStats, readSwapUsage } from '../../host/cgroups.js';
+import { applyLimits, readCgroupStats, readOomKills, readSwapUsage } from '../../host/cgroups.js';
 import { diskUsage } from '../../host/disk-usage.js';
 import { readHostFacts } from '../../runtime/host-facts.js';
 import { mountOverlay, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
@@ -58,6 +58,8 @@ export interface ContainerHost {
 
   /** Writes limits into a cgroup: a gVisor container's (runsc has no `update`). */
   applyLimits: typeof applyLimits;
+  /** OOM kills in a cgroup: did a gVisor sandbox die of its memory limit while starting? */
+  readOomKills: typeof readOomKills;
 
   // Usage, for stats and metrics.
   readCgroupStats: typeof readCgroupStats;
@@ -89,6 +91,7 @@ export const realContainerHost: ContainerHost = {
   reopenConmonLogs,
   execSync,
   applyLimits,
+  readOomKills,
   readCgroupStats,
   readSwapUsage,
   diskUsage,

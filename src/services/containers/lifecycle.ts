@@ -56,6 +56,28 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
       // both, or an EXITED container would hold them until removed. Not bound to the
       // caller's signal, which may be why the start failed.
       await runtime.kill({ ...ctx, signal: AbortSignal.timeout(10_000) }, c.id, 'SIGKILL').catch(() => {});
+      // gVisor: the container's memory limit bounds its whole sandbox, so a workload that
+      // fills it at once can get the sandbox OOM-killed before `runsc start` returns
+      // ("containerManager.StartRoot failed: EOF"). The container did start and ran out
+      // of memory: say so, as a runc container's exit would, rather than StartError.
+      if (c.meta.runtimeType === 'sandbox' && (deps.host.conmonSawOom(c.meta.bundleDir) || deps.host.readOomKills(c.meta.cgroupsPath) > 0)) {
+        const now = nowNs();
+        c.status = {
+          ...c.status,
+          state: 'exited',
+          exitCode: 137,
+          startedAt: c.status.startedAt === '0' ? now : c.status.startedAt,
+          finishedAt: (c.status.state as string) === 'exited' ? c.status.finishedAt : now,
+          reason: 'OOMKilled',
+          message: 'the container exceeded its memory limit and was killed (its gVisor sandbox, while starting)',
+        };
+        c.notifyExit();
+        await deps.store.update(c);
+        deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STARTED_EVENT));
+        c.stoppedEventDeferred = true; // published by the finally below, after STARTED
+        ctx.log.info({ container: c.id }, 'container OOM-killed while its gVisor sandbox started');
+        return;
+      }
       c.status = { ...c.status, state: 'exited', exitCode: 128, finishedAt: nowNs(), reason: 'StartError', message: msg.slice(0, 2000) };
       c.notifyExit();
       c.stoppedEventDeferred = false; // this STOPPED is the one
