@@ -166,6 +166,18 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           tty: config.tty,
           logLevel: 'info',
           timeoutMs: CONMON_TIMEOUT_MS,
+        }).catch((err: unknown) => {
+          // A gVisor sandbox counts against the container's memory limit: one too small
+          // for gVisor's own kernel gets the sandbox OOM-killed while it boots, which
+          // runsc reports only as "waiting for sandbox to start: EOF".
+          if (sandboxed && host.readOomKills(cgroupsPath) > 0) {
+            const limit = config.linux?.resources?.memoryLimitInBytes ?? 0n;
+            throw failedPrecondition(
+              `the container's memory limit (${limit} bytes) is too small for its gVisor sandbox, which was OOM-killed while starting: gVisor's kernel counts against the limit too (${err instanceof Error ? err.message : String(err)})`,
+              { cause: err },
+            );
+          }
+          throw err;
         });
 
         const meta: ContainerMeta = {
