@@ -223,6 +223,11 @@ export function missingCgroupDirs(path: string, root = CGROUP_ROOT): string[] {
   return out;
 }
 
+/** Removes a container's own cgroup in every hierarchy, waiting a moment for exiting tasks; gone already is fine. */
+export async function removeLeafCgroup(path: string, root = CGROUP_ROOT): Promise<void> {
+  await removeCgroup(hierarchies(root).map((h) => join(h, path)), { waitBusy: true });
+}
+
 /** Removes an empty shared parent cgroup (in every hierarchy); a busy one stays. */
 export async function removeCgroupIfUnused(path: string, root = CGROUP_ROOT): Promise<void> {
   await removeCgroup(hierarchies(root).map((h) => join(h, path)), { waitBusy: false });

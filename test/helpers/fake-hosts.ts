@@ -300,4 +300,5 @@ export class FakeContainerHost implements ContainerHost {
   /** What readOomKills answers for every cgroup. */
   oomKills = 0;
   readOomKills: ContainerHost['readOomKills'] = () => this.oomKills;
+  removeLeafCgroup: ContainerHost['removeLeafCgroup'] = async () => {};
 }

@@ -183,8 +183,12 @@ test('handler errors: unknown handler, missing or failing binary, and what gViso
   assert.match(await code(c.call('CreateContainer', { podSandboxId: pod, config: target, sandboxConfig: cfg })), /^INVALID_ARGUMENT: .*PID namespace \(TARGET\)/);
   const rshared = { ...env.ctrConfig('rshared', ['true']), mounts: [{ containerPath: '/m', hostPath: env.dir, propagation: MountPropagation.PROPAGATION_BIDIRECTIONAL }] };
   assert.match(await code(c.call('CreateContainer', { podSandboxId: pod, config: rshared, sandboxConfig: cfg })), /^INVALID_ARGUMENT: .*rshared/);
+  // A memory limit below what the sandbox itself needs to boot.
+  const tiny = { ...env.ctrConfig('tiny', ['sleep', '100']), linux: { resources: { memoryLimitInBytes: 4n << 20n } } };
+  assert.match(await code(c.call('CreateContainer', { podSandboxId: pod, config: tiny, sandboxConfig: cfg })), /^FAILED_PRECONDITION: .*too small for its gVisor sandbox/);
   assert.deepEqual((await c.call('ListContainers', {})).containers, [], 'a refused container leaves nothing');
   assert.deepEqual(inventory(env).ctrDirs, []);
+  assert.deepEqual(inventory(env).cgroups.filter((g) => /\/[0-9a-f]{64}$/.test(g)), [], 'no container cgroup is left');
 });
 
 test('a daemon SIGKILLed while runsc creates or starts a container: after the restart nothing of it is left once the pod is removed', { timeout: 240_000 }, async (t) => {

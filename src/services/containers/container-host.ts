@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { applyLimits, readCgroupStats, readOomKills, readSwapUsage } from '../../host/cgroups.js';
+import { applyLimits, readCgroupStats, readOomKills, readSwapUsage, removeLeafCgroup } from '../../host/cgroups.js';
 import { diskUsage } from '../../host/disk-usage.js';
 import { readHostFacts } from '../../runtime/host-facts.js';
 import { mountOverlay, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
@@ -60,6 +60,8 @@ export interface ContainerHost {
   applyLimits: typeof applyLimits;
   /** OOM kills in a cgroup: did a gVisor sandbox die of its memory limit while starting? */
   readOomKills: typeof readOomKills;
+  /** A container's cgroup, removed: runsc leaves it behind when its sandbox died while being created. */
+  removeLeafCgroup: typeof removeLeafCgroup;
 
   // Usage, for stats and metrics.
   readCgroupStats: typeof readCgroupStats;
@@ -92,6 +94,7 @@ export const realContainerHost: ContainerHost = {
   execSync,
   applyLimits,
   readOomKills,
+  removeLeafCgroup,
   readCgroupStats,
   readSwapUsage,
   diskUsage,

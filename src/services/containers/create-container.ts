@@ -147,6 +147,8 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
 
         rb.push('delete from runtime', async () => {
           await runtime.delete(work, id).catch(() => {});
+          // runsc leaves the cgroup of a sandbox that died while being created.
+          if (sandboxed) await host.removeLeafCgroup(cgroupsPath).catch(() => {});
           host.killConmon(bundleDir, id);
           await deps.exits.forget(id);
         });
