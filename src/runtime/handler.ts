@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config, HandlerConfig } from '../config/schema.js';
 import { run } from '../host/exec.js';
@@ -126,4 +127,22 @@ export async function killSandboxProcess(
     timeoutMs: PROBE_TIMEOUT_MS,
     allowFailure: true,
   }).catch(() => {});
+}
+
+/**
+ * What runsc leaves in its root for a container whose sandbox died while being created
+ * (e.g. OOM-killed booting): a lock file and a control socket that `runsc delete
+ * --force` does not remove, as it no longer knows the container. Only names carrying
+ * this container's id are touched.
+ */
+export async function removeSandboxLeftovers(root: string, id: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (n === `runsc-${id}.sock` || n.startsWith(`${id}_sandbox:${id}.`)) await rm(join(root, n), { force: true });
+  }
 }

@@ -301,4 +301,5 @@ export class FakeContainerHost implements ContainerHost {
   oomKills = 0;
   readOomKills: ContainerHost['readOomKills'] = () => this.oomKills;
   removeLeafCgroup: ContainerHost['removeLeafCgroup'] = async () => {};
+  removeSandboxLeftovers: ContainerHost['removeSandboxLeftovers'] = async () => {};
 }

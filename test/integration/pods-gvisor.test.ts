@@ -189,6 +189,8 @@ test('handler errors: unknown handler, missing or failing binary, and what gViso
   assert.deepEqual((await c.call('ListContainers', {})).containers, [], 'a refused container leaves nothing');
   assert.deepEqual(inventory(env).ctrDirs, []);
   assert.deepEqual(inventory(env).cgroups.filter((g) => /\/[0-9a-f]{64}$/.test(g)), [], 'no container cgroup is left');
+  const runscRoot = join(env.daemonDir, 'run', 'runsc');
+  assert.deepEqual(existsSync(runscRoot) ? readdirSync(runscRoot) : [], [], 'no runsc lock or socket is left');
 });
 
 test('a daemon SIGKILLed while runsc creates or starts a container: after the restart nothing of it is left once the pod is removed', { timeout: 240_000 }, async (t) => {

@@ -9,6 +9,7 @@ import { createWithConmon } from '../../runtime/conmon.js';
 import { conmonSawOom, killConmon, reopenConmonLogs } from '../../runtime/conmon-control.js';
 import { execSync } from '../../runtime/exec-sync.js';
 import { OciRuntime } from '../../runtime/runc.js';
+import { removeSandboxLeftovers } from '../../runtime/handler.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import { checkLogPathInside, loadLocalhostSeccomp, resolveDevices, resolveMounts } from './host-inputs.js';
 
@@ -62,6 +63,8 @@ export interface ContainerHost {
   readOomKills: typeof readOomKills;
   /** A container's cgroup, removed: runsc leaves it behind when its sandbox died while being created. */
   removeLeafCgroup: typeof removeLeafCgroup;
+  /** runsc's lock and socket files of a container whose sandbox died while being created. */
+  removeSandboxLeftovers: typeof removeSandboxLeftovers;
 
   // Usage, for stats and metrics.
   readCgroupStats: typeof readCgroupStats;
@@ -95,6 +98,7 @@ export const realContainerHost: ContainerHost = {
   applyLimits,
   readOomKills,
   removeLeafCgroup,
+  removeSandboxLeftovers,
   readCgroupStats,
   readSwapUsage,
   diskUsage,

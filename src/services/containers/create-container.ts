@@ -147,8 +147,12 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
 
         rb.push('delete from runtime', async () => {
           await runtime.delete(work, id).catch(() => {});
-          // runsc leaves the cgroup of a sandbox that died while being created.
-          if (sandboxed) await host.removeLeafCgroup(cgroupsPath).catch(() => {});
+          // runsc leaves the cgroup, a lock file and a socket of a sandbox that died
+          // while being created.
+          if (sandboxed) {
+            await host.removeLeafCgroup(cgroupsPath).catch(() => {});
+            await host.removeSandboxLeftovers(runtime.root, id).catch(() => {});
+          }
           host.killConmon(bundleDir, id);
           await deps.exits.forget(id);
         });

@@ -145,7 +145,10 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
     await runtime.delete(ctx, c.id);
     // runsc leaves the cgroup behind when the sandbox died before runsc knew it (an OOM
     // kill while starting): nothing to do when it is gone already.
-    if (c.meta.runtimeType === 'sandbox') await deps.host.removeLeafCgroup(c.meta.cgroupsPath);
+    if (c.meta.runtimeType === 'sandbox') {
+      await deps.host.removeLeafCgroup(c.meta.cgroupsPath);
+      await deps.host.removeSandboxLeftovers(c.meta.runtimeRoot, c.id);
+    }
     await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
     await deps.host.removeAll(c.meta.bundleDir);
     await deps.host.removeAll(join(deps.dirs.sockets, c.id));
