@@ -1,7 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from './exec.js';
-import { isMountPoint } from './netns.js';
+import { sysHelper } from './sys-helper.js';
 
 export interface OverlayPaths {
   /** Merged view, the container's rootfs (under the run root: gone at reboot). */
@@ -28,14 +27,12 @@ export async function mountOverlay(layerDirs: readonly string[], p: OverlayPaths
   }
   for (const l of lowers) if (/[,:]/.test(l)) throw new Error(`layer path ${l} contains "," or ":", which overlay cannot take`);
   const opts = `lowerdir=${lowers.join(':')},upperdir=${p.upper},workdir=${p.work}`;
-  await run('/bin/mount', ['-t', 'overlay', 'overlay', '-o', opts, p.target], { signal, timeoutMs: 30_000 });
+  await sysHelper.request('mount', { source: 'overlay', target: p.target, fstype: 'overlay', data: opts }, { signal });
 }
 
 /** Unmounts if mounted (lazily if busy); safe to repeat. */
 export async function unmountOverlay(target: string, signal?: AbortSignal): Promise<void> {
-  if (!isMountPoint(target)) return;
-  const r = await run('/bin/umount', [target], { signal, timeoutMs: 30_000, allowFailure: true });
-  if (r.exitCode !== 0 && isMountPoint(target)) await run('/bin/umount', ['-l', target], { signal, timeoutMs: 30_000 });
+  await sysHelper.request('umount', { target }, { signal });
 }
 
 export async function removeLayerDirs(dir: string): Promise<void> {
