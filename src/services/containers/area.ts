@@ -13,7 +13,7 @@ import { realContainerHost, type ContainerHost } from './container-host.js';
 import { runtimeFor, type ContainersDeps } from './containers-deps.js';
 import { makeCreateContainer } from './create-container.js';
 import { makeExecSync } from './exec-sync.js';
-import { removeContainer, recordExit, stopContainer } from './lifecycle.js';
+import { releaseRuntimeSoon, removeContainer, recordExit, stopContainer } from './lifecycle.js';
 import { makeListContainers, makeStreamContainers } from './list-containers.js';
 import { makeReopenContainerLog } from './log-reopen.js';
 import { makeListMetricDescriptors, makeListPodSandboxMetrics, makeStreamPodSandboxMetrics } from './pod-metrics.js';
@@ -45,7 +45,7 @@ export function makeContainersDeps(
   // The watcher's callback runs only once recovery starts it, after deps exists.
   const exits = new ExitWatcher(dirs.exits, log, (id, code) => {
     const c = store.get(id);
-    if (c) void recordExit(deps, c, code);
+    if (c) c.exitHandled = recordExit(deps, c, code).then(() => releaseRuntimeSoon(deps, c));
     // A removed container's monitor may write its exit file after the removal.
     else void exits.forget(id);
   });

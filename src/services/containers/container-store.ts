@@ -79,6 +79,10 @@ export class Container {
   stoppedEventDeferred = false;
   stopping = false;
   removing = false;
+  /** Deleted from its runtime after its exit (releaseRuntimeSoon); not kept across restarts. */
+  runtimeReleased = false;
+  /** The exit's bookkeeping and that release, once the exit watcher saw the exit (tests wait on it). */
+  exitHandled: Promise<void> | undefined;
   #exitWaiters: (() => void)[] = [];
 
   constructor(meta: ContainerMeta, status: ContainerStatusRecord) {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { OpContext } from '../../core/context.js';
+import { backgroundContext, type OpContext } from '../../core/context.js';
 import { CricketError, failedPrecondition } from '../../core/errors.js';
 import { ContainerEventType } from '../../gen/runtime/v1/api.js';
 import { overlayPaths } from '../../host/overlay.js';
@@ -113,14 +113,31 @@ async function waitExit(deps: ContainersDeps, c: Container, ms: number): Promise
   return c.status.state === 'exited';
 }
 
+/**
+ * An exited container needs nothing more from its runtime: delete it there now, in the
+ * background, as containerd's exit handler deletes the task, so that RemoveContainer
+ * (kubelet's GC, or the call right after StopContainer) has only a mount, files and
+ * records left (RemoveContainer 24.8 ms -> see the note on issue 12). Under the
+ * container's lock: after a start or stop under way, and a removal that got the lock
+ * first does the delete itself. A failure is only logged: RemoveContainer tries again.
+ */
+export function releaseRuntimeSoon(deps: ContainersDeps, c: Container): Promise<void> {
+  return deps.mutex
+    .run(c.id, async () => {
+      if (c.runtimeReleased || c.removing || c.status.state !== 'exited' || deps.store.get(c.id) !== c) return;
+      await deps.runtime(c.meta.runtimeHandler).delete(backgroundContext(deps.log, `release-${c.id.slice(0, 12)}`), c.id);
+      c.runtimeReleased = true;
+    })
+    .catch((err: unknown) => deps.log.warn({ err, container: c.id }, 'cannot delete an exited container from its runtime yet; RemoveContainer will'));
+}
+
 /** Kills if running, deletes from the runtime, unmounts, removes files and records. Idempotent. */
 export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
   if (c.removing) return;
   c.removing = true;
   try {
     if (c.status.state === 'running') await stopContainer(ctx, deps, c, 0);
-    const runtime = deps.runtime(c.meta.runtimeHandler);
-    await runtime.delete(ctx, c.id);
+    if (!c.runtimeReleased) await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
     await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
     await deps.host.removeAll(c.meta.bundleDir);
     await deps.host.removeAll(join(deps.dirs.sockets, c.id));
