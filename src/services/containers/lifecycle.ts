@@ -91,15 +91,15 @@ export async function stopContainer(ctx: OpContext, deps: ContainersDeps, c: Con
     const runtime = deps.runtime(c.meta.runtimeHandler);
     if (timeoutSec > 0) {
       await runtime.kill(ctx, c.id, c.meta.stopSignal);
-      if (await waitExit(deps, c, timeoutSec * 1000)) return;
+      if (await waitExit(deps, c, timeoutSec * 1000)) return await releaseRuntime(ctx, deps, c);
     }
     await runtime.kill(ctx, c.id, 'SIGKILL');
-    if (await waitExit(deps, c, KILL_WAIT_MS)) return;
+    if (await waitExit(deps, c, KILL_WAIT_MS)) return await releaseRuntime(ctx, deps, c);
     // Was the exit missed? Ask the runtime before giving up.
     const st = await runtime.state(ctx, c.id).catch(() => undefined);
     if (!st || st.status === 'stopped') {
       await recordExit(deps, c, 137);
-      return;
+      return await releaseRuntime(ctx, deps, c);
     }
     throw new CricketError('Internal', `container ${c.id} did not exit ${KILL_WAIT_MS / 1000} s after SIGKILL`);
   } finally {
@@ -114,21 +114,27 @@ async function waitExit(deps: ContainersDeps, c: Container, ms: number): Promise
 }
 
 /**
- * An exited container needs nothing more from its runtime: delete it there now, in the
- * background, as containerd's exit handler deletes the task, so that RemoveContainer
- * (kubelet's GC, or the call right after StopContainer) has only a mount, files and
- * records left (RemoveContainer 24.8 ms -> see the note on issue 12). Under the
- * container's lock: after a start or stop under way, and a removal that got the lock
- * first does the delete itself. A failure is only logged: RemoveContainer tries again.
+ * An exited container needs nothing more from its runtime: it is deleted there as soon
+ * as its exit is seen, as containerd deletes the task in its exit handler. A stop does
+ * it before returning (StopContainer, as containerd's), an exit of its own in the
+ * background (releaseRuntimeSoon), so RemoveContainer has only a mount, files and
+ * records left. A failure is only logged: RemoveContainer deletes again.
  */
+async function releaseRuntime(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
+  if (c.runtimeReleased || c.status.state !== 'exited' || deps.store.get(c.id) !== c) return;
+  try {
+    await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
+    c.runtimeReleased = true;
+  } catch (err) {
+    ctx.log.warn({ err, container: c.id }, 'cannot delete an exited container from its runtime yet; RemoveContainer will');
+  }
+}
+
+/** releaseRuntime under the container's lock: after a start or stop under way; a removal that got the lock first deletes it itself. */
 export function releaseRuntimeSoon(deps: ContainersDeps, c: Container): Promise<void> {
-  return deps.mutex
-    .run(c.id, async () => {
-      if (c.runtimeReleased || c.removing || c.status.state !== 'exited' || deps.store.get(c.id) !== c) return;
-      await deps.runtime(c.meta.runtimeHandler).delete(backgroundContext(deps.log, `release-${c.id.slice(0, 12)}`), c.id);
-      c.runtimeReleased = true;
-    })
-    .catch((err: unknown) => deps.log.warn({ err, container: c.id }, 'cannot delete an exited container from its runtime yet; RemoveContainer will'));
+  return deps.mutex.run(c.id, async () => {
+    if (!c.removing) await releaseRuntime(backgroundContext(deps.log, `release-${c.id.slice(0, 12)}`), deps, c);
+  });
 }
 
 /** Kills if running, deletes from the runtime, unmounts, removes files and records. Idempotent. */
