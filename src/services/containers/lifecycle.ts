@@ -145,10 +145,13 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
     if (c.status.state === 'running') await stopContainer(ctx, deps, c, 0);
     if (!c.runtimeReleased) await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
     await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
-    await deps.host.removeAll(c.meta.bundleDir);
-    await deps.host.removeAll(join(deps.dirs.sockets, c.id));
-    await deps.host.removeLayerDirs(c.meta.layerDir);
-    await deps.exits.forget(c.id);
+    // Independent of each other, and all redone by a retry while the records stand.
+    await Promise.all([
+      deps.host.removeAll(c.meta.bundleDir),
+      deps.host.removeAll(join(deps.dirs.sockets, c.id)),
+      deps.host.removeLayerDirs(c.meta.layerDir),
+      deps.exits.forget(c.id),
+    ]);
     await deps.store.remove(c);
     deps.images.release(c.meta.imageId, c.id);
     deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_DELETED_EVENT));
