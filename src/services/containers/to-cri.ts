@@ -83,6 +83,9 @@ export function containerEvent(deps: ContainersDeps, c: Container, type: Contain
     containerId: c.id,
     containerEventType: type,
     createdAt: BigInt(Date.now()) * 1_000_000n,
+    // kubelet's evented PLEG takes the pod's state from the event itself: the pod's
+    // status and every container of the pod as they are now (a deleted one is gone).
+    podSandboxStatus: deps.pods.status(c.meta.podSandboxId),
     containersStatuses: deps.store.inPod(c.meta.podSandboxId).map(toCriStatus),
   };
 }
