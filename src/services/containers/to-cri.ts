@@ -71,7 +71,8 @@ export function toCriStatus(c: Container): DeepPartial<ContainerStatus> {
       linux: {
         uid: BigInt(c.meta.user.uid),
         gid: BigInt(c.meta.user.gid),
-        supplementalGroups: [...new Set([c.meta.user.gid, ...c.meta.user.additionalGids])].map(BigInt),
+        // Exactly the process's groups: the kernel keeps them sorted and unique (setgroups).
+        supplementalGroups: [...new Set([c.meta.user.gid, ...c.meta.user.additionalGids])].sort((a, b) => a - b).map(BigInt),
       },
     },
     stopSignal: signalFromName(c.meta.stopSignal),
