@@ -62,6 +62,19 @@ export function isMountPoint(path: string): boolean {
   return false;
 }
 
+/** Every mount point at or below dir in our mount namespace, deepest first (the order to unmount them in). */
+export function mountPointsUnder(dir: string): string[] {
+  const info = readFileSync('/proc/self/mountinfo', 'utf8');
+  const out = new Set<string>();
+  for (const line of info.split('\n')) {
+    const raw = line.split(' ')[4];
+    if (raw === undefined) continue;
+    const target = unescapeMount(raw);
+    if (target === dir || target.startsWith(`${dir}/`)) out.add(target);
+  }
+  return [...out].sort((a, b) => b.split('/').length - a.split('/').length || b.localeCompare(a));
+}
+
 function unescapeMount(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 }

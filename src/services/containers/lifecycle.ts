@@ -3,7 +3,7 @@ import { backgroundContext, type OpContext } from '../../core/context.js';
 import { CricketError, failedPrecondition } from '../../core/errors.js';
 import { ContainerEventType } from '../../gen/runtime/v1/api.js';
 import { overlayPaths } from '../../host/overlay.js';
-import type { Container } from './container-store.js';
+import { IMAGE_VOLUMES_DIR, type Container } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { containerEvent } from './to-cri.js';
 
@@ -145,6 +145,7 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
     if (c.status.state === 'running') await stopContainer(ctx, deps, c, 0);
     if (!c.runtimeReleased) await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
     await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
+    await deps.host.unmountUnder(join(c.meta.bundleDir, IMAGE_VOLUMES_DIR), ctx.signal);
     // Independent of each other, and all redone by a retry while the records stand.
     await Promise.all([
       deps.host.removeAll(c.meta.bundleDir),
@@ -154,6 +155,7 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
     ]);
     await deps.store.remove(c);
     deps.images.release(c.meta.imageId, c.id);
+    for (const v of c.meta.imageVolumes) deps.images.release(v.imageId, c.id);
     deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_DELETED_EVENT));
     ctx.log.info({ container: c.id }, 'container removed');
   } finally {

@@ -63,10 +63,10 @@ export function toCriStatus(c: Container): DeepPartial<ContainerStatus> {
       selinuxRelabel: m.selinuxRelabel,
       propagation: m.propagation ?? MountPropagation.PROPAGATION_PRIVATE,
       recursiveReadOnly: m.recursiveReadOnly,
+      ...(m.image ? { image: m.image, readonly: true } : {}),
     })),
     logPath: c.meta.logPath,
     resources: { linux: c.resources },
-    // The process's groups as `id -G` lists them: primary gid first, then the rest.
     user: {
       linux: {
         uid: BigInt(c.meta.user.uid),
