@@ -88,8 +88,6 @@ test('a container runs to its exit code; logs are CRI lines with P and F; status
   for (let i = 0; i < 400 && !events.some((e) => e.containerId === id && e.containerEventType === ContainerEventType.CONTAINER_DELETED_EVENT); i++) {
     await new Promise((r) => setTimeout(r, 25));
   }
-  ac.abort();
-  await collecting;
   const mine = events.filter((e) => e.containerId === id).map((e) => e.containerEventType);
   assert.deepEqual(mine, [
     ContainerEventType.CONTAINER_CREATED_EVENT,
@@ -120,7 +118,15 @@ test('a container runs to its exit code; logs are CRI lines with P and F; status
       assert.equal(mineNow?.metadata?.name, cfg.metadata?.name, `${what}: the container's metadata`);
     }
   }
+  // The pod's own events carry its containers too: STOPPED lists the one it stopped.
+  const sleeper = await createStart(env, pod, ctrConfig(env, ['sleep', '1000']));
   await env.d.client.call('StopPodSandbox', { podSandboxId: pod.id });
+  const podStopped = () => events.find((e) => e.containerId === pod.id && e.containerEventType === ContainerEventType.CONTAINER_STOPPED_EVENT);
+  for (let i = 0; i < 400 && !podStopped(); i++) await new Promise((r) => setTimeout(r, 25));
+  ac.abort();
+  await collecting;
+  assert.equal(podStopped()?.podSandboxStatus?.state, PodSandboxState.SANDBOX_NOTREADY);
+  assert.equal(podStopped()?.containersStatuses.find((c) => c.id === sleeper)?.state, ContainerState.CONTAINER_EXITED, "the pod's STOPPED event lists its stopped container");
   await env.d.client.call('RemovePodSandbox', { podSandboxId: pod.id });
   assert.deepEqual(leftovers(env), []);
 });

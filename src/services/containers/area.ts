@@ -22,6 +22,7 @@ import { makeRemoveContainer } from './remove-container.js';
 import { makeStartContainer } from './start-container.js';
 import { makeStopContainer } from './stop-container.js';
 import { makeUpdateContainerResources } from './update-container-resources.js';
+import { toCriStatus } from './to-cri.js';
 
 /**
  * The container RPCs' shared deps over a host (the real one in the daemon, a fake in
@@ -112,6 +113,9 @@ export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'even
         });
         sampler.forget(c.id);
       }
+    },
+    statusesInPod(podId) {
+      return store.inPod(podId).map(toCriStatus);
     },
     execTarget(id) {
       let c;
