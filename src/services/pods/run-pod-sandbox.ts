@@ -148,6 +148,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         nameKey: plan.nameKey,
         config: toBase64(PodSandboxConfig, plan.config),
         runtimeHandler: plan.runtimeHandler,
+        runtimeHandlerAsked: req.runtimeHandler,
         createdAt: String(BigInt(Date.now()) * 1_000_000n),
         podDir,
         netnsPath: netnsPath ?? null,
