@@ -117,13 +117,16 @@ async function waitExit(deps: ContainersDeps, c: Container, ms: number): Promise
  * An exited container needs nothing more from its runtime: it is deleted there as soon
  * as its exit is seen, as containerd deletes the task in its exit handler. A stop does
  * it before returning (StopContainer, as containerd's), an exit of its own in the
- * background (releaseRuntimeSoon), so RemoveContainer has only a mount, files and
- * records left. A failure is only logged: RemoveContainer deletes again.
+ * background (releaseRuntimeSoon), and the rootfs is unmounted with it, so
+ * RemoveContainer has only files and records left. A failure is only logged: RemoveContainer deletes again.
  */
 async function releaseRuntime(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
   if (c.runtimeReleased || c.status.state !== 'exited' || deps.store.get(c.id) !== c) return;
   try {
     await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
+    // Nothing runs on the rootfs any more (containerd's shim unmounts it at task delete
+    // too); the writable layer stays, for stats and until RemoveContainer.
+    await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
     c.runtimeReleased = true;
   } catch (err) {
     ctx.log.warn({ err, container: c.id }, 'cannot delete an exited container from its runtime yet; RemoveContainer will');
@@ -143,8 +146,10 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
   c.removing = true;
   try {
     if (c.status.state === 'running') await stopContainer(ctx, deps, c, 0);
-    if (!c.runtimeReleased) await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
-    await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
+    if (!c.runtimeReleased) {
+      await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
+      await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
+    }
     await deps.host.unmountUnder(join(c.meta.bundleDir, IMAGE_VOLUMES_DIR), ctx.signal);
     // Independent of each other, and all redone by a retry while the records stand.
     await Promise.all([
