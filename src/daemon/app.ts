@@ -19,6 +19,9 @@ import { createPods } from '../services/pods/area.js';
 import { createContainers } from '../services/containers/area.js';
 import { createStreaming } from '../services/streaming/area.js';
 import { backgroundContext } from '../core/context.js';
+import { NO_METRICS, secondsSince, type Metrics } from '../core/metrics.js';
+import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
+import { MetricsServer } from '../metrics/metrics-server.js';
 
 export interface RunningDaemon {
   /** Drain in-flight RPCs (up to the grace period) and release the socket. Containers keep running. */
@@ -40,8 +43,18 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
   // Every RPC in flight listens on it (and leaves when it ends): more than 10 is a busy node, not a leak.
   setMaxListeners(0, shutdown.signal);
   let server: CriServer | undefined;
+  let metricsServer: MetricsServer | undefined;
   let areas: Area[] = [];
   try {
+    let metrics: Metrics = NO_METRICS;
+    if (config.metrics.address !== '') {
+      // Bound first: a taken address stops the start before any state is touched.
+      const prom = new PrometheusMetrics();
+      metricsServer = new MetricsServer(prom);
+      const at = await metricsServer.listen(config.metrics.address);
+      metrics = prom;
+      log.info({ address: at }, 'serving metrics at /metrics');
+    }
     for (const dir of [config.daemon.root, config.daemon.run_root]) {
       try {
         mkdirSync(dir, { recursive: true, mode: 0o711 });
@@ -58,6 +71,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
       events: new EventBus(),
       settings,
       buildInfo: { version: VERSION, node: process.version, platform: `${process.platform}/${process.arch}` },
+      metrics,
     };
     const images = await createImages(deps);
     const pods = await createPods(deps, { images });
@@ -67,7 +81,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
     areas = [images, pods, containers, streaming];
     server = new CriServer(
       { socketPath: config.daemon.listen, maxMessageBytes: config.daemon.grpc_max_message_bytes },
-      { log, readiness, shutdown: shutdown.signal },
+      { log, readiness, shutdown: shutdown.signal, metrics },
       buildHandlers(deps, areas),
     );
     // The socket opens before recovery so kubelet sees UNAVAILABLE (retry) rather
@@ -78,16 +92,20 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
     // Areas recover in dependency order: images before the containers using them,
     // pods before their containers.
     const recovery = backgroundContext(log, 'recovery', shutdown.signal);
+    const recoveryStart = process.hrtime.bigint();
     for (const area of areas) await area.recover(recovery);
+    metrics.recovered(secondsSince(recoveryStart));
     readiness.markServing();
     log.info('cricketd ready');
     const srv = server;
+    const metricsSrv = metricsServer;
     return {
       async stop() {
         readiness.markDraining();
         shutdown.abort();
         await srv.stop(config.daemon.shutdown_grace_seconds * 1000);
         for (const area of [...areas].reverse()) await area.close().catch((err: unknown) => log.warn({ err }, 'area close failed'));
+        await metricsSrv?.close();
         lock.release();
       },
       forceStop() {
@@ -97,6 +115,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
     };
   } catch (err) {
     server?.forceStop();
+    await metricsServer?.close();
     lock.release();
     throw err;
   }

@@ -9,6 +9,7 @@ import type {
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { OpContext } from '../core/context.js';
+import type { Metrics } from '../core/metrics.js';
 import { CricketError, invalidArgument, unimplemented } from '../core/errors.js';
 import { METHODS, type MethodName } from '../gen/methods.js';
 import { toServiceError } from './status-map.js';
@@ -21,6 +22,8 @@ export interface WrapDeps {
   readiness: Readiness;
   /** Aborted when the daemon stops: ends long-lived streams so shutdown can finish. */
   shutdown: AbortSignal;
+  /** Every answered call is counted and timed here (NO_METRICS when metrics are off). */
+  metrics: Metrics;
 }
 
 type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
@@ -138,13 +141,14 @@ function openContext(deps: WrapDeps, method: MethodName, call: AnyCall) {
   if (logged) ctx.log()[level]({ ids: idsOf(call.request) }, 'rpc start');
   const close = (err?: ServiceError | Partial<ServiceError>) => {
     ctx.close();
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    deps.metrics.rpc(method, err ? (err.code ?? 2) : 0, ms / 1000);
     if (err) {
       const errLevel = level === 'debug' && err.code !== 13 ? 'debug' : 'warn';
       if (!deps.log.isLevelEnabled(errLevel)) return;
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
       ctx.log()[errLevel]({ code: err.code, ms, error: err.details }, 'rpc failed');
     } else if (logged) {
-      ctx.log()[level]({ ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'rpc done');
+      ctx.log()[level]({ ms }, 'rpc done');
     }
   };
   return { ctx: ctx.opContext(), close };

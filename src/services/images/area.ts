@@ -4,6 +4,8 @@ import type { Deps } from '../deps.js';
 import type { ImagesArea } from './api.js';
 import type { OpContext } from '../../core/context.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
+import { failureReason, timed } from '../../core/metrics.js';
+import { CricketError } from '../../core/errors.js';
 import { realLayerFs, type LayerFs } from '../../host/layer-fs.js';
 import { ContentStore } from '../../content/content-store.js';
 import type { ImagesCore } from './images-deps.js';
@@ -30,8 +32,11 @@ export interface ImagesOptions {
  * in flight), layers/<chain hex>/ (unpacked overlay lower dirs), records/ (one JSON
  * per image id).
  */
-export async function createImages(base: Pick<Deps, 'config' | 'log'>, opts: ImagesOptions = {}): Promise<ImagesArea> {
-  const { config, log } = base;
+export async function createImages(
+  base: Pick<Deps, 'config' | 'log'> & Partial<Pick<Deps, 'metrics'>>,
+  opts: ImagesOptions = {},
+): Promise<ImagesArea> {
+  const { config, log, metrics } = base;
   const imagesDir = join(config.daemon.root, 'images');
   const content = new ContentStore(imagesDir);
   const images = new ImageStore(imagesDir);
@@ -59,7 +64,15 @@ export async function createImages(base: Pick<Deps, 'config' | 'log'>, opts: Ima
     maxConcurrentDownloads: config.images.max_concurrent_downloads,
     loadConf,
     withRecords,
+    downloaded: metrics ? (bytes) => metrics.imageBytesPulled(bytes) : undefined,
   });
+  metrics?.addSource({
+    imageStore: () => {
+      const all = images.all();
+      return { images: all.length, bytes: all.reduce((n, i) => n + i.record.size, 0) };
+    },
+  });
+
 
   // Caller guarantees no pull runs (Puller.exclusive or recovery).
   const sweep = async (): Promise<{ blobs: number; layers: number }> => {
@@ -154,9 +167,12 @@ export async function createImages(base: Pick<Deps, 'config' | 'log'>, opts: Ima
     ctx.log.info({ images: images.all().length, ...r }, 'images recovered');
   };
 
+  const pull = makePullImage(core);
   return {
     handlers: {
-      PullImage: makePullImage(core),
+      PullImage: metrics
+        ? (ctx, req) => timed(() => pull(ctx, req), (sec, err) => metrics.imagePull(sec, err === undefined ? undefined : pullFailureReason(err)))
+        : pull,
       ImageStatus: makeImageStatus(core),
       ListImages: makeListImages(core),
       StreamImages: makeStreamImages(core),
@@ -176,4 +192,13 @@ export async function createImages(base: Pick<Deps, 'config' | 'log'>, opts: Ima
     retain: (id, holder) => images.retain(id, holder),
     release: (id, holder) => images.release(id, holder),
   };
+}
+
+/** kubelet's typed pull failures travel as Unknown with a message prefix: that prefix is the reason. */
+function pullFailureReason(err: unknown): string {
+  if (err instanceof CricketError && err.code === 'Unknown') {
+    const m = /^(RegistryUnavailable|SignatureValidationFailed)\b/.exec(err.message);
+    if (m) return m[1]!;
+  }
+  return failureReason(err);
 }
