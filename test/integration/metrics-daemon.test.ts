@@ -47,6 +47,21 @@ test('--metrics-address: after a pull, a pod with its CNI network and a containe
   await assert.rejects(c.call('StartContainer', { containerId }), (e: CriCallError) => e.code === status.FAILED_PRECONDITION);
   await assert.rejects(c.call('ContainerStatus', { containerId: 'f'.repeat(64) }), (e: CriCallError) => e.code === status.NOT_FOUND);
   assert.equal((await c.call('ContainerStatus', { containerId })).status!.state, ContainerState.CONTAINER_RUNNING);
+  // The CRI metrics from this host's cgroups and the pod's namespace: label counts as
+  // the descriptors say (kubelet drops any other), the container's cgroup read.
+  const keys = new Map((await c.call('ListMetricDescriptors', {})).descriptors.map((x) => [x.name, x.labelKeys.length]));
+  const pm = (await c.call('ListPodSandboxMetrics', {})).podMetrics.find((x) => x.podSandboxId === pod)!;
+  const ctr = pm.containerMetrics.find((x) => x.containerId === containerId)!.metrics;
+  for (const m of [...pm.metrics, ...ctr]) assert.equal(m.labelValues.length, keys.get(m.name), m.name);
+  const value = (name: string) => ctr.find((m) => m.name === name)?.value?.value;
+  assert.ok(value('container_memory_working_set_bytes')! > 0n);
+  assert.equal(value('container_processes'), 1n, 'sleep is the one process');
+  assert.ok(value('container_threads')! >= 1n);
+  assert.ok(value('container_file_descriptors')! >= 1n);
+  assert.ok(value('container_start_time_seconds')! > 0n);
+  assert.ok(value('container_spec_cpu_shares')! > 0n);
+  assert.ok(pm.metrics.some((m) => m.name === 'container_network_transmit_packets_total' && m.labelValues.at(-1) === 'eth0'));
+
   // A host-network pod: no CNI ADD for it.
   await run(c, podConfig(env, 'hostnet', { linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE } } } }));
 
