@@ -20,4 +20,6 @@ export interface Deps {
   readonly buildInfo: Readonly<Record<string, string>>;
   /** Counters and timings for the metrics endpoint (NO_METRICS when it is off). */
   readonly metrics: Metrics;
+  /** When the running config was loaded (start or the last SIGHUP), for Status verbose. */
+  readonly configInfo?: () => { loadedAt: string; reloads: number };
 }

@@ -12,9 +12,10 @@ export function instrumentHost(host: ContainerHost, metrics: Metrics | undefined
   if (!metrics) return host;
   return {
     ...host,
-    runtime(path, root) {
-      const rt = host.runtime(path, root);
-      const out = { path: rt.path, root: rt.root } as OciRuntimeCalls;
+    runtime(...args) {
+      const rt = host.runtime(...args);
+      // Everything else (path, root, ...) reads through to the runtime itself.
+      const out = Object.create(rt) as OciRuntimeCalls;
       for (const name of TIMED_CALLS) {
         const call = rt[name] as (...a: unknown[]) => Promise<unknown>;
         (out as unknown as Record<string, unknown>)[name] = (...args: unknown[]) =>

@@ -180,6 +180,11 @@ export async function createImages(
       ImageFsInfo: makeImageFsInfo(core),
     },
     recover,
+    // registries.conf and its drop-ins, from the paths the config names now; a file
+    // that does not parse leaves the last good one in use (pulls re-read it anyway).
+    reload: async () => {
+      await loadConf();
+    },
     close: () => client.close(),
     lookup: (ref) => {
       try {

@@ -32,7 +32,10 @@ export async function createPods(
     source: base.cni,
     binDirs: config.network.cni_bin_dirs,
     cacheDir: join(config.daemon.root, 'cni', 'results'),
-    timeoutMs: config.network.plugin_timeout_seconds * 1000,
+    // Read at each plugin call, so a reloaded network.plugin_timeout_seconds applies at once.
+    get timeoutMs() {
+      return config.network.plugin_timeout_seconds * 1000;
+    },
   });
   const deps: PodsDeps = {
     config,
