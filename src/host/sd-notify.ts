@@ -9,7 +9,7 @@ import { DgramSocket } from 'node-unix-socket';
  */
 export class SdNotifier {
   readonly #path: string;
-  readonly #socket = new DgramSocket();
+  readonly #socket: DgramSocket;
   #watchdog: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -19,6 +19,8 @@ export class SdNotifier {
     }
     if (!socketPath.startsWith('/')) throw new Error(`NOTIFY_SOCKET ${socketPath} is not an absolute socket path`);
     this.#path = socketPath;
+    // Made only once the path is good: an open socket keeps the process alive.
+    this.#socket = new DgramSocket();
     this.#socket.on('error', () => {});
   }
 
