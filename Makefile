@@ -8,9 +8,10 @@ SHELL := /bin/bash
 # socat and python3 (port-forward dialer, exec pty helper). What the tests add:
 # docker-registry on loopback, busybox-static for the images they build, openssl for a
 # throwaway TLS certificate, prometheus for promtool (checks the metrics text format;
-# Debian has no smaller package with it, and policy-rc.d or no init keeps its server off).
+# Debian has no smaller package with it; the tests never start its server), systemd for
+# systemd-analyze verify of the shipped unit (nothing here needs systemd running).
 DEB_RUNTIME := runc conmon containernetworking-plugins catatonit iptables util-linux iproute2 attr zstd socat python3
-DEB_TEST := docker-registry busybox-static openssl prometheus
+DEB_TEST := docker-registry busybox-static openssl prometheus systemd
 PREFIX ?= /usr/local
 TEST_FILES ?= dist/test/unit dist/test/integration
 
