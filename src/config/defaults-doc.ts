@@ -40,6 +40,8 @@ const DOCS: Record<string, string> = {
   'streaming.max_tokens': 'Most unused streaming URLs held at once.',
   metrics: 'Prometheus metrics of the daemon itself.',
   'metrics.address': 'host:port serving GET /metrics (e.g. "127.0.0.1:9090"); empty (the default) serves none.',
+  tracing: 'OpenTelemetry traces: a span per RPC with children for CNI, the OCI runtime, conmon and registries.',
+  'tracing.endpoint': 'OTLP/HTTP traces URL (e.g. "http://127.0.0.1:4318/v1/traces"); empty (the default) traces nothing.',
   logs: 'Container log files.',
   'logs.allowed_roots':
     'A pod\'s log_directory must be under one of these; empty allows any absolute path.\nExample: ["/var/log/pods"], kubelet\'s layout.',

@@ -89,6 +89,15 @@ export const ConfigSchema = z.strictObject({
         }),
     })
     .prefault({}),
+  tracing: z
+    .strictObject({
+      // OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); empty: no tracing.
+      endpoint: z
+        .string()
+        .default('')
+        .refine((s) => s === '' || /^https?:\/\/[^/\s]+(\/\S*)?$/.test(s), { message: 'must be empty or an http:// or https:// URL' }),
+    })
+    .prefault({}),
   logs: z
     .strictObject({
       // Roots a pod's log_directory must live under; empty (the default, as in

@@ -26,6 +26,7 @@ import { backgroundContext } from '../core/context.js';
 import { NO_METRICS, secondsSince, type Metrics } from '../core/metrics.js';
 import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
+import { OtelTracing } from '../tracing/otel-tracing.js';
 
 export interface RunningDaemon {
   /** Drain in-flight RPCs (up to the grace period) and release the socket. Containers keep running. */
@@ -65,6 +66,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
   setMaxListeners(0, shutdown.signal);
   let server: CriServer | undefined;
   let metricsServer: MetricsServer | undefined;
+  const tracing = config.tracing.endpoint === '' ? undefined : new OtelTracing({ endpoint: config.tracing.endpoint, serviceName: 'cricketd', serviceVersion: VERSION });
   let areas: Area[] = [];
   try {
     let metrics: Metrics = NO_METRICS;
@@ -104,7 +106,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
     areas = [images, pods, containers, streaming];
     server = new CriServer(
       { socketPath: config.daemon.listen, maxMessageBytes: config.daemon.grpc_max_message_bytes },
-      { log, readiness, shutdown: shutdown.signal, metrics },
+      { log, readiness, shutdown: shutdown.signal, metrics, tracing },
       buildHandlers(deps, areas),
     );
     // The socket opens before recovery so kubelet sees UNAVAILABLE (retry) rather
@@ -181,6 +183,8 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
         await srv.stop(config.daemon.shutdown_grace_seconds * 1000);
         for (const area of [...areas].reverse()) await area.close().catch((err: unknown) => log.warn({ err }, 'area close failed'));
         await metricsSrv?.close();
+        // What is still buffered goes out before the process ends.
+        await tracing?.shutdown().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'trace export at shutdown failed'));
         notifier?.close();
         lock.release();
       },

@@ -5,6 +5,7 @@ import type { ImagesArea } from './api.js';
 import type { OpContext } from '../../core/context.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
 import { failureReason, timed } from '../../core/metrics.js';
+import { inSpan } from '../../core/tracing.js';
 import { CricketError } from '../../core/errors.js';
 import { realLayerFs, type LayerFs } from '../../host/layer-fs.js';
 import { ContentStore } from '../../content/content-store.js';
@@ -41,6 +42,12 @@ export async function createImages(
   const content = new ContentStore(imagesDir);
   const images = new ImageStore(imagesDir);
   const client = new RegistryClient({ progressTimeoutMs: config.images.pull_progress_timeout_seconds * 1000 });
+  // Registry requests as children of the pull's span (the manifest, and each blob until its body opens).
+  const tracedClient = Object.create(client) as RegistryClient;
+  tracedClient.getManifest = (ctx, ep, ref, creds) =>
+    inSpan(ctx, 'registry GET manifest', { 'registry.host': ep.host, 'registry.mirror': ep.mirror }, () => client.getManifest(ctx, ep, ref, creds));
+  tracedClient.openBlob = (ctx, ep, digest, creds) =>
+    inSpan(ctx, 'registry GET blob', { 'registry.host': ep.host, 'registry.mirror': ep.mirror }, () => client.openBlob(ctx, ep, digest, creds));
   const recordsLock = new KeyedMutex();
   let generation = 0;
   const withRecords = <T>(fn: () => Promise<T>) =>
@@ -59,7 +66,7 @@ export async function createImages(
   const puller = new Puller({
     content,
     images,
-    client,
+    client: tracedClient,
     layerFs: opts.layerFs ?? realLayerFs,
     maxConcurrentDownloads: config.images.max_concurrent_downloads,
     loadConf,

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
-import { failureReason, timed, type Metrics } from '../../core/metrics.js';
+import { failureReason, NO_METRICS, timed, type Metrics } from '../../core/metrics.js';
+import { inSpan } from '../../core/tracing.js';
 import type { Deps } from '../deps.js';
 import type { PodsArea } from './api.js';
 import type { ContainersArea } from '../containers/api.js';
@@ -42,7 +43,7 @@ export async function createPods(
     log,
     store,
     events: base.events,
-    cni: metrics ? timedNetwork(cni, metrics) : cni,
+    cni: instrumentedNetwork(cni, metrics ?? NO_METRICS),
     host: realPodHost,
     mutex: new KeyedMutex(),
     containers: () => containers,
@@ -92,12 +93,18 @@ export async function createPods(
   };
 }
 
-/** The pod network with ADD (setUp) and DEL (tearDown) timed for the metrics. */
-function timedNetwork(net: PodNetwork, metrics: Metrics): PodNetwork {
+/** The pod network with ADD (setUp) and DEL (tearDown) timed for the metrics and traced. */
+function instrumentedNetwork(net: PodNetwork, metrics: Metrics): PodNetwork {
   return {
     network: () => net.network(),
-    setUp: (ctx, req) => timed(() => net.setUp(ctx, req), (s, err) => metrics.cniCall('ADD', s, err === undefined)),
-    tearDown: (ctx, podId) => timed(() => net.tearDown(ctx, podId), (s, err) => metrics.cniCall('DEL', s, err === undefined)),
+    setUp: (ctx, req) =>
+      inSpan(ctx, 'cni ADD', { 'cni.operation': 'ADD' }, () =>
+        timed(() => net.setUp(ctx, req), (s, err) => metrics.cniCall('ADD', s, err === undefined)),
+      ),
+    tearDown: (ctx, podId) =>
+      inSpan(ctx, 'cni DEL', { 'cni.operation': 'DEL' }, () =>
+        timed(() => net.tearDown(ctx, podId), (s, err) => metrics.cniCall('DEL', s, err === undefined)),
+      ),
     gc: (ctx, ids) => net.gc(ctx, ids),
     cachedPodIds: () => net.cachedPodIds(),
   };
