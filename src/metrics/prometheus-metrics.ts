@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Metrics, MetricsSource } from '../core/metrics.js';
+import { RpcStats } from './rpc-stats.js';
 
 // gRPC status codes by number, named as grpc-go and grpc-prometheus name them.
 const GRPC_CODES = [
@@ -15,11 +16,6 @@ const START_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 const PULL_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const CALL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-interface RpcChildren {
-  observe(v: number): void;
-  inc(): void;
-}
-
 /**
  * The daemon's metrics as prom-client instruments in one private registry (nothing
  * global, so two in one process, as in tests, do not collide). Names follow the
@@ -30,11 +26,7 @@ interface RpcChildren {
 export class PrometheusMetrics implements Metrics {
   readonly registry = new Registry();
   readonly #sources: MetricsSource[] = [];
-  readonly #rpcDuration: Histogram<'method' | 'code'>;
-  readonly #rpcTotal: Counter<'method' | 'code'>;
-  // Label-bound children per method and code, made on first use: the per-call path
-  // is two array lookups and two increments, no label hashing or validation.
-  readonly #rpcChildren = new Map<string, (RpcChildren | undefined)[]>();
+  readonly #rpcs: RpcStats;
   readonly #podStarts: Counter;
   readonly #podStartFailures: Counter<'reason'>;
   readonly #podStartDuration: Histogram;
@@ -53,18 +45,13 @@ export class PrometheusMetrics implements Metrics {
 
   constructor() {
     const registers = [this.registry];
-    this.#rpcDuration = new Histogram({
-      name: 'cricket_grpc_request_duration_seconds',
-      help: 'Time to answer a CRI RPC, by method and gRPC status code.',
-      labelNames: ['method', 'code'],
+    this.#rpcs = new RpcStats(this.registry, {
+      histogram: 'cricket_grpc_request_duration_seconds',
+      histogramHelp: 'Time to answer a CRI RPC, by method and gRPC status code.',
+      counter: 'cricket_grpc_requests_total',
+      counterHelp: 'CRI RPCs answered, by method and gRPC status code.',
       buckets: RPC_BUCKETS,
-      registers,
-    });
-    this.#rpcTotal = new Counter({
-      name: 'cricket_grpc_requests_total',
-      help: 'CRI RPCs answered, by method and gRPC status code.',
-      labelNames: ['method', 'code'],
-      registers,
+      codeNames: GRPC_CODES,
     });
     this.#podStarts = new Counter({ name: 'cricket_pod_starts_total', help: 'Pod sandboxes started (RunPodSandbox succeeded).', registers });
     this.#podStartFailures = new Counter({
@@ -192,17 +179,7 @@ export class PrometheusMetrics implements Metrics {
   }
 
   rpc(method: string, grpcCode: number, seconds: number): void {
-    let byCode = this.#rpcChildren.get(method);
-    if (!byCode) this.#rpcChildren.set(method, (byCode = []));
-    let c = byCode[grpcCode];
-    if (!c) {
-      const labels = { method, code: GRPC_CODES[grpcCode] ?? String(grpcCode) };
-      const h = this.#rpcDuration.labels(labels);
-      const n = this.#rpcTotal.labels(labels);
-      c = byCode[grpcCode] = { observe: (v) => h.observe(v), inc: () => n.inc() };
-    }
-    c.observe(seconds);
-    c.inc();
+    this.#rpcs.record(method, grpcCode, seconds);
   }
 
   podStart(seconds: number, failure?: string): void {
