@@ -29,12 +29,16 @@ test('host:port addresses: IPv4, bracketed IPv6 and names are taken; anything el
   }
 });
 
-test('config: metrics.address defaults to off and refuses a malformed address naming the key', () => {
+test('config: metrics.address and tracing.endpoint default to off and refuse a malformed value naming the key', () => {
   assert.equal(ConfigSchema.parse({}).metrics.address, '');
   const r = ConfigSchema.safeParse({ metrics: { address: 'localhost' } });
   assert.equal(r.success, false);
   assert.deepEqual(r.error!.issues[0]!.path, ['metrics', 'address']);
   assert.match(r.error!.issues[0]!.message, /host:port/);
+  assert.equal(ConfigSchema.parse({}).tracing.endpoint, '');
+  assert.equal(ConfigSchema.parse({ tracing: { endpoint: 'http://127.0.0.1:4318/v1/traces' } }).tracing.endpoint, 'http://127.0.0.1:4318/v1/traces');
+  const t = ConfigSchema.safeParse({ tracing: { endpoint: '127.0.0.1:4318' } });
+  assert.deepEqual(t.error?.issues[0]?.path, ['tracing', 'endpoint']);
 });
 
 test('failure reasons are error codes only; timed() reports and rethrows', async () => {
