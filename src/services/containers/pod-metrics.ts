@@ -156,6 +156,7 @@ function networkSamples(base: string[], ifaces: readonly InterfaceCounters[]): D
 
 async function podMetrics(ctx: OpContext, deps: ContainersDeps): Promise<DeepPartial<PodSandboxMetrics>[]> {
   const byPod = new Map<string, DeepPartial<PodSandboxMetrics>>();
+  const network: Promise<void>[] = [];
   for (const c of deps.store.list()) {
     if (c.status.state !== 'running') continue;
     const podId = c.meta.podSandboxId;
@@ -167,16 +168,24 @@ async function podMetrics(ctx: OpContext, deps: ContainersDeps): Promise<DeepPar
     const labels = [c.meta.name, c.meta.cgroupsPath, c.meta.imageName, c.id, ns, podName];
     let entry = byPod.get(podId);
     if (!entry) {
-      entry = { podSandboxId: podId, metrics: [], containerMetrics: [] };
-      byPod.set(podId, entry);
-      // The pod's network, once per pod, from inside its namespace (none for host network).
+      const e: DeepPartial<PodSandboxMetrics> = (entry = { podSandboxId: podId, metrics: [], containerMetrics: [] });
+      byPod.set(podId, e);
+      // The pod's network, once per pod, from inside its namespace (none for host
+      // network); the pods' reads run side by side, each a short nsenter.
       if (pod?.netnsPath) {
-        const ifaces = await deps.host.netDevCounters(pod.netnsPath, ctx.signal).catch(() => []);
-        entry.metrics = networkSamples(['POD', pod.cgroupParent, '', podId, ns, podName], ifaces);
+        network.push(
+          deps.host
+            .netDevCounters(pod.netnsPath, ctx.signal)
+            .catch(() => [])
+            .then((ifaces) => {
+              e.metrics = networkSamples(['POD', pod.cgroupParent, '', podId, ns, podName], ifaces);
+            }),
+        );
       }
     }
     entry.containerMetrics!.push({ containerId: c.id, metrics: containerSamples(labels, c, cg, m) });
   }
+  await Promise.all(network);
   return [...byPod.values()];
 }
 
