@@ -27,6 +27,7 @@ import { NO_METRICS, secondsSince, type Metrics } from '../core/metrics.js';
 import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
 import { OtelTracing } from '../tracing/otel-tracing.js';
+import { sysHelper } from '../host/sys-helper.js';
 
 export interface RunningDaemon {
   /** Drain in-flight RPCs (up to the grace period) and release the socket. Containers keep running. */
@@ -182,6 +183,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
         shutdown.abort();
         await srv.stop(config.daemon.shutdown_grace_seconds * 1000);
         for (const area of [...areas].reverse()) await area.close().catch((err: unknown) => log.warn({ err }, 'area close failed'));
+        sysHelper.stop();
         await metricsSrv?.close();
         // What is still buffered goes out before the process ends.
         await tracing?.shutdown().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'trace export at shutdown failed'));

@@ -15,7 +15,7 @@ import { realContainerHost, type ContainerHost } from './container-host.js';
 import { runtimeFor, type ContainersDeps } from './containers-deps.js';
 import { makeCreateContainer } from './create-container.js';
 import { makeExecSync } from './exec-sync.js';
-import { removeContainer, recordExit, stopContainer } from './lifecycle.js';
+import { releaseRuntimeSoon, removeContainer, recordExit, stopContainer } from './lifecycle.js';
 import { makeListContainers, makeStreamContainers } from './list-containers.js';
 import { makeReopenContainerLog } from './log-reopen.js';
 import { makeListMetricDescriptors, makeListPodSandboxMetrics, makeStreamPodSandboxMetrics } from './pod-metrics.js';
@@ -50,8 +50,9 @@ export function makeContainersDeps(
     const c = store.get(id);
     if (c) {
       const wasExited = c.status.state === 'exited';
-      void recordExit(deps, c, code).then(() => {
+      c.exitHandled = recordExit(deps, c, code).then(() => {
         if (!wasExited && c.status.reason === 'OOMKilled') metrics?.containerOomKilled();
+        return releaseRuntimeSoon(deps, c);
       });
     }
     // A removed container's monitor may write its exit file after the removal.

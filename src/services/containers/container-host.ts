@@ -5,7 +5,7 @@ import { diskUsage } from '../../host/disk-usage.js';
 import { readCgroupMetrics } from '../../host/cgroup-metrics.js';
 import { netDevCounters } from '../../host/netns.js';
 import { readHostFacts } from '../../runtime/host-facts.js';
-import { mountOverlay, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
+import { mountOverlay, mountReadOnlyLayers, removeLayerDirs, unmountOverlay, unmountUnder } from '../../host/overlay.js';
 import { readFileInRoot } from '../../host/overlay-read.js';
 import { createWithConmon } from '../../runtime/conmon.js';
 import { conmonSawOom, killConmon, reopenConmonLogs } from '../../runtime/conmon-control.js';
@@ -35,6 +35,9 @@ export interface ContainerHost {
   // The rootfs: image layers under a writable layer, and files read from inside it.
   mountOverlay: typeof mountOverlay;
   unmountOverlay: typeof unmountOverlay;
+  // Image volumes: other images' layers read-only, each under the bundle.
+  mountReadOnlyLayers: typeof mountReadOnlyLayers;
+  unmountUnder: typeof unmountUnder;
   removeLayerDirs: typeof removeLayerDirs;
   readFileInRoot: typeof readFileInRoot;
 
@@ -76,6 +79,8 @@ export const realContainerHost: ContainerHost = {
   readHostFacts,
   mountOverlay,
   unmountOverlay,
+  mountReadOnlyLayers,
+  unmountUnder,
   removeLayerDirs,
   readFileInRoot,
   makeDir: async (path, mode) => void (await mkdir(path, { recursive: true, mode })),

@@ -171,7 +171,7 @@ async function podMetrics(ctx: OpContext, deps: ContainersDeps): Promise<DeepPar
       const e: DeepPartial<PodSandboxMetrics> = (entry = { podSandboxId: podId, metrics: [], containerMetrics: [] });
       byPod.set(podId, e);
       // The pod's network, once per pod, from inside its namespace (none for host
-      // network); the pods' reads run side by side, each a short nsenter.
+      // network); the pods' reads run side by side.
       if (pod?.netnsPath) {
         network.push(
           deps.host
