@@ -163,6 +163,8 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
     let again = false;
     return {
       reload() {
+        // A stopping daemon reloads nothing (and must not tell the manager it is ready again).
+        if (shutdown.signal.aborted) return Promise.resolve();
         if (reloading) {
           again = true;
           return reloading;
