@@ -173,7 +173,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
           do {
             again = false;
             await reloadOnce();
-          } while (again);
+          } while (again && !shutdown.signal.aborted);
         })().finally(() => {
           reloading = undefined;
         });
