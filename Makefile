@@ -7,9 +7,11 @@ SHELL := /bin/bash
 # iptables, util-linux (unshare, nsenter, mount), iproute2, attr and zstd (layer unpack),
 # socat and python3 (port-forward dialer, exec pty helper). What the tests add:
 # docker-registry on loopback, busybox-static for the images they build, openssl for a
-# throwaway TLS certificate.
+# throwaway TLS certificate, prometheus for promtool (checks the metrics text format;
+# Debian has no smaller package with it; the tests never start its server), systemd for
+# systemd-analyze verify of the shipped unit (nothing here needs systemd running).
 DEB_RUNTIME := runc conmon containernetworking-plugins catatonit iptables util-linux iproute2 attr zstd socat python3
-DEB_TEST := docker-registry busybox-static openssl
+DEB_TEST := docker-registry busybox-static openssl prometheus systemd
 PREFIX ?= /usr/local
 TEST_FILES ?= dist/test/unit dist/test/integration
 
@@ -50,6 +52,7 @@ test: deps-test build lint
 	node --test --test-concurrency=1 $(TEST_FILES)
 
 unit: build
+	@./scripts/apt-ensure.sh prometheus
 	node --test dist/test/unit
 
 integration: deps-test build

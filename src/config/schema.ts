@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseHostPort } from './host-port.js';
 
 // The whole configuration of cricketd. Every key has a default, so an empty file
 // (or none) is a valid configuration; objects are strict so a misspelt key is an
@@ -73,6 +74,28 @@ export const ConfigSchema = z.strictObject({
       tls_key: optPath,
       token_ttl_seconds: seconds(60),
       max_tokens: z.number().int().min(1).max(100_000).default(1000),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      // host:port to serve Prometheus metrics on (GET /metrics); empty: no metrics server.
+      address: z
+        .string()
+        .default('')
+        .superRefine((s, ctx) => {
+          if (s === '') return;
+          const r = parseHostPort(s);
+          if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+        }),
+    })
+    .prefault({}),
+  tracing: z
+    .strictObject({
+      // OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); empty: no tracing.
+      endpoint: z
+        .string()
+        .default('')
+        .refine((s) => s === '' || /^https?:\/\/[^/\s]+(\/\S*)?$/.test(s), { message: 'must be empty or an http:// or https:// URL' }),
     })
     .prefault({}),
   logs: z

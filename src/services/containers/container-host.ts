@@ -2,6 +2,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { readCgroupStats, readSwapUsage } from '../../host/cgroups.js';
 import { diskUsage } from '../../host/disk-usage.js';
+import { readCgroupMetrics } from '../../host/cgroup-metrics.js';
+import { netDevCounters } from '../../host/netns.js';
 import { readHostFacts } from '../../runtime/host-facts.js';
 import { mountOverlay, mountReadOnlyLayers, removeLayerDirs, unmountOverlay, unmountUnder } from '../../host/overlay.js';
 import { readFileInRoot } from '../../host/overlay-read.js';
@@ -61,6 +63,10 @@ export interface ContainerHost {
 
   // Usage, for stats and metrics.
   readCgroupStats: typeof readCgroupStats;
+  /** The cgroup counters and limits behind the cAdvisor-named CRI metrics. */
+  readCgroupMetrics: typeof readCgroupMetrics;
+  /** A pod's interface counters, read inside its network namespace. */
+  netDevCounters: typeof netDevCounters;
   readSwapUsage: typeof readSwapUsage;
   diskUsage: typeof diskUsage;
 }
@@ -91,6 +97,8 @@ export const realContainerHost: ContainerHost = {
   reopenConmonLogs,
   execSync,
   readCgroupStats,
+  readCgroupMetrics,
+  netDevCounters,
   readSwapUsage,
   diskUsage,
 };

@@ -43,7 +43,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
     const id = newId<SandboxId>();
     // The steps do not stop at the caller's deadline (each has its own timeout): a pod
     // that finishes late is parked for kubelet's retry instead of being undone.
-    const work = { requestId: ctx.requestId, log: ctx.log, signal: new AbortController().signal };
+    const work = { requestId: ctx.requestId, log: ctx.log, span: ctx.span, signal: new AbortController().signal };
     return withRollback(ctx.log, async (rb) => {
       deps.store.reserveName(plan.nameKey, id);
       rb.push('release name', () => deps.store.releaseName(plan.nameKey, id));
