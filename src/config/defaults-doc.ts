@@ -55,6 +55,10 @@ const DOCS: Record<string, string> = {
   'streaming.tls_key': 'PEM private key for tls_cert.',
   'streaming.token_ttl_seconds': 'How long an Exec/Attach/PortForward URL stays valid.',
   'streaming.max_tokens': 'Most unused streaming URLs held at once.',
+  metrics: 'Prometheus metrics of the daemon itself.',
+  'metrics.address': 'host:port serving GET /metrics (e.g. "127.0.0.1:9090"); empty (the default) serves none.',
+  tracing: 'OpenTelemetry traces: a span per RPC with children for CNI, the OCI runtime, conmon and registries.',
+  'tracing.endpoint': 'OTLP/HTTP traces URL (e.g. "http://127.0.0.1:4318/v1/traces"); empty (the default) traces nothing.',
   logs: 'Container log files.',
   'logs.allowed_roots':
     'A pod\'s log_directory must be under one of these; empty allows any absolute path.\nExample: ["/var/log/pods"], kubelet\'s layout.',

@@ -199,6 +199,18 @@ export class FakeContainerHost implements ContainerHost {
     this.record(`umount ${this.label(target)}`);
     this.mounts.delete(target);
   };
+  mountReadOnlyLayers: ContainerHost['mountReadOnlyLayers'] = async (_layers, target) => {
+    this.record(`mount ro ${this.label(target)}`, () => this.paths.add(target));
+    this.paths.add(target);
+    this.mounts.add(target);
+  };
+  /** Records only what it unmounts, as the real one touches nothing when nothing is mounted. */
+  unmountUnder: ContainerHost['unmountUnder'] = async (dir) => {
+    for (const m of [...this.mounts].filter((t) => t === dir || t.startsWith(`${dir}/`)).sort().reverse()) {
+      this.record(`umount ${this.label(m)}`);
+      this.mounts.delete(m);
+    }
+  };
   removeLayerDirs: ContainerHost['removeLayerDirs'] = async (dir) => {
     this.record(`rm layer ${this.label(dir)}`);
     this.#drop(dir);
@@ -294,6 +306,25 @@ export class FakeContainerHost implements ContainerHost {
     majorPageFaults: 0n,
     processCount: 1n,
   });
+  readCgroupMetrics: ContainerHost['readCgroupMetrics'] = () => ({
+    cpuUserNs: 3_000_000_000n,
+    cpuSystemNs: 1_000_000_000n,
+    cfsPeriods: 10n,
+    cfsThrottledPeriods: 2n,
+    cfsThrottledNs: 500n,
+    memoryCacheBytes: 100n,
+    memoryFailcnt: 0n,
+    oomKills: 0n,
+    specCpuShares: 1024n,
+    specCpuPeriod: 100_000n,
+    processes: 1n,
+    threads: 1n,
+    fileDescriptors: 3n,
+  });
+  netDevCounters: ContainerHost['netDevCounters'] = async () => [
+    { name: 'lo', rxBytes: 1n, rxErrors: 0n, txBytes: 1n, txErrors: 0n },
+    { name: 'eth0', rxBytes: 2000n, rxPackets: 20n, rxErrors: 0n, rxDropped: 0n, txBytes: 1000n, txPackets: 10n, txErrors: 0n, txDropped: 0n },
+  ];
   readSwapUsage: ContainerHost['readSwapUsage'] = () => 0n;
   diskUsage: ContainerHost['diskUsage'] = async () => ({ bytes: 0n, inodes: 0n });
   applyLimits: ContainerHost['applyLimits'] = async () => {};

@@ -2,8 +2,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { applyLimits, readCgroupStats, readOomKills, readSwapUsage, removeLeafCgroup } from '../../host/cgroups.js';
 import { diskUsage } from '../../host/disk-usage.js';
+import { readCgroupMetrics } from '../../host/cgroup-metrics.js';
+import { netDevCounters } from '../../host/netns.js';
 import { readHostFacts } from '../../runtime/host-facts.js';
-import { mountOverlay, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
+import { mountOverlay, mountReadOnlyLayers, removeLayerDirs, unmountOverlay, unmountUnder } from '../../host/overlay.js';
 import { readFileInRoot } from '../../host/overlay-read.js';
 import { createWithConmon } from '../../runtime/conmon.js';
 import { conmonSawOom, killConmon, reopenConmonLogs } from '../../runtime/conmon-control.js';
@@ -34,6 +36,9 @@ export interface ContainerHost {
   // The rootfs: image layers under a writable layer, and files read from inside it.
   mountOverlay: typeof mountOverlay;
   unmountOverlay: typeof unmountOverlay;
+  // Image volumes: other images' layers read-only, each under the bundle.
+  mountReadOnlyLayers: typeof mountReadOnlyLayers;
+  unmountUnder: typeof unmountUnder;
   removeLayerDirs: typeof removeLayerDirs;
   readFileInRoot: typeof readFileInRoot;
 
@@ -68,6 +73,10 @@ export interface ContainerHost {
 
   // Usage, for stats and metrics.
   readCgroupStats: typeof readCgroupStats;
+  /** The cgroup counters and limits behind the cAdvisor-named CRI metrics. */
+  readCgroupMetrics: typeof readCgroupMetrics;
+  /** A pod's interface counters, read inside its network namespace. */
+  netDevCounters: typeof netDevCounters;
   readSwapUsage: typeof readSwapUsage;
   diskUsage: typeof diskUsage;
 }
@@ -80,6 +89,8 @@ export const realContainerHost: ContainerHost = {
   readHostFacts,
   mountOverlay,
   unmountOverlay,
+  mountReadOnlyLayers,
+  unmountUnder,
   removeLayerDirs,
   readFileInRoot,
   makeDir: async (path, mode) => void (await mkdir(path, { recursive: true, mode })),
@@ -100,6 +111,8 @@ export const realContainerHost: ContainerHost = {
   removeLeafCgroup,
   removeSandboxLeftovers,
   readCgroupStats,
+  readCgroupMetrics,
+  netDevCounters,
   readSwapUsage,
   diskUsage,
 };

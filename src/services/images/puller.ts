@@ -22,6 +22,8 @@ export interface PullerDeps {
   loadConf(): Promise<RegistriesConf>;
   /** Serialises record changes (pull commit, remove, GC). */
   withRecords<T>(fn: () => Promise<T>): Promise<T>;
+  /** A blob of this many bytes was downloaded into the content store (for the metrics). */
+  downloaded?(bytes: number): void;
 }
 
 /**
@@ -220,6 +222,7 @@ export class Puller {
         const body = await client.openBlob(c, ep, d.digest, creds);
         try {
           await content.ingest(d.digest, d.size, body, signal);
+          this.#d.downloaded?.(d.size);
         } catch (err) {
           if (err instanceof CricketError || signal.aborted) throw err;
           // The body broke off (connection reset, no progress within the timeout).

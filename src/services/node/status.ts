@@ -57,6 +57,7 @@ export function makeStatus(deps: Deps): UnaryHandler<'Status'> {
     const info: Record<string, string> = {};
     if (req.verbose) {
       info['config'] = JSON.stringify(config);
+      if (deps.configInfo) info['configLoaded'] = JSON.stringify(deps.configInfo());
       info['buildInfo'] = JSON.stringify(deps.buildInfo);
       info['runtimeSettings'] = JSON.stringify({ podCidr: deps.settings.podCidr });
       if (net.ready) info['cniConfig'] = JSON.stringify({ file: net.config.file, name: net.config.name });

@@ -47,7 +47,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
     const id = newId<SandboxId>();
     // The steps do not stop at the caller's deadline (each has its own timeout): a pod
     // that finishes late is parked for kubelet's retry instead of being undone.
-    const work = { requestId: ctx.requestId, log: ctx.log, signal: new AbortController().signal };
+    const work = { requestId: ctx.requestId, log: ctx.log, span: ctx.span, signal: new AbortController().signal };
     return withRollback(ctx.log, async (rb) => {
       deps.store.reserveName(plan.nameKey, id);
       rb.push('release name', () => deps.store.releaseName(plan.nameKey, id));
@@ -152,6 +152,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         nameKey: plan.nameKey,
         config: toBase64(PodSandboxConfig, plan.config),
         runtimeHandler: plan.runtimeHandler,
+        runtimeHandlerAsked: req.runtimeHandler,
         createdAt: String(BigInt(Date.now()) * 1_000_000n),
         podDir,
         netnsPath: netnsPath ?? null,
