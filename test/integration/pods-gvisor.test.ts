@@ -147,16 +147,14 @@ test('handler errors: unknown handler, missing or failing binary, and what gViso
   const broken = join('/tmp', `cricket-broken-runsc-${process.pid}`);
   writeFileSync(broken, '#!/bin/sh\necho "runsc: this binary is broken on purpose" >&2\nexit 3\n');
   chmodSync(broken, 0o755);
+  t.after(() => rmSync(broken, { force: true }));
   const extraToml = [
     RUNSC_HANDLER_TOML,
     `[runtime.handlers.gone]\npath = "/nonexistent/runsc"\nruntime_type = "sandbox"`,
     `[runtime.handlers.broken]\npath = ${JSON.stringify(broken)}\nruntime_type = "sandbox"`,
   ].join('\n');
   const env = await setUpDurEnv({ extraToml });
-  t.after(async () => {
-    await env.cleanup();
-    rmSync(broken, { force: true });
-  });
+  t.after(() => env.cleanup());
   const c = env.d.client;
   const cfg = env.podConfig('bad');
 
