@@ -173,6 +173,11 @@ class SysHelper {
     }
   }
 
+  /** The helper's pid while one runs (for tests and diagnostics). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   /** Ends the helper now (daemon shutdown); a later request starts another. */
   stop(): void {
     const child = this.#child;
