@@ -178,7 +178,8 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
       await deps.host.removeLeafCgroup(c.meta.cgroupsPath);
       await deps.host.removeSandboxLeftovers(c.meta.runtimeRoot, c.id);
     }
-    await deps.host.unmountUnder(join(c.meta.bundleDir, IMAGE_VOLUMES_DIR), ctx.signal);
+    // The record lists every image volume mounted (a crash before the record is the orphan clean-up's).
+    if (c.meta.imageVolumes.length > 0) await deps.host.unmountUnder(join(c.meta.bundleDir, IMAGE_VOLUMES_DIR), ctx.signal);
     // Independent of each other, and all redone by a retry while the records stand.
     await Promise.all([
       deps.host.removeAll(c.meta.bundleDir),
