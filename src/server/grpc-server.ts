@@ -5,17 +5,23 @@ import type { Handlers } from '../core/rpc.js';
 import { UndecodableRequest } from './rpc-types.js';
 import { buildImplementations, type WrapDeps } from './wrap.js';
 import { prepareSocketPath, removeSocket, restrictSocket } from './socket-guard.js';
+import { wireBytesOf } from '../core/wire-bytes.js';
 
 /**
  * grpc-js answers a request that fails to decode with INTERNAL, which reads as our
  * bug. Decoding failures are the client's: the deserializer hands the wrapper a
  * marker instead, and the wrapper answers INVALID_ARGUMENT (see wrap.ts).
  */
-function lenient(def: Record<string, { requestDeserialize: (b: Buffer) => unknown }>): ServiceDefinition {
+function lenient(def: Record<string, { requestDeserialize: (b: Buffer) => unknown; responseSerialize: (v: never) => Buffer }>): ServiceDefinition {
   const out: Record<string, unknown> = {};
   for (const [key, method] of Object.entries(def)) {
     out[key] = {
       ...method,
+      // A response that carries its bytes already (core/wire-bytes.ts) goes out as it is.
+      responseSerialize: (v: unknown) => {
+        const bytes = wireBytesOf(v);
+        return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : method.responseSerialize(v as never);
+      },
       requestDeserialize: (b: Buffer) => {
         try {
           return method.requestDeserialize(b);

@@ -17,6 +17,7 @@ import { toServiceError } from './status-map.js';
 import type { Handlers, StreamHandler, UnaryHandler } from '../core/rpc.js';
 import { ALWAYS_READY, QUIET_METHODS, UndecodableRequest } from './rpc-types.js';
 import type { Readiness } from './readiness.js';
+import { wireBytesOf } from '../core/wire-bytes.js';
 
 export interface WrapDeps {
   log: Logger;
@@ -188,7 +189,9 @@ function unary<M extends MethodName>(deps: WrapDeps, method: M, fn: UnaryHandler
     const { ctx, close } = openContext(deps, method, call);
     (async () => {
       checkCall(deps, method, fn, call.request);
-      return codec.fromPartial(await fn!(ctx, call.request as never));
+      const res = await fn!(ctx, call.request as never);
+      // Already whole, with its bytes: see core/wire-bytes.ts.
+      return wireBytesOf(res) ? res : codec.fromPartial(res);
     })().then(
       (res) => {
         close();

@@ -1,6 +1,7 @@
-import type { ContainerFilter, DeepPartial, Container as CriContainer } from '../../gen/runtime/v1/api.js';
+import { Container as CriContainer, type ContainerFilter, type DeepPartial } from '../../gen/runtime/v1/api.js';
+import { repeatedMessageBytes, withWireBytes } from '../../core/wire-bytes.js';
 import type { StreamHandler, UnaryHandler } from '../../core/rpc.js';
-import type { Container } from './container-store.js';
+import type { Container, ContainerStatusRecord } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { criState, toCriContainer } from './to-cri.js';
 
@@ -16,8 +17,25 @@ export function filterContainers(all: readonly Container[], f: ContainerFilter |
   });
 }
 
+// Each container's list entry, whole and encoded, until its status record is replaced
+// (every transition replaces it; meta and config never change): see core/wire-bytes.ts.
+const listed = new WeakMap<Container, { status: ContainerStatusRecord; msg: CriContainer; bytes: Uint8Array }>();
+
+function entryOf(c: Container): { msg: CriContainer; bytes: Uint8Array } {
+  const hit = listed.get(c);
+  if (hit && hit.status === c.status) return hit;
+  const msg = CriContainer.fromPartial(toCriContainer(c));
+  const entry = { status: c.status, msg, bytes: CriContainer.encode(msg).finish() };
+  listed.set(c, entry);
+  return entry;
+}
+
 export function makeListContainers(deps: ContainersDeps): UnaryHandler<'ListContainers'> {
-  return async (_ctx, req) => ({ containers: filterContainers(deps.store.list(), req.filter).map(toCriContainer) });
+  return async (_ctx, req) => {
+    const entries = filterContainers(deps.store.list(), req.filter).map(entryOf);
+    // ListContainersResponse: field 1, the containers.
+    return withWireBytes({ containers: entries.map((e) => e.msg) }, repeatedMessageBytes(1, entries.map((e) => e.bytes)));
+  };
 }
 
 export function makeStreamContainers(deps: ContainersDeps): StreamHandler<'StreamContainers'> {

@@ -1,8 +1,9 @@
-import type { PodSandboxFilter } from '../../gen/runtime/v1/api.js';
+import { PodSandbox, type PodSandboxFilter } from '../../gen/runtime/v1/api.js';
+import { repeatedMessageBytes, withWireBytes } from '../../core/wire-bytes.js';
 import type { StreamHandler, UnaryHandler } from '../../core/rpc.js';
 import { stateOf } from './pod-sandbox-status.js';
 import type { PodsDeps } from './pods-deps.js';
-import type { Sandbox } from './sandbox-store.js';
+import type { Sandbox, SandboxStatus } from './sandbox-store.js';
 
 /** Filters as kubelet and crictl use them: id (full or prefix), state, and every label in the selector. */
 export function filterSandboxes(all: readonly Sandbox[], f: { id?: string; state?: { state: number }; labelSelector?: Record<string, string> } | undefined): Sandbox[] {
@@ -25,8 +26,25 @@ function item(sb: Sandbox) {
   };
 }
 
+// Each pod's list entry, whole and encoded, until its status record is replaced (every
+// transition replaces it; meta and config never change): see core/wire-bytes.ts.
+const listed = new WeakMap<Sandbox, { status: SandboxStatus; msg: PodSandbox; bytes: Uint8Array }>();
+
+function entryOf(sb: Sandbox): { msg: PodSandbox; bytes: Uint8Array } {
+  const hit = listed.get(sb);
+  if (hit && hit.status === sb.status) return hit;
+  const msg = PodSandbox.fromPartial(item(sb));
+  const entry = { status: sb.status, msg, bytes: PodSandbox.encode(msg).finish() };
+  listed.set(sb, entry);
+  return entry;
+}
+
 export function makeListPodSandbox(deps: PodsDeps): UnaryHandler<'ListPodSandbox'> {
-  return async (_ctx, req) => ({ items: filterSandboxes(deps.store.list(), req.filter as PodSandboxFilter | undefined).map(item) });
+  return async (_ctx, req) => {
+    const entries = filterSandboxes(deps.store.list(), req.filter as PodSandboxFilter | undefined).map(entryOf);
+    // ListPodSandboxResponse: field 1, the items.
+    return withWireBytes({ items: entries.map((e) => e.msg) }, repeatedMessageBytes(1, entries.map((e) => e.bytes)));
+  };
 }
 
 // Pages keep each message well under the gRPC size limit on a busy node.
