@@ -10,6 +10,7 @@ import { assertSocketFree } from '../server/socket-guard.js';
 import { Readiness } from '../server/readiness.js';
 import type { Deps } from '../services/deps.js';
 import { buildHandlers } from '../services/handlers.js';
+import { buildCricketHandlers } from '../services/cricket/handlers.js';
 import { CniConfigSource } from '../cni/cni-config-loader.js';
 import { EventBus } from '../services/events/event-bus.js';
 import { RuntimeSettings } from '../services/node/runtime-settings.js';
@@ -69,6 +70,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
       { socketPath: config.daemon.listen, maxMessageBytes: config.daemon.grpc_max_message_bytes },
       { log, readiness, shutdown: shutdown.signal },
       buildHandlers(deps, areas),
+      buildCricketHandlers({ images }),
     );
     // The socket opens before recovery so kubelet sees UNAVAILABLE (retry) rather
     // than "connection refused" while we reload state.
