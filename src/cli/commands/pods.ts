@@ -48,12 +48,12 @@ export function podsCommand(io: CliIo): Command {
         renderTable(
           [
             { header: 'POD ID' },
-            { header: 'CREATED' },
+            { header: 'CREATED', drop: 3 },
             { header: 'STATE' },
             { header: 'NAME', shrink: true },
             { header: 'NAMESPACE', shrink: true },
-            { header: 'ATTEMPT' },
-            { header: 'RUNTIME', shrink: true },
+            { header: 'ATTEMPT', drop: 1 },
+            { header: 'RUNTIME', shrink: true, drop: 2 },
           ],
           pods.map((p) => [
             shortId(p.id, full),

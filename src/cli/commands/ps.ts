@@ -56,11 +56,11 @@ export function psCommand(io: CliIo): Command {
           [
             { header: 'CONTAINER' },
             { header: 'IMAGE', shrink: true },
-            { header: 'CREATED' },
+            { header: 'CREATED', drop: 3 },
             { header: 'STATE' },
             { header: 'NAME', shrink: true },
-            { header: 'ATTEMPT' },
-            { header: 'POD ID' },
+            { header: 'ATTEMPT', drop: 1 },
+            { header: 'POD ID', drop: 2 },
             { header: 'POD', shrink: true },
           ],
           list.map((c) => [

@@ -131,8 +131,17 @@ export function runCommand(io: CliIo): Command {
         if (opts.detach) return io.out(`${containerId}\n`);
         if (opts.interactive || opts.tty) {
           const tty = opts.tty === true;
-          const { url } = await s.call('Attach', { containerId, tty, stdin: opts.interactive === true, stdout: true, stderr: !tty });
-          await runRemote(io, url, { interactive: opts.interactive === true, tty });
+          // The CRI attaches only to a running container, so a quick one may be done
+          // before we get there: then what it said is in its log.
+          const attach = await s
+            .call('Attach', { containerId, tty, stdin: opts.interactive === true, stdout: true, stderr: !tty })
+            .catch(async (err: unknown) => {
+              const st = (await s.call('ContainerStatus', { containerId })).status;
+              if (st?.state === 2) return undefined;
+              throw err;
+            });
+          if (attach) await runRemote(io, attach.url, { interactive: opts.interactive === true, tty });
+          else await printLogs(io, s, containerId, {});
         } else {
           await printLogs(io, s, containerId, { follow: true });
           // Still running: the follow ended with Ctrl-C, which stops the container as docker run does.

@@ -2,6 +2,8 @@ export interface Column {
   header: string;
   /** May be cut (with …) when the table is wider than the terminal. */
   shrink?: boolean;
+  /** May be left out when cutting is not enough; lower goes first. */
+  drop?: number;
 }
 
 /**
@@ -9,11 +11,29 @@ export interface Column {
  * narrower than the table, the shrinkable columns are cut (widest first, never below
  * their header) so each row stays one line; not on a terminal (a pipe), nothing is cut.
  */
-export function renderTable(columns: readonly Column[], rows: readonly string[][], width: number | undefined): string {
+export function renderTable(allColumns: readonly Column[], allRows: readonly string[][], width: number | undefined): string {
   const gap = 3;
+  let keep = allColumns.map((_, i) => i);
+  let columns = allColumns;
+  let rows = allRows;
   const widths = columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => (r[i] ?? '').length)));
   if (width !== undefined && width > 0) {
     const total = () => widths.reduce((a, b) => a + b, 0) + gap * (widths.length - 1);
+    // Each shrinkable column can go down to its header (or 4); what is still too wide loses droppable columns.
+    const floor = () =>
+      columns.reduce((n, c, i) => n + (c.shrink ? Math.min(widths[i]!, Math.max(c.header.length, 4)) : widths[i]!), 0) + gap * (columns.length - 1);
+    while (floor() > width) {
+      let victim = -1;
+      for (let i = 0; i < columns.length; i++) {
+        const d = columns[i]!.drop;
+        if (d !== undefined && (victim < 0 || d < columns[victim]!.drop!)) victim = i;
+      }
+      if (victim < 0) break;
+      keep = keep.filter((_, i) => i !== victim);
+      widths.splice(victim, 1);
+      columns = keep.map((i) => allColumns[i]!);
+      rows = allRows.map((r) => keep.map((i) => r[i] ?? ''));
+    }
     while (total() > width) {
       let widest = -1;
       for (let i = 0; i < columns.length; i++) {

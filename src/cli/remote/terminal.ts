@@ -8,7 +8,8 @@ import type { RemoteIo } from './ws-remote-command.js';
 export function localTerminal(o: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream; interactive: boolean; tty: boolean }): RemoteIo & { restore(): void } {
   const raw = o.interactive && o.tty && o.stdin.isTTY === true;
   if (raw) o.stdin.setRawMode(true);
-  if (o.interactive) o.stdin.resume();
+  // stdin is not resumed here: the session's 'data' listener starts it once the
+  // WebSocket is open, so nothing typed (or piped) before then is lost.
   const hasSize = o.tty && o.stdout.isTTY === true;
   return {
     stdin: o.interactive ? o.stdin : undefined,
