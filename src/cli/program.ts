@@ -12,6 +12,7 @@ import { portForwardCommand } from './commands/port-forward.js';
 import { psCommand } from './commands/ps.js';
 import { pullCommand } from './commands/pull.js';
 import { runCommand } from './commands/run.js';
+import { getCommand, playCommand } from './commands/play.js';
 import { statsCommand, topCommand } from './commands/stats.js';
 
 /** The whole command tree; main.ts runs it, completion reads it. */
@@ -50,6 +51,8 @@ export function buildProgram(io: CliIo): Command {
     stoppCommand(io),
     rmpCommand(io),
     runCommand(io),
+    playCommand(io),
+    getCommand(io),
     completionCommand(io, () => program),
   ];
   for (const c of commands) {

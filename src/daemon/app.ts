@@ -11,6 +11,8 @@ import { Readiness } from '../server/readiness.js';
 import type { Deps } from '../services/deps.js';
 import { buildHandlers } from '../services/handlers.js';
 import { buildCricketHandlers } from '../services/cricket/handlers.js';
+import { criCaller } from '../services/play/cri-caller.js';
+import { Reconciler } from '../services/play/reconciler.js';
 import { CniConfigSource } from '../cni/cni-config-loader.js';
 import { EventBus } from '../services/events/event-bus.js';
 import { RuntimeSettings } from '../services/node/runtime-settings.js';
@@ -42,6 +44,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
   setMaxListeners(0, shutdown.signal);
   let server: CriServer | undefined;
   let areas: Area[] = [];
+  let reconciler: Reconciler | undefined;
   try {
     for (const dir of [config.daemon.root, config.daemon.run_root]) {
       try {
@@ -66,11 +69,20 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
     pods.attachContainers(containers);
     const streaming = await createStreaming(deps, { containers, pods });
     areas = [images, pods, containers, streaming];
+    const handlers = buildHandlers(deps, areas);
+    // `cricket play`'s pods: driven through the same CRI handlers kubelet's calls reach.
+    const play = new Reconciler({
+      root: config.daemon.root,
+      cri: criCaller(handlers, () => backgroundContext(log, 'play', shutdown.signal)),
+      log,
+      events: deps.events,
+    });
+    reconciler = play;
     server = new CriServer(
       { socketPath: config.daemon.listen, maxMessageBytes: config.daemon.grpc_max_message_bytes },
       { log, readiness, shutdown: shutdown.signal },
-      buildHandlers(deps, areas),
-      buildCricketHandlers({ images }),
+      handlers,
+      buildCricketHandlers({ images, play }),
     );
     // The socket opens before recovery so kubelet sees UNAVAILABLE (retry) rather
     // than "connection refused" while we reload state.
@@ -82,17 +94,20 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
     const recovery = backgroundContext(log, 'recovery', shutdown.signal);
     for (const area of areas) await area.recover(recovery);
     readiness.markServing();
+    await play.start(recovery);
     log.info('cricketd ready');
     const srv = server;
     return {
       async stop() {
         readiness.markDraining();
+        reconciler?.close();
         shutdown.abort();
         await srv.stop(config.daemon.shutdown_grace_seconds * 1000);
         for (const area of [...areas].reverse()) await area.close().catch((err: unknown) => log.warn({ err }, 'area close failed'));
         lock.release();
       },
       forceStop() {
+        reconciler?.close();
         srv.forceStop();
         lock.release();
       },

@@ -20,6 +20,8 @@ export interface CliEnv {
   cli(args: string[], o?: { stdin?: string; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
   /** Starts `cricket -r <socket> ...args` and leaves it running. */
   spawnCli(args: string[]): ChildProcess;
+  /** Stops the daemon (SIGTERM; containers keep running) and starts it again on the same dirs. */
+  restartDaemon(): Promise<void>;
   /** Runs the command line in a pseudo-terminal (util-linux script), `cols` wide. */
   inTerminal(args: string[], cols?: number): Promise<CliResult>;
   cleanup(): Promise<void>;
@@ -45,8 +47,9 @@ export async function setUpCliEnv(opts: { registriesExtra?: (regHost: string) =>
     const toml = `${imagesConfigToml(dir, reg.host, extra !== undefined ? { extra } : {})}\n[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n`;
     const ddir = join(dir, 'daemon');
     mkdirSync(ddir);
-    d = await startDaemon({ dir: ddir, configToml: toml, args: ['--cni-conf-dir', net.confDir] });
-    const daemon = d;
+    const daemonArgs = ['--cni-conf-dir', net.confDir];
+    d = await startDaemon({ dir: ddir, configToml: toml, args: daemonArgs });
+    let daemon = d;
     const base = ['-r', `unix://${daemon.socket}`];
     const env: CliEnv = {
       dir,
@@ -66,6 +69,12 @@ export async function setUpCliEnv(opts: { registriesExtra?: (regHost: string) =>
           child.on('close', (code) => resolve({ code, stdout, stderr }));
           child.stdin.end(o.stdin ?? '');
         }),
+      async restartDaemon() {
+        await daemon.stop();
+        daemon.client.close();
+        daemon = await startDaemon({ dir: ddir, configToml: toml, args: daemonArgs });
+        env.d = daemon;
+      },
       spawnCli: (args) => spawn(CRICKET, [...base, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }),
       inTerminal: (args, cols = 100) =>
         new Promise((resolve, reject) => {

@@ -12,9 +12,12 @@ import {
   Client,
   type ClientOptions,
   type ClientReadableStream,
+  type ClientUnaryCall,
   type handleServerStreamingCall,
+  type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
+  type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { PullImageRequest } from "../../runtime/v1/api.js";
@@ -27,6 +30,42 @@ export const protobufFileName = "cricket/v1/cricket.proto";
  * Cricket's own gRPC service, served by cricketd on the same socket as the CRI.
  * It carries what the CRI has no room for; today: a pull that reports progress.
  */
+
+export interface PlayRequest {
+  /** The manifest's name for messages (its path on the client). */
+  fileName: string;
+  /** The YAML text: one or more documents. */
+  manifest: string;
+  /** Where the pods' log directories go (kubelet: /var/log/pods). */
+  logDir: string;
+}
+
+export interface PlayReply {
+  /** namespace/name of each pod played or removed. */
+  pods: string[];
+  /** Fields the reconciler does not support, each with its line: ignored, not dropped silently. */
+  warnings: string[];
+}
+
+export interface PlayStatusRequest {
+}
+
+export interface PlayStatusReply {
+  pods: PlayPodStatus[];
+}
+
+export interface PlayPodStatus {
+  name: string;
+  namespace: string;
+  /** Containers running / containers, e.g. "1/2". */
+  ready: string;
+  /** Running, Completed, Error, CrashLoopBackOff, ErrImagePull, Init:0/1, ContainerCreating, Pending. */
+  status: string;
+  restarts: number;
+  /** Milliseconds since the epoch when the pod was first played. */
+  createdAtMs: bigint;
+  sandboxId: string;
+}
 
 export interface PullProgress {
   /** The pull's phase: "resolving" (manifest and config), "layers", "done". */
@@ -48,6 +87,499 @@ export interface LayerProgress {
   /** "waiting" (for a download slot), "downloading", "unpacking", "done", "exists" (already local). */
   state: string;
 }
+
+function createBasePlayRequest(): PlayRequest {
+  return { fileName: "", manifest: "", logDir: "" };
+}
+
+export const PlayRequest: MessageFns<PlayRequest> = {
+  encode(message: PlayRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.fileName !== "") {
+      writer.uint32(10).string(message.fileName);
+    }
+    if (message.manifest !== "") {
+      writer.uint32(18).string(message.manifest);
+    }
+    if (message.logDir !== "") {
+      writer.uint32(26).string(message.logDir);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlayRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlayRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.fileName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.manifest = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.logDir = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlayRequest {
+    return {
+      fileName: isSet(object.fileName)
+        ? globalThis.String(object.fileName)
+        : isSet(object.file_name)
+        ? globalThis.String(object.file_name)
+        : "",
+      manifest: isSet(object.manifest) ? globalThis.String(object.manifest) : "",
+      logDir: isSet(object.logDir)
+        ? globalThis.String(object.logDir)
+        : isSet(object.log_dir)
+        ? globalThis.String(object.log_dir)
+        : "",
+    };
+  },
+
+  toJSON(message: PlayRequest): unknown {
+    const obj: any = {};
+    if (message.fileName !== "") {
+      obj.fileName = message.fileName;
+    }
+    if (message.manifest !== "") {
+      obj.manifest = message.manifest;
+    }
+    if (message.logDir !== "") {
+      obj.logDir = message.logDir;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PlayRequest>): PlayRequest {
+    return PlayRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PlayRequest>): PlayRequest {
+    const message = createBasePlayRequest();
+    message.fileName = object.fileName ?? "";
+    message.manifest = object.manifest ?? "";
+    message.logDir = object.logDir ?? "";
+    return message;
+  },
+};
+
+function createBasePlayReply(): PlayReply {
+  return { pods: [], warnings: [] };
+}
+
+export const PlayReply: MessageFns<PlayReply> = {
+  encode(message: PlayReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.pods) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.warnings) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlayReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlayReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pods.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.warnings.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlayReply {
+    return {
+      pods: globalThis.Array.isArray(object?.pods) ? object.pods.map((e: any) => globalThis.String(e)) : [],
+      warnings: globalThis.Array.isArray(object?.warnings) ? object.warnings.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: PlayReply): unknown {
+    const obj: any = {};
+    if (message.pods?.length) {
+      obj.pods = message.pods;
+    }
+    if (message.warnings?.length) {
+      obj.warnings = message.warnings;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PlayReply>): PlayReply {
+    return PlayReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PlayReply>): PlayReply {
+    const message = createBasePlayReply();
+    message.pods = object.pods?.map((e) => e) || [];
+    message.warnings = object.warnings?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBasePlayStatusRequest(): PlayStatusRequest {
+  return {};
+}
+
+export const PlayStatusRequest: MessageFns<PlayStatusRequest> = {
+  encode(_: PlayStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlayStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlayStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): PlayStatusRequest {
+    return {};
+  },
+
+  toJSON(_: PlayStatusRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<PlayStatusRequest>): PlayStatusRequest {
+    return PlayStatusRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<PlayStatusRequest>): PlayStatusRequest {
+    const message = createBasePlayStatusRequest();
+    return message;
+  },
+};
+
+function createBasePlayStatusReply(): PlayStatusReply {
+  return { pods: [] };
+}
+
+export const PlayStatusReply: MessageFns<PlayStatusReply> = {
+  encode(message: PlayStatusReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.pods) {
+      PlayPodStatus.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlayStatusReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlayStatusReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pods.push(PlayPodStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlayStatusReply {
+    return {
+      pods: globalThis.Array.isArray(object?.pods) ? object.pods.map((e: any) => PlayPodStatus.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: PlayStatusReply): unknown {
+    const obj: any = {};
+    if (message.pods?.length) {
+      obj.pods = message.pods.map((e) => PlayPodStatus.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PlayStatusReply>): PlayStatusReply {
+    return PlayStatusReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PlayStatusReply>): PlayStatusReply {
+    const message = createBasePlayStatusReply();
+    message.pods = object.pods?.map((e) => PlayPodStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePlayPodStatus(): PlayPodStatus {
+  return { name: "", namespace: "", ready: "", status: "", restarts: 0, createdAtMs: 0n, sandboxId: "" };
+}
+
+export const PlayPodStatus: MessageFns<PlayPodStatus> = {
+  encode(message: PlayPodStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.ready !== "") {
+      writer.uint32(26).string(message.ready);
+    }
+    if (message.status !== "") {
+      writer.uint32(34).string(message.status);
+    }
+    if (message.restarts !== 0) {
+      writer.uint32(40).uint32(message.restarts);
+    }
+    if (message.createdAtMs !== 0n) {
+      if (BigInt.asIntN(64, message.createdAtMs) !== message.createdAtMs) {
+        throw new globalThis.Error("value provided for field message.createdAtMs of type int64 too large");
+      }
+      writer.uint32(48).int64(message.createdAtMs);
+    }
+    if (message.sandboxId !== "") {
+      writer.uint32(58).string(message.sandboxId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlayPodStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlayPodStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ready = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.restarts = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.createdAtMs = reader.int64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.sandboxId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlayPodStatus {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      ready: isSet(object.ready) ? globalThis.String(object.ready) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      restarts: isSet(object.restarts) ? globalThis.Number(object.restarts) : 0,
+      createdAtMs: isSet(object.createdAtMs)
+        ? BigInt(object.createdAtMs)
+        : isSet(object.created_at_ms)
+        ? BigInt(object.created_at_ms)
+        : 0n,
+      sandboxId: isSet(object.sandboxId)
+        ? globalThis.String(object.sandboxId)
+        : isSet(object.sandbox_id)
+        ? globalThis.String(object.sandbox_id)
+        : "",
+    };
+  },
+
+  toJSON(message: PlayPodStatus): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.ready !== "") {
+      obj.ready = message.ready;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.restarts !== 0) {
+      obj.restarts = Math.round(message.restarts);
+    }
+    if (message.createdAtMs !== 0n) {
+      obj.createdAtMs = message.createdAtMs.toString();
+    }
+    if (message.sandboxId !== "") {
+      obj.sandboxId = message.sandboxId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PlayPodStatus>): PlayPodStatus {
+    return PlayPodStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PlayPodStatus>): PlayPodStatus {
+    const message = createBasePlayPodStatus();
+    message.name = object.name ?? "";
+    message.namespace = object.namespace ?? "";
+    message.ready = object.ready ?? "";
+    message.status = object.status ?? "";
+    message.restarts = object.restarts ?? 0;
+    message.createdAtMs = (object.createdAtMs !== undefined && object.createdAtMs !== null)
+      ? BigInt(object.createdAtMs)
+      : 0n;
+    message.sandboxId = object.sandboxId ?? "";
+    return message;
+  },
+};
 
 function createBasePullProgress(): PullProgress {
   return { phase: "", layers: [], totalBytes: 0n, doneBytes: 0n, imageRef: "" };
@@ -341,6 +873,40 @@ export const CricketService = {
     responseSerialize: (value: PullProgress): Buffer => Buffer.from(PullProgress.encode(value).finish()),
     responseDeserialize: (value: Buffer): PullProgress => PullProgress.decode(value),
   },
+  /**
+   * Hands Kubernetes Pod manifests (or a workload's pod template, one replica) to
+   * cricketd's reconciler, which keeps them running; playing the same file again
+   * converges. Invalid manifests are INVALID_ARGUMENT naming the field and the line.
+   */
+  playApply: {
+    path: "/cricket.v1.Cricket/PlayApply" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PlayRequest): Buffer => Buffer.from(PlayRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PlayRequest => PlayRequest.decode(value),
+    responseSerialize: (value: PlayReply): Buffer => Buffer.from(PlayReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PlayReply => PlayReply.decode(value),
+  },
+  /** Removes the pods a manifest names (only pods the reconciler made). */
+  playDown: {
+    path: "/cricket.v1.Cricket/PlayDown" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PlayRequest): Buffer => Buffer.from(PlayRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PlayRequest => PlayRequest.decode(value),
+    responseSerialize: (value: PlayReply): Buffer => Buffer.from(PlayReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PlayReply => PlayReply.decode(value),
+  },
+  /** The played pods as `kubectl get pods` shows them. */
+  playStatus: {
+    path: "/cricket.v1.Cricket/PlayStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PlayStatusRequest): Buffer => Buffer.from(PlayStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PlayStatusRequest => PlayStatusRequest.decode(value),
+    responseSerialize: (value: PlayStatusReply): Buffer => Buffer.from(PlayStatusReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PlayStatusReply => PlayStatusReply.decode(value),
+  },
 } as const;
 
 export interface CricketServer extends UntypedServiceImplementation {
@@ -350,6 +916,16 @@ export interface CricketServer extends UntypedServiceImplementation {
    * repeated) and streams its progress. The last message has image_ref set.
    */
   pullImageProgress: handleServerStreamingCall<PullImageRequest, PullProgress>;
+  /**
+   * Hands Kubernetes Pod manifests (or a workload's pod template, one replica) to
+   * cricketd's reconciler, which keeps them running; playing the same file again
+   * converges. Invalid manifests are INVALID_ARGUMENT naming the field and the line.
+   */
+  playApply: handleUnaryCall<PlayRequest, PlayReply>;
+  /** Removes the pods a manifest names (only pods the reconciler made). */
+  playDown: handleUnaryCall<PlayRequest, PlayReply>;
+  /** The played pods as `kubectl get pods` shows them. */
+  playStatus: handleUnaryCall<PlayStatusRequest, PlayStatusReply>;
 }
 
 export interface CricketClient extends Client {
@@ -364,6 +940,52 @@ export interface CricketClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<PullProgress>;
+  /**
+   * Hands Kubernetes Pod manifests (or a workload's pod template, one replica) to
+   * cricketd's reconciler, which keeps them running; playing the same file again
+   * converges. Invalid manifests are INVALID_ARGUMENT naming the field and the line.
+   */
+  playApply(request: PlayRequest, callback: (error: ServiceError | null, response: PlayReply) => void): ClientUnaryCall;
+  playApply(
+    request: PlayRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PlayReply) => void,
+  ): ClientUnaryCall;
+  playApply(
+    request: PlayRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PlayReply) => void,
+  ): ClientUnaryCall;
+  /** Removes the pods a manifest names (only pods the reconciler made). */
+  playDown(request: PlayRequest, callback: (error: ServiceError | null, response: PlayReply) => void): ClientUnaryCall;
+  playDown(
+    request: PlayRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PlayReply) => void,
+  ): ClientUnaryCall;
+  playDown(
+    request: PlayRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PlayReply) => void,
+  ): ClientUnaryCall;
+  /** The played pods as `kubectl get pods` shows them. */
+  playStatus(
+    request: PlayStatusRequest,
+    callback: (error: ServiceError | null, response: PlayStatusReply) => void,
+  ): ClientUnaryCall;
+  playStatus(
+    request: PlayStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PlayStatusReply) => void,
+  ): ClientUnaryCall;
+  playStatus(
+    request: PlayStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PlayStatusReply) => void,
+  ): ClientUnaryCall;
 }
 
 export const CricketClient = makeGenericClientConstructor(CricketService, "cricket.v1.Cricket") as unknown as {

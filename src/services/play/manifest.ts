@@ -1,0 +1,287 @@
+import { LineCounter, parseAllDocuments, isMap, isSeq, isScalar, type Document, type Node } from 'yaml';
+import { invalidArgument } from '../../core/errors.js';
+
+// Kubernetes Pod manifests (and the pod template of a workload) into the subset the
+// reconciler runs. Every field is looked at: a known one is read and checked, an
+// unknown or unsupported one is named in a warning, never silently dropped. An invalid
+// one is InvalidArgument naming the field and its line.
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  /** metadata.name | metadata.namespace | metadata.uid | status.podIP | spec.nodeName */
+  fieldPath?: string;
+}
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  command: string[];
+  args: string[];
+  env: EnvVar[];
+  workingDir: string;
+  ports: { containerPort: number; hostPort: number; protocol: 'TCP' | 'UDP' | 'SCTP' }[];
+  volumeMounts: { name: string; mountPath: string; readOnly: boolean }[];
+}
+
+export interface VolumeSpec {
+  name: string;
+  emptyDir?: { medium: string };
+  hostPath?: { path: string };
+}
+
+export interface PodManifest {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  hostname: string;
+  hostNetwork: boolean;
+  restartPolicy: 'Always' | 'OnFailure' | 'Never';
+  terminationGracePeriodSeconds: number;
+  runtimeClassName: string;
+  initContainers: ContainerSpec[];
+  containers: ContainerSpec[];
+  volumes: VolumeSpec[];
+}
+
+export interface ParsedManifests {
+  pods: PodManifest[];
+  warnings: string[];
+}
+
+const WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'ReplicaSet']);
+const FIELD_REFS = new Set(['metadata.name', 'metadata.namespace', 'metadata.uid', 'status.podIP', 'spec.nodeName']);
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+class Reader {
+  constructor(
+    readonly file: string,
+    readonly lines: LineCounter,
+    readonly warnings: string[],
+  ) {}
+
+  where(node: Node | null | undefined): string {
+    const off = node?.range?.[0];
+    return off === undefined ? this.file : `${this.file}:${this.lines.linePos(off).line}`;
+  }
+
+  fail(node: Node | null | undefined, path: string, msg: string): never {
+    throw invalidArgument(`${this.where(node)}: ${path}: ${msg}`);
+  }
+
+  /** The entries of a map node; keys not in `known` are warned about. */
+  map(node: Node | null | undefined, path: string, known: readonly string[], unsupported: readonly string[] = []): Map<string, Node> {
+    const out = new Map<string, Node>();
+    if (node === null || node === undefined) return out;
+    if (!isMap(node)) this.fail(node, path, 'must be a mapping');
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : '';
+      const value = pair.value as Node;
+      if (known.includes(key)) out.set(key, value);
+      else if (unsupported.includes(key)) this.warnings.push(`${this.where(pair.key as Node)}: ${path}.${key} is not supported by cricket play yet; ignored`);
+      else this.warnings.push(`${this.where(pair.key as Node)}: ${path}.${key} is not a field cricket play knows; ignored`);
+    }
+    return out;
+  }
+
+  str(node: Node | undefined, path: string, def?: string): string {
+    if (node === undefined || (isScalar(node) && node.value === null)) {
+      if (def === undefined) this.fail(node, path, 'is required');
+      return def;
+    }
+    if (!isScalar(node) || typeof node.value === 'object') this.fail(node, path, 'must be a string');
+    return String(node.value);
+  }
+
+  int(node: Node | undefined, path: string, def: number, min = 0, max = 2 ** 31 - 1): number {
+    if (node === undefined) return def;
+    const v = isScalar(node) ? node.value : undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(node, path, `must be an integer from ${min} to ${max}`);
+    return v;
+  }
+
+  bool(node: Node | undefined, path: string): boolean {
+    if (node === undefined) return false;
+    const v = isScalar(node) ? node.value : undefined;
+    if (typeof v !== 'boolean') this.fail(node, path, 'must be true or false');
+    return v;
+  }
+
+  strings(node: Node | undefined, path: string): string[] {
+    if (node === undefined) return [];
+    if (!isSeq(node)) this.fail(node, path, 'must be a list of strings');
+    return node.items.map((n, i) => this.str(n as Node, `${path}[${i}]`));
+  }
+
+  seq(node: Node | undefined, path: string): Node[] {
+    if (node === undefined) return [];
+    if (!isSeq(node)) this.fail(node, path, 'must be a list');
+    return node.items as Node[];
+  }
+
+  stringMap(node: Node | undefined, path: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (node === undefined) return out;
+    if (!isMap(node)) this.fail(node, path, 'must be a mapping of strings');
+    for (const pair of node.items) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : '';
+      out[k] = this.str(pair.value as Node, `${path}.${k}`);
+    }
+    return out;
+  }
+
+  oneOf<T extends string>(node: Node | undefined, path: string, allowed: readonly T[], def: T): T {
+    const v = this.str(node, path, def);
+    if (!allowed.includes(v as T)) this.fail(node, path, `must be one of ${allowed.join(', ')}, not "${v}"`);
+    return v as T;
+  }
+}
+
+function container(r: Reader, node: Node, path: string): ContainerSpec {
+  const m = r.map(
+    node,
+    path,
+    ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'workingDir', 'ports', 'volumeMounts'],
+    ['resources', 'securityContext', 'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'envFrom', 'stdin', 'tty', 'terminationMessagePath', 'terminationMessagePolicy'],
+  );
+  const name = r.str(m.get('name'), `${path}.name`);
+  if (!DNS_LABEL.test(name)) r.fail(m.get('name'), `${path}.name`, `"${name}" is not a DNS label (a-z, 0-9, -)`);
+  const image = r.str(m.get('image'), `${path}.image`);
+  const tag = image.includes('@') ? 'digest' : (image.split('/').pop() ?? '').includes(':') ? image.split(':').pop() : 'latest';
+  const policyDefault = tag === 'latest' ? 'Always' : 'IfNotPresent';
+  const env = r.seq(m.get('env'), `${path}.env`).map((e, i) => {
+    const p = `${path}.env[${i}]`;
+    const em = r.map(e, p, ['name', 'value', 'valueFrom']);
+    const name = r.str(em.get('name'), `${p}.name`);
+    if (!em.has('valueFrom')) return { name, value: r.str(em.get('value'), `${p}.value`, '') };
+    const vf = r.map(em.get('valueFrom'), `${p}.valueFrom`, ['fieldRef'], ['secretKeyRef', 'configMapKeyRef', 'resourceFieldRef']);
+    if (!vf.has('fieldRef')) return { name, value: '' };
+    const fr = r.map(vf.get('fieldRef'), `${p}.valueFrom.fieldRef`, ['fieldPath', 'apiVersion']);
+    const fieldPath = r.str(fr.get('fieldPath'), `${p}.valueFrom.fieldRef.fieldPath`);
+    if (!FIELD_REFS.has(fieldPath)) r.fail(fr.get('fieldPath'), `${p}.valueFrom.fieldRef.fieldPath`, `must be one of ${[...FIELD_REFS].join(', ')}`);
+    return { name, fieldPath };
+  });
+  const ports = r.seq(m.get('ports'), `${path}.ports`).map((n, i) => {
+    const p = `${path}.ports[${i}]`;
+    const pm = r.map(n, p, ['containerPort', 'hostPort', 'protocol', 'name', 'hostIP']);
+    return {
+      containerPort: r.int(pm.get('containerPort'), `${p}.containerPort`, 0, 1, 65535),
+      hostPort: r.int(pm.get('hostPort'), `${p}.hostPort`, 0, 0, 65535),
+      protocol: r.oneOf(pm.get('protocol'), `${p}.protocol`, ['TCP', 'UDP', 'SCTP'] as const, 'TCP'),
+    };
+  });
+  const volumeMounts = r.seq(m.get('volumeMounts'), `${path}.volumeMounts`).map((n, i) => {
+    const p = `${path}.volumeMounts[${i}]`;
+    const vm = r.map(n, p, ['name', 'mountPath', 'readOnly'], ['subPath', 'mountPropagation']);
+    const mountPath = r.str(vm.get('mountPath'), `${p}.mountPath`);
+    if (!mountPath.startsWith('/')) r.fail(vm.get('mountPath'), `${p}.mountPath`, 'must be an absolute path');
+    return { name: r.str(vm.get('name'), `${p}.name`), mountPath, readOnly: r.bool(vm.get('readOnly'), `${p}.readOnly`) };
+  });
+  return {
+    name,
+    image,
+    imagePullPolicy: r.oneOf(m.get('imagePullPolicy'), `${path}.imagePullPolicy`, ['Always', 'IfNotPresent', 'Never'] as const, policyDefault),
+    command: r.strings(m.get('command'), `${path}.command`),
+    args: r.strings(m.get('args'), `${path}.args`),
+    env,
+    workingDir: r.str(m.get('workingDir'), `${path}.workingDir`, ''),
+    ports,
+    volumeMounts,
+  };
+}
+
+function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {
+  const root = doc.contents as Node | null;
+  if (root === null) return undefined;
+  const top = r.map(root, `document ${idx + 1}`, ['apiVersion', 'kind', 'metadata', 'spec'], ['status']);
+  const kind = r.str(top.get('kind'), 'kind');
+  let meta = r.map(top.get('metadata'), 'metadata', ['name', 'namespace', 'labels', 'annotations'], ['uid', 'generateName', 'ownerReferences', 'creationTimestamp']);
+  let specNode = top.get('spec');
+  let specPath = 'spec';
+  const name = r.str(meta.get('name'), 'metadata.name');
+  const namespace = r.str(meta.get('namespace'), 'metadata.namespace', 'default');
+  if (WORKLOADS.has(kind)) {
+    const ws = r.map(specNode, 'spec', ['template', 'replicas', 'selector', 'serviceName', 'backoffLimit', 'completions', 'parallelism'], ['strategy', 'updateStrategy', 'volumeClaimTemplates']);
+    const replicas = ws.get('replicas');
+    if (replicas !== undefined && r.int(replicas, 'spec.replicas', 1) !== 1) r.warnings.push(`${r.where(replicas)}: spec.replicas: cricket play runs one replica`);
+    const tpl = r.map(ws.get('template'), 'spec.template', ['metadata', 'spec']);
+    meta = new Map([...meta, ...r.map(tpl.get('metadata'), 'spec.template.metadata', ['name', 'namespace', 'labels', 'annotations'])]);
+    specNode = tpl.get('spec');
+    specPath = 'spec.template.spec';
+  } else if (kind !== 'Pod') {
+    r.warnings.push(`${r.where(top.get('kind'))}: kind ${kind} is not a Pod or a workload with a pod template; skipped`);
+    return undefined;
+  }
+  if (!DNS_LABEL.test(name) || name.length > 63) r.fail(top.get('metadata'), 'metadata.name', `"${name}" is not a DNS label (a-z, 0-9, -; at most 63)`);
+  if (specNode === undefined) r.fail(root, specPath, 'is required');
+  const s = r.map(
+    specNode,
+    specPath,
+    ['containers', 'initContainers', 'volumes', 'restartPolicy', 'hostname', 'hostNetwork', 'terminationGracePeriodSeconds', 'runtimeClassName', 'nodeName'],
+    ['securityContext', 'dnsConfig', 'dnsPolicy', 'affinity', 'tolerations', 'nodeSelector', 'serviceAccountName', 'imagePullSecrets', 'subdomain', 'hostPID', 'hostIPC', 'shareProcessNamespace', 'priorityClassName', 'activeDeadlineSeconds'],
+  );
+  const containers = r.seq(s.get('containers'), `${specPath}.containers`).map((n, i) => container(r, n, `${specPath}.containers[${i}]`));
+  if (containers.length === 0) r.fail(specNode, `${specPath}.containers`, 'needs at least one container');
+  const initContainers = r.seq(s.get('initContainers'), `${specPath}.initContainers`).map((n, i) => container(r, n, `${specPath}.initContainers[${i}]`));
+  const seen = new Set<string>();
+  for (const c of [...initContainers, ...containers]) {
+    if (seen.has(c.name)) r.fail(specNode, `${specPath}.containers`, `two containers are named "${c.name}"`);
+    seen.add(c.name);
+  }
+  const volumes = r.seq(s.get('volumes'), `${specPath}.volumes`).map((n, i): VolumeSpec => {
+    const p = `${specPath}.volumes[${i}]`;
+    const vm = r.map(n, p, ['name', 'emptyDir', 'hostPath'], ['configMap', 'secret', 'persistentVolumeClaim', 'projected', 'downwardAPI']);
+    const vname = r.str(vm.get('name'), `${p}.name`);
+    if (vm.has('emptyDir')) {
+      const ed = r.map(vm.get('emptyDir'), `${p}.emptyDir`, ['medium', 'sizeLimit']);
+      const medium = r.oneOf(ed.get('medium'), `${p}.emptyDir.medium`, ['', 'Memory'] as const, '');
+      return { name: vname, emptyDir: { medium } };
+    }
+    if (vm.has('hostPath')) {
+      const hp = r.map(vm.get('hostPath'), `${p}.hostPath`, ['path', 'type']);
+      const hpath = r.str(hp.get('path'), `${p}.hostPath.path`);
+      if (!hpath.startsWith('/')) r.fail(hp.get('path'), `${p}.hostPath.path`, 'must be an absolute path');
+      return { name: vname, hostPath: { path: hpath } };
+    }
+    return { name: vname };
+  });
+  const volNames = new Set(volumes.map((v) => v.name));
+  for (const c of [...initContainers, ...containers]) {
+    for (const vm of c.volumeMounts) if (!volNames.has(vm.name)) r.fail(specNode, `${specPath} container ${c.name}`, `mounts volume "${vm.name}", which spec.volumes does not have`);
+  }
+  return {
+    name,
+    namespace,
+    labels: r.stringMap(meta.get('labels'), 'metadata.labels'),
+    annotations: r.stringMap(meta.get('annotations'), 'metadata.annotations'),
+    hostname: r.str(s.get('hostname'), `${specPath}.hostname`, name),
+    hostNetwork: r.bool(s.get('hostNetwork'), `${specPath}.hostNetwork`),
+    restartPolicy: r.oneOf(s.get('restartPolicy'), `${specPath}.restartPolicy`, ['Always', 'OnFailure', 'Never'] as const, kind === 'Job' ? 'OnFailure' : 'Always'),
+    terminationGracePeriodSeconds: r.int(s.get('terminationGracePeriodSeconds'), `${specPath}.terminationGracePeriodSeconds`, 30),
+    runtimeClassName: r.str(s.get('runtimeClassName'), `${specPath}.runtimeClassName`, ''),
+    initContainers,
+    containers,
+    volumes,
+  };
+}
+
+/** Parses every document of a manifest file; `file` names it in messages. */
+export function parseManifests(text: string, file: string): ParsedManifests {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines });
+  const warnings: string[] = [];
+  const r = new Reader(file, lines, warnings);
+  if (!Array.isArray(docs)) throw invalidArgument(`${file}: not YAML`);
+  const pods: PodManifest[] = [];
+  for (const [i, doc] of docs.entries()) {
+    const err = doc.errors[0];
+    if (err) throw invalidArgument(`${file}:${err.linePos?.[0]?.line ?? '?'}: ${err.message.split('\n')[0]}`);
+    const p = pod(r, doc, i);
+    if (!p) continue;
+    if (pods.some((q) => q.name === p.name && q.namespace === p.namespace)) throw invalidArgument(`${file}: two pods are named ${p.namespace}/${p.name}`);
+    pods.push(p);
+  }
+  return { pods, warnings };
+}

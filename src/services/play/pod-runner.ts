@@ -1,0 +1,296 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { isCode } from '../../core/errors.js';
+import { ContainerState, NamespaceMode, PodSandboxState, Protocol, type Container, type ContainerConfig, type DeepPartial, type PodSandboxConfig } from '../../gen/runtime/v1/api.js';
+import { restartDelayMs } from './backoff.js';
+import type { CriCall } from './cri-caller.js';
+import type { ContainerSpec, PodManifest } from './manifest.js';
+import type { PlayedPod } from './api.js';
+
+export const LABEL_UID = 'io.cricket.play.uid';
+export const LABEL_POD = 'io.cricket.play.pod';
+
+export interface PodRunnerDeps {
+  cri: CriCall;
+  log: Logger;
+  /** Where emptyDir volumes of this pod live (removed with the pod). */
+  volumesDir: string;
+  /** Called when the runner wants another look at a given time (back-off ends). */
+  wakeAt(ms: number): void;
+  now?: () => number;
+}
+
+export type PodRow = PlayedPod;
+
+/**
+ * One played pod, driven toward its manifest the way kubelet's pod workers do it, one
+ * sync at a time (sync() calls made while one runs are folded into one more):
+ *
+ *   no sandbox ─RunPodSandbox─► sandbox ready ─► init containers, one at a time, each to
+ *   exit 0 (restarted per restartPolicy, with back-off) ─► every container created and
+ *   started; an exited one restarted per restartPolicy after its back-off
+ *   (a sandbox found not ready is removed and made again, its containers with it)
+ *
+ * Restart counts are the containers' CRI attempts, so they survive a daemon restart.
+ */
+export class PodRunner {
+  readonly manifest: PodManifest;
+  readonly uid: string;
+  readonly createdAt: number;
+  readonly #logDir: string;
+  readonly #d: PodRunnerDeps;
+  #sandboxId = '';
+  #podIp = '';
+  #status = 'Pending';
+  #running: Promise<void> | undefined;
+  #again = false;
+  #down = false;
+
+  constructor(manifest: PodManifest, uid: string, createdAt: number, logDir: string, d: PodRunnerDeps) {
+    this.manifest = manifest;
+    this.uid = uid;
+    this.createdAt = createdAt;
+    this.#logDir = logDir;
+    this.#d = d;
+  }
+
+  get sandboxId(): string {
+    return this.#sandboxId;
+  }
+
+  /** Asks for a sync; resolves when one that started after this call has finished. */
+  sync(): Promise<void> {
+    if (this.#down) return Promise.resolve();
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
+      do {
+        this.#again = false;
+        try {
+          await this.#syncOnce();
+        } catch (err) {
+          this.#status = 'Error';
+          this.#d.log.warn({ pod: this.#key(), err: (err as Error).message }, 'play: pod sync failed; will retry');
+          this.#d.wakeAt(this.#now() + 5000);
+        }
+      } while (this.#again && !this.#down);
+    })().finally(() => (this.#running = undefined));
+    return this.#running;
+  }
+
+  /** Stops and removes the pod and its volumes; the runner does nothing after. */
+  async down(): Promise<void> {
+    this.#down = true;
+    await this.#running?.catch(() => {});
+    const { items } = await this.#d.cri('ListPodSandbox', { filter: { labelSelector: { [LABEL_UID]: this.uid } } });
+    for (const p of items) {
+      await this.#d.cri('StopPodSandbox', { podSandboxId: p.id });
+      await this.#d.cri('RemovePodSandbox', { podSandboxId: p.id });
+    }
+    await rm(this.#d.volumesDir, { recursive: true, force: true });
+  }
+
+  async row(): Promise<PodRow> {
+    const total = this.manifest.containers.length;
+    let ready = 0;
+    let restarts = 0;
+    if (this.#sandboxId) {
+      const cs = latestByName((await this.#d.cri('ListContainers', { filter: { podSandboxId: this.#sandboxId } })).containers);
+      for (const c of this.manifest.containers) {
+        const got = cs.get(c.name);
+        if (got?.state === ContainerState.CONTAINER_RUNNING) ready++;
+        restarts += got?.metadata?.attempt ?? 0;
+      }
+    }
+    return { name: this.manifest.name, namespace: this.manifest.namespace, ready: `${ready}/${total}`, status: this.#status, restarts, createdAt: this.createdAt, sandboxId: this.#sandboxId };
+  }
+
+  #key(): string {
+    return `${this.manifest.namespace}/${this.manifest.name}`;
+  }
+
+  #now(): number {
+    return (this.#d.now ?? Date.now)();
+  }
+
+  async #syncOnce(): Promise<void> {
+    const { cri } = this.#d;
+    await this.#ensureSandbox();
+    if (this.#down) return;
+    const cs = latestByName((await cri('ListContainers', { filter: { podSandboxId: this.#sandboxId } })).containers);
+    const m = this.manifest;
+    // Init containers, in order, each to a clean exit.
+    for (const [i, spec] of m.initContainers.entries()) {
+      const c = cs.get(spec.name);
+      if (c && c.state === ContainerState.CONTAINER_EXITED) {
+        const st = (await cri('ContainerStatus', { containerId: c.id })).status;
+        if (st?.exitCode === 0) continue;
+        if (m.restartPolicy === 'Never') {
+          this.#status = 'Init:Error';
+          return;
+        }
+        if (!(await this.#restartWhenDue(spec, c, Number(st?.startedAt ?? 0n), Number(st?.finishedAt ?? 0n)))) {
+          this.#status = 'Init:CrashLoopBackOff';
+          return;
+        }
+      } else if (!c) {
+        if (!(await this.#start(spec, 0))) return;
+      }
+      this.#status = `Init:${i}/${m.initContainers.length}`;
+      return; // running (or just started): its exit brings the next sync
+    }
+    let exitedOk = 0;
+    let failed = false;
+    let waiting = false;
+    for (const spec of m.containers) {
+      const c = cs.get(spec.name);
+      if (!c) {
+        if (!(await this.#start(spec, 0))) return;
+        continue;
+      }
+      if (c.state !== ContainerState.CONTAINER_EXITED) continue;
+      const st = (await cri('ContainerStatus', { containerId: c.id })).status;
+      const code = st?.exitCode ?? 1;
+      const restart = m.restartPolicy === 'Always' || (m.restartPolicy === 'OnFailure' && code !== 0);
+      if (!restart) {
+        if (code === 0) exitedOk++;
+        else failed = true;
+        continue;
+      }
+      if (!(await this.#restartWhenDue(spec, c, Number(st?.startedAt ?? 0n), Number(st?.finishedAt ?? 0n)))) waiting = true;
+    }
+    this.#status = waiting ? 'CrashLoopBackOff' : failed ? 'Error' : exitedOk === m.containers.length ? 'Completed' : 'Running';
+  }
+
+  /** Starts the next attempt once the back-off has passed (true), else asks to be woken then (false). */
+  async #restartWhenDue(spec: ContainerSpec, old: Container, startedNs: number, finishedNs: number): Promise<boolean> {
+    const attempt = old.metadata?.attempt ?? 0;
+    const finished = finishedNs / 1e6;
+    const due = finished + restartDelayMs(attempt, (finishedNs - startedNs) / 1e6);
+    if (this.#now() < due) {
+      this.#d.wakeAt(due);
+      return false;
+    }
+    // The dead attempt goes (kubelet keeps one for logs; its log file stays in the pod's log dir).
+    await this.#d.cri('RemoveContainer', { containerId: old.id });
+    return this.#start(spec, attempt + 1);
+  }
+
+  async #ensureSandbox(): Promise<void> {
+    const { cri } = this.#d;
+    if (this.#sandboxId) {
+      const st = await cri('PodSandboxStatus', { podSandboxId: this.#sandboxId }).catch((err: unknown) => {
+        if (isCode(err, 'NotFound')) return undefined;
+        throw err;
+      });
+      if (st?.status?.state === PodSandboxState.SANDBOX_READY) return;
+      this.#sandboxId = '';
+    }
+    // After a daemon restart, the pod made before it is adopted; one not ready is made again.
+    const { items } = await cri('ListPodSandbox', { filter: { labelSelector: { [LABEL_UID]: this.uid } } });
+    for (const p of items) {
+      if (p.state === PodSandboxState.SANDBOX_READY && !this.#sandboxId) this.#sandboxId = p.id;
+      else {
+        await cri('StopPodSandbox', { podSandboxId: p.id });
+        await cri('RemovePodSandbox', { podSandboxId: p.id });
+      }
+    }
+    if (!this.#sandboxId) {
+      this.#status = 'ContainerCreating';
+      this.#sandboxId = (await cri('RunPodSandbox', { config: this.#podConfig(), runtimeHandler: this.manifest.runtimeClassName })).podSandboxId;
+      this.#d.log.info({ pod: this.#key(), id: this.#sandboxId }, 'play: pod sandbox made');
+    }
+    const st = await cri('PodSandboxStatus', { podSandboxId: this.#sandboxId });
+    this.#podIp = st.status?.network?.ip ?? '';
+  }
+
+  #podConfig(): DeepPartial<PodSandboxConfig> {
+    const m = this.manifest;
+    const ports = [...m.initContainers, ...m.containers].flatMap((c) => c.ports.filter((p) => p.hostPort > 0));
+    return {
+      metadata: { name: m.name, namespace: m.namespace, uid: this.uid, attempt: 0 },
+      hostname: m.hostNetwork ? '' : m.hostname,
+      logDirectory: join(this.#logDir, `${m.namespace}_${m.name}_${this.uid}`),
+      labels: { ...m.labels, [LABEL_UID]: this.uid, [LABEL_POD]: `${m.namespace}.${m.name}` },
+      annotations: m.annotations,
+      portMappings: ports.map((p) => ({ containerPort: p.containerPort, hostPort: p.hostPort, protocol: protocolOf(p.protocol) })),
+      linux: { securityContext: { namespaceOptions: { network: m.hostNetwork ? NamespaceMode.NODE : NamespaceMode.POD } } },
+    };
+  }
+
+  /** Makes sure the image is there (per imagePullPolicy), creates and starts one attempt. False: it could not. */
+  async #start(spec: ContainerSpec, attempt: number): Promise<boolean> {
+    const { cri } = this.#d;
+    const present = (await cri('ImageStatus', { image: { image: spec.image } })).image !== undefined;
+    if (spec.imagePullPolicy === 'Never' && !present) {
+      this.#status = 'ErrImageNeverPull';
+      return false;
+    }
+    if (spec.imagePullPolicy === 'Always' || !present) {
+      try {
+        await cri('PullImage', { image: { image: spec.image } });
+      } catch (err) {
+        this.#status = 'ErrImagePull';
+        this.#d.log.warn({ pod: this.#key(), image: spec.image, err: (err as Error).message }, 'play: image pull failed');
+        this.#d.wakeAt(this.#now() + 10_000);
+        return false;
+      }
+    }
+    const config = await this.#containerConfig(spec, attempt);
+    const { containerId } = await cri('CreateContainer', { podSandboxId: this.#sandboxId, config, sandboxConfig: this.#podConfig() });
+    await cri('StartContainer', { containerId });
+    return true;
+  }
+
+  async #containerConfig(spec: ContainerSpec, attempt: number): Promise<DeepPartial<ContainerConfig>> {
+    const m = this.manifest;
+    const field: Record<string, string> = {
+      'metadata.name': m.name,
+      'metadata.namespace': m.namespace,
+      'metadata.uid': this.uid,
+      'status.podIP': this.#podIp,
+      'spec.nodeName': hostname(),
+    };
+    const mounts = [];
+    for (const vm of spec.volumeMounts) {
+      const vol = m.volumes.find((v) => v.name === vm.name)!;
+      let hostPath = vol.hostPath?.path;
+      if (vol.emptyDir) {
+        hostPath = join(this.#d.volumesDir, vol.name);
+        await mkdir(hostPath, { recursive: true, mode: 0o777 });
+      }
+      if (hostPath === undefined) continue;
+      mounts.push({ containerPath: vm.mountPath, hostPath, readonly: vm.readOnly });
+    }
+    return {
+      metadata: { name: spec.name, attempt },
+      image: { image: spec.image },
+      command: spec.command,
+      args: spec.args,
+      workingDir: spec.workingDir,
+      envs: spec.env.map((e) => ({ key: e.name, value: Buffer.from(e.fieldPath !== undefined ? (field[e.fieldPath] ?? '') : (e.value ?? '')) })),
+      mounts,
+      logPath: `${spec.name}/${attempt}.log`,
+      labels: { [LABEL_UID]: this.uid, 'io.kubernetes.container.name': spec.name },
+    };
+  }
+}
+
+function protocolOf(p: 'TCP' | 'UDP' | 'SCTP'): Protocol {
+  return p === 'UDP' ? Protocol.UDP : p === 'SCTP' ? Protocol.SCTP : Protocol.TCP;
+}
+
+/** The newest attempt of each container name. */
+function latestByName(cs: readonly Container[]): Map<string, Container> {
+  const out = new Map<string, Container>();
+  for (const c of cs) {
+    const name = c.metadata?.name ?? '';
+    const prev = out.get(name);
+    if (!prev || (c.metadata?.attempt ?? 0) > (prev.metadata?.attempt ?? 0)) out.set(name, c);
+  }
+  return out;
+}

@@ -1,0 +1,129 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setUpCliEnv, type CliEnv } from './cli-env.js';
+
+// `cricket play`: a manifest with an init container, an emptyDir shared by two
+// containers, fieldRef env and a container that fails twice under OnFailure runs,
+// restarts with kubelet's back-off, survives a daemon restart, converges when played
+// again, and `play --down` removes all of it.
+
+interface Row {
+  name: string;
+  ready: string;
+  status: string;
+  restarts: number;
+  sandboxId: string;
+}
+
+const manifest = (image: string) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: demo
+  labels: { app: demo }
+spec:
+  restartPolicy: OnFailure
+  volumes:
+    - name: shared
+      emptyDir: {}
+  initContainers:
+    - name: init
+      image: ${image}
+      command: [sh, -c, 'echo from-init > /shared/init.txt']
+      volumeMounts: [{ name: shared, mountPath: /shared }]
+  containers:
+    - name: writer
+      image: ${image}
+      command: [sh, -c, 'echo "$POD_NAME $POD_NS" > /shared/who.txt; exec sleep 1000']
+      env:
+        - name: POD_NAME
+          valueFrom: { fieldRef: { fieldPath: metadata.name } }
+        - name: POD_NS
+          valueFrom: { fieldRef: { fieldPath: metadata.namespace } }
+      volumeMounts: [{ name: shared, mountPath: /shared }]
+    - name: flaky
+      image: ${image}
+      command: [sh, -c, 'n=$(cat /shared/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /shared/count; [ $n -ge 3 ] && exec sleep 1000; exit 1']
+      volumeMounts: [{ name: shared, mountPath: /shared }]
+      livenessProbe:
+        exec: { command: [true] }
+`;
+
+test('cricket play', { timeout: 240_000 }, async (t) => {
+  const env: CliEnv = await setUpCliEnv();
+  t.after(() => env.cleanup());
+  const file = join(env.dir, 'demo.yaml');
+  writeFileSync(file, manifest(env.image.ref));
+  const play = (...args: string[]) => env.cli(['play', '--log-dir', env.logs, ...args]);
+  const rows = async (): Promise<Row[]> => {
+    const r = await env.cli(['get', 'pods', '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { pods?: Row[] }).pods ?? [];
+  };
+  /** Polls the status until `want` holds (a wait, not a timing assertion); returns every status seen. */
+  const until = async (want: (r: Row | undefined) => boolean, what: string, maxMs = 90_000) => {
+    const seen = new Set<string>();
+    const deadline = Date.now() + maxMs;
+    for (;;) {
+      const row = (await rows()).find((p) => p.name === 'demo');
+      if (row) seen.add(row.status);
+      if (want(row)) return { row, seen };
+      if (Date.now() > deadline) throw new Error(`${what}: last ${JSON.stringify(row)}, seen ${[...seen].join(', ')}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+
+  await t.test('an invalid manifest names the field and the line', async () => {
+    const bad = join(env.dir, 'bad.yaml');
+    writeFileSync(bad, 'kind: Pod\nmetadata:\n  name: x\nspec:\n  restartPolicy: Sometimes\n  containers: [{ name: c, image: i }]\n');
+    const r = await play(bad);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /bad\.yaml:5: spec\.restartPolicy: must be one of Always, OnFailure, Never/);
+    assert.equal((await rows()).length, 0);
+  });
+
+  let firstSandbox = '';
+  await t.test('init first, then both containers; the flaky one restarts with back-off', async () => {
+    const r = await play(file);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'played pod/default/demo\n');
+    assert.match(r.stderr, /demo\.yaml:\d+: spec\.containers\[1\]\.livenessProbe is not supported/);
+    const { seen, row } = await until((p) => p?.restarts === 1, 'a first restart of flaky');
+    assert.ok([...seen].some((s) => s === 'CrashLoopBackOff'), `back-off shown: ${[...seen].join(', ')}`);
+    firstSandbox = row!.sandboxId;
+    const init = await env.cli(['exec', 'writer', 'cat', '/shared/init.txt', '/shared/who.txt']);
+    assert.equal(init.stdout, 'from-init\ndemo default\n');
+  });
+
+  await t.test('a daemon restart mid-way: the pod is picked up again, not made twice', async () => {
+    await env.restartDaemon();
+    const { row } = await until((p) => p?.status === 'Running' && p.ready === '2/2', 'flaky running after its second failure');
+    assert.equal(row!.restarts, 2);
+    assert.equal(row!.sandboxId, firstSandbox);
+    const table = await env.cli(['get', 'pods']);
+    assert.match(table.stdout, /^NAMESPACE\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\n/);
+    assert.match(table.stdout, /default\s+demo\s+2\/2\s+Running\s+2\s+\d+[smh]\n/);
+  });
+
+  await t.test('playing the same file again converges', async () => {
+    const r = await play(file);
+    assert.equal(r.code, 0, r.stderr);
+    const pods = (await env.d.client.call('ListPodSandbox', {})).items;
+    assert.equal(pods.length, 1);
+    assert.equal(pods[0]!.id, firstSandbox);
+    assert.equal((await rows())[0]!.restarts, 2);
+  });
+
+  await t.test('play --down removes the pod, its containers and its volumes', async () => {
+    const r = await play('--down', file);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'removed pod/default/demo\n');
+    assert.equal((await env.d.client.call('ListPodSandbox', {})).items.length, 0);
+    assert.equal((await env.d.client.call('ListContainers', {})).containers.length, 0);
+    assert.deepEqual(await rows(), []);
+    const vols = join(env.d.root, 'play', 'volumes');
+    assert.deepEqual(existsSync(vols) ? readdirSync(vols) : [], []);
+    assert.deepEqual(readdirSync(join(env.d.root, 'play', 'pods')), []);
+  });
+});
