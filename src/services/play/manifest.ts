@@ -86,9 +86,10 @@ class Reader {
     return out;
   }
 
-  str(node: Node | undefined, path: string, def?: string): string {
+  /** `at`: where a missing required field is reported (the mapping that lacks it). */
+  str(node: Node | undefined, path: string, def?: string, at?: Node): string {
     if (node === undefined || (isScalar(node) && node.value === null)) {
-      if (def === undefined) this.fail(node, path, 'is required');
+      if (def === undefined) this.fail(node ?? at, path, 'is required');
       return def;
     }
     if (!isScalar(node) || typeof node.value === 'object') this.fail(node, path, 'must be a string');
@@ -146,26 +147,26 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
     ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'workingDir', 'ports', 'volumeMounts'],
     ['resources', 'securityContext', 'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'envFrom', 'stdin', 'tty', 'terminationMessagePath', 'terminationMessagePolicy'],
   );
-  const name = r.str(m.get('name'), `${path}.name`);
+  const name = r.str(m.get('name'), `${path}.name`, undefined, node);
   if (!DNS_LABEL.test(name)) r.fail(m.get('name'), `${path}.name`, `"${name}" is not a DNS label (a-z, 0-9, -)`);
-  const image = r.str(m.get('image'), `${path}.image`);
+  const image = r.str(m.get('image'), `${path}.image`, undefined, node);
   const tag = image.includes('@') ? 'digest' : (image.split('/').pop() ?? '').includes(':') ? image.split(':').pop() : 'latest';
   const policyDefault = tag === 'latest' ? 'Always' : 'IfNotPresent';
   const env = r.seq(m.get('env'), `${path}.env`).map((e, i) => {
     const p = `${path}.env[${i}]`;
     const em = r.map(e, p, ['name', 'value', 'valueFrom']);
-    const name = r.str(em.get('name'), `${p}.name`);
+    const name = r.str(em.get('name'), `${p}.name`, undefined, e);
     if (!em.has('valueFrom')) return { name, value: r.str(em.get('value'), `${p}.value`, '') };
     const vf = r.map(em.get('valueFrom'), `${p}.valueFrom`, ['fieldRef'], ['secretKeyRef', 'configMapKeyRef', 'resourceFieldRef']);
     if (!vf.has('fieldRef')) return { name, value: '' };
     const fr = r.map(vf.get('fieldRef'), `${p}.valueFrom.fieldRef`, ['fieldPath', 'apiVersion']);
-    const fieldPath = r.str(fr.get('fieldPath'), `${p}.valueFrom.fieldRef.fieldPath`);
+    const fieldPath = r.str(fr.get('fieldPath'), `${p}.valueFrom.fieldRef.fieldPath`, undefined, vf.get('fieldRef'));
     if (!FIELD_REFS.has(fieldPath)) r.fail(fr.get('fieldPath'), `${p}.valueFrom.fieldRef.fieldPath`, `must be one of ${[...FIELD_REFS].join(', ')}`);
     return { name, fieldPath };
   });
   const ports = r.seq(m.get('ports'), `${path}.ports`).map((n, i) => {
     const p = `${path}.ports[${i}]`;
-    const pm = r.map(n, p, ['containerPort', 'hostPort', 'protocol', 'name', 'hostIP']);
+    const pm = r.map(n, p, ['containerPort', 'hostPort', 'protocol', 'name'], ['hostIP']);
     return {
       containerPort: r.int(pm.get('containerPort'), `${p}.containerPort`, 0, 1, 65535),
       hostPort: r.int(pm.get('hostPort'), `${p}.hostPort`, 0, 0, 65535),
@@ -175,9 +176,9 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
   const volumeMounts = r.seq(m.get('volumeMounts'), `${path}.volumeMounts`).map((n, i) => {
     const p = `${path}.volumeMounts[${i}]`;
     const vm = r.map(n, p, ['name', 'mountPath', 'readOnly'], ['subPath', 'mountPropagation']);
-    const mountPath = r.str(vm.get('mountPath'), `${p}.mountPath`);
+    const mountPath = r.str(vm.get('mountPath'), `${p}.mountPath`, undefined, n);
     if (!mountPath.startsWith('/')) r.fail(vm.get('mountPath'), `${p}.mountPath`, 'must be an absolute path');
-    return { name: r.str(vm.get('name'), `${p}.name`), mountPath, readOnly: r.bool(vm.get('readOnly'), `${p}.readOnly`) };
+    return { name: r.str(vm.get('name'), `${p}.name`, undefined, n), mountPath, readOnly: r.bool(vm.get('readOnly'), `${p}.readOnly`) };
   });
   return {
     name,
@@ -196,14 +197,14 @@ function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {
   const root = doc.contents as Node | null;
   if (root === null) return undefined;
   const top = r.map(root, `document ${idx + 1}`, ['apiVersion', 'kind', 'metadata', 'spec'], ['status']);
-  const kind = r.str(top.get('kind'), 'kind');
+  const kind = r.str(top.get('kind'), 'kind', undefined, root);
   let meta = r.map(top.get('metadata'), 'metadata', ['name', 'namespace', 'labels', 'annotations'], ['uid', 'generateName', 'ownerReferences', 'creationTimestamp']);
   let specNode = top.get('spec');
   let specPath = 'spec';
-  const name = r.str(meta.get('name'), 'metadata.name');
+  const name = r.str(meta.get('name'), 'metadata.name', undefined, top.get('metadata') ?? root);
   const namespace = r.str(meta.get('namespace'), 'metadata.namespace', 'default');
   if (WORKLOADS.has(kind)) {
-    const ws = r.map(specNode, 'spec', ['template', 'replicas', 'selector', 'serviceName', 'backoffLimit', 'completions', 'parallelism'], ['strategy', 'updateStrategy', 'volumeClaimTemplates']);
+    const ws = r.map(specNode, 'spec', ['template', 'replicas', 'selector', 'serviceName'], ['strategy', 'updateStrategy', 'volumeClaimTemplates', 'backoffLimit', 'completions', 'parallelism']);
     const replicas = ws.get('replicas');
     if (replicas !== undefined && r.int(replicas, 'spec.replicas', 1) !== 1) r.warnings.push(`${r.where(replicas)}: spec.replicas: cricket play runs one replica`);
     const tpl = r.map(ws.get('template'), 'spec.template', ['metadata', 'spec']);
@@ -233,15 +234,17 @@ function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {
   const volumes = r.seq(s.get('volumes'), `${specPath}.volumes`).map((n, i): VolumeSpec => {
     const p = `${specPath}.volumes[${i}]`;
     const vm = r.map(n, p, ['name', 'emptyDir', 'hostPath'], ['configMap', 'secret', 'persistentVolumeClaim', 'projected', 'downwardAPI']);
-    const vname = r.str(vm.get('name'), `${p}.name`);
+    const vname = r.str(vm.get('name'), `${p}.name`, undefined, n);
     if (vm.has('emptyDir')) {
       const ed = r.map(vm.get('emptyDir'), `${p}.emptyDir`, ['medium', 'sizeLimit']);
       const medium = r.oneOf(ed.get('medium'), `${p}.emptyDir.medium`, ['', 'Memory'] as const, '');
+      if (medium === 'Memory') r.warnings.push(`${r.where(ed.get('medium'))}: ${p}.emptyDir.medium: Memory is not supported yet; the volume is on disk`);
+      if (ed.has('sizeLimit')) r.warnings.push(`${r.where(ed.get('sizeLimit'))}: ${p}.emptyDir.sizeLimit is not enforced; ignored`);
       return { name: vname, emptyDir: { medium } };
     }
     if (vm.has('hostPath')) {
-      const hp = r.map(vm.get('hostPath'), `${p}.hostPath`, ['path', 'type']);
-      const hpath = r.str(hp.get('path'), `${p}.hostPath.path`);
+      const hp = r.map(vm.get('hostPath'), `${p}.hostPath`, ['path'], ['type']);
+      const hpath = r.str(hp.get('path'), `${p}.hostPath.path`, undefined, vm.get('hostPath'));
       if (!hpath.startsWith('/')) r.fail(hp.get('path'), `${p}.hostPath.path`, 'must be an absolute path');
       return { name: vname, hostPath: { path: hpath } };
     }

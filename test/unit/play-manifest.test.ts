@@ -1,0 +1,102 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseManifests } from '../../src/services/play/manifest.js';
+import { restartDelayMs } from '../../src/services/play/backoff.js';
+import { CricketError } from '../../src/core/errors.js';
+
+const pod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: demo
+  namespace: ns1
+  labels: { app: demo }
+spec:
+  hostNetwork: true
+  restartPolicy: Never
+  runtimeClassName: runsc
+  volumes:
+    - name: v
+      emptyDir: { medium: Memory }
+    - name: h
+      hostPath: { path: /srv }
+  initContainers:
+    - name: init
+      image: busybox:1.36
+      command: [sh]
+  containers:
+    - name: c
+      image: busybox
+      args: [a, b]
+      env:
+        - { name: A, value: x }
+        - name: B
+          valueFrom: { fieldRef: { fieldPath: status.podIP } }
+      ports: [{ containerPort: 80, hostPort: 8080 }]
+      volumeMounts: [{ name: v, mountPath: /v }, { name: h, mountPath: /h, readOnly: true }]
+      securityContext: { privileged: true }
+`;
+
+test('a Pod: every supported field read, unsupported ones warned about with their line', () => {
+  const { pods, warnings } = parseManifests(pod, 'p.yaml');
+  assert.equal(pods.length, 1);
+  const p = pods[0]!;
+  assert.equal(p.name, 'demo');
+  assert.equal(p.namespace, 'ns1');
+  assert.equal(p.hostNetwork, true);
+  assert.equal(p.restartPolicy, 'Never');
+  assert.equal(p.runtimeClassName, 'runsc');
+  assert.equal(p.initContainers[0]!.imagePullPolicy, 'IfNotPresent');
+  const c = p.containers[0]!;
+  assert.equal(c.imagePullPolicy, 'Always', 'latest (no tag) pulls always, as kubelet defaults it');
+  assert.deepEqual(c.env, [{ name: 'A', value: 'x' }, { name: 'B', fieldPath: 'status.podIP' }]);
+  assert.deepEqual(c.ports, [{ containerPort: 80, hostPort: 8080, protocol: 'TCP' }]);
+  assert.deepEqual(c.volumeMounts[1], { name: 'h', mountPath: '/h', readOnly: true });
+  assert.deepEqual(p.volumes, [{ name: 'v', emptyDir: { medium: 'Memory' } }, { name: 'h', hostPath: { path: '/srv' } }]);
+  assert.ok(warnings.some((w) => /^p\.yaml:30: spec\.containers\[0\]\.securityContext is not supported/.test(w)), warnings.join('\n'));
+  assert.ok(warnings.some((w) => /^p\.yaml:13: .*emptyDir\.medium: Memory is not supported yet/.test(w)), warnings.join('\n'));
+});
+
+test('a Deployment: its pod template, one replica (more is a warning); other kinds are skipped with a warning', () => {
+  const text = `kind: Deployment
+metadata: { name: web }
+spec:
+  replicas: 3
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      containers: [{ name: c, image: busybox }]
+---
+kind: Service
+metadata: { name: svc }
+`;
+  const { pods, warnings } = parseManifests(text, 'd.yaml');
+  assert.deepEqual(pods.map((p) => [p.name, p.labels]), [['web', { app: 'web' }]]);
+  assert.ok(warnings.some((w) => /d\.yaml:4: spec\.replicas: cricket play runs one replica/.test(w)));
+  assert.ok(warnings.some((w) => /kind Service .* skipped/.test(w)));
+  const job = parseManifests('kind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: b}]\n', 'j.yaml');
+  assert.equal(job.pods[0]!.restartPolicy, 'OnFailure');
+});
+
+test('invalid manifests: InvalidArgument naming the file, line and field', () => {
+  const bad = (text: string, re: RegExp) => {
+    assert.throws(
+      () => parseManifests(text, 'b.yaml'),
+      (e: unknown) => e instanceof CricketError && e.code === 'InvalidArgument' && re.test(e.message),
+      re.source,
+    );
+  };
+  bad('kind: Pod\nmetadata: {name: x}\nspec:\n  containers: []\n', /b\.yaml:4: spec\.containers: needs at least one container/);
+  bad('kind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n    - name: c\n', /b\.yaml:5: spec\.containers\[0\]\.image: is required/);
+  bad('kind: Pod\nmetadata: {name: Bad_Name}\nspec:\n  containers: [{name: c, image: i}]\n', /metadata\.name: "Bad_Name" is not a DNS label/);
+  bad('kind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n  - name: c\n    image: i\n    ports: [{containerPort: 99999}]\n', /b\.yaml:7: .*containerPort: must be an integer from 1 to 65535/);
+  bad('kind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n  - name: c\n    image: i\n    volumeMounts: [{name: nope, mountPath: /x}]\n', /mounts volume "nope"/);
+  bad('kind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n  - name: c\n    image: i\n    env: [{name: A, valueFrom: {fieldRef: {fieldPath: spec.other}}}]\n', /fieldPath: must be one of metadata\.name/);
+  bad('kind: Pod\nmetadata: {name: x\n', /b\.yaml:\d+: /);
+  bad('kind: Pod\nmetadata: {name: x}\nspec:\n  containers: [{name: c, image: i}, {name: c, image: j}]\n', /two containers are named "c"/);
+});
+
+test("kubelet's back-off: 10 s doubling to 5 min, from 10 s again after 10 min running", () => {
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6].map((n) => restartDelayMs(n, 1000) / 1000), [10, 20, 40, 80, 160, 300, 300]);
+  assert.equal(restartDelayMs(6, 600_000), 10_000);
+});
