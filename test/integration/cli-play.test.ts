@@ -46,8 +46,7 @@ spec:
       image: ${image}
       command: [sh, -c, 'n=$(cat /shared/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /shared/count; [ $n -ge 3 ] && exec sleep 1000; exit 1']
       volumeMounts: [{ name: shared, mountPath: /shared }]
-      livenessProbe:
-        exec: { command: [true] }
+      securityContext: { runAsUser: 0 }
 `;
 
 test('cricket play', { timeout: 240_000 }, async (t) => {
@@ -88,7 +87,7 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
     const r = await play(file);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'played pod/default/demo\n');
-    assert.match(r.stderr, /demo\.yaml:\d+: spec\.containers\[1\]\.livenessProbe is not supported/);
+    assert.match(r.stderr, /demo\.yaml:\d+: spec\.containers\[1\]\.securityContext is not supported/);
     const { seen, row } = await until((p) => p?.restarts === 1, 'a first restart of flaky');
     assert.ok([...seen].some((s) => s === 'CrashLoopBackOff'), `back-off shown: ${[...seen].join(', ')}`);
     firstSandbox = row!.sandboxId;
@@ -113,6 +112,55 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
     assert.equal(pods.length, 1);
     assert.equal(pods[0]!.id, firstSandbox);
     assert.equal((await rows())[0]!.restarts, 2);
+  });
+
+  await t.test('probes: readiness (exec, httpGet) gates READY; a failing liveness probe restarts the container', async () => {
+    const probes = join(env.dir, 'probes.yaml');
+    writeFileSync(
+      probes,
+      `kind: Pod
+metadata: { name: probed }
+spec:
+  containers:
+    - name: later
+      image: ${env.image.ref}
+      command: [sh, -c, 'exec sleep 1000']
+      readinessProbe: { exec: { command: [cat, /tmp/ready] }, periodSeconds: 1 }
+    - name: web
+      image: ${env.image.ref}
+      command: [sh, -c, 'mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www']
+      readinessProbe: { httpGet: { path: /, port: 8080 }, periodSeconds: 1 }
+---
+kind: Pod
+metadata: { name: doomed }
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: doomed
+      image: ${env.image.ref}
+      command: [sh, -c, 'exec sleep 1000']
+      livenessProbe: { exec: { command: ['false'] }, periodSeconds: 1, failureThreshold: 2 }
+`,
+    );
+    const r = await play(probes);
+    assert.equal(r.code, 0, r.stderr);
+    const row = async (name: string) => (await rows()).find((p) => p.name === name);
+    const wait = async (name: string, ok: (p: Row | undefined) => boolean, what: string) => {
+      for (let i = 0; ; i++) {
+        const p = await row(name);
+        if (ok(p)) return p!;
+        assert.ok(i < 400, `${what}: ${JSON.stringify(p)}`);
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    };
+    // web answers HTTP, later has no /tmp/ready yet: one of two ready, both running.
+    await wait('probed', (p) => p?.ready === '1/2' && p.status === 'Running', 'web ready over httpGet');
+    assert.equal((await env.cli(['exec', 'later', 'touch', '/tmp/ready'])).code, 0);
+    await wait('probed', (p) => p?.ready === '2/2', 'later ready once its exec probe passes');
+    const doomed = await wait('doomed', (p) => (p?.restarts ?? 0) >= 1, 'doomed restarted by its liveness probe');
+    assert.ok(doomed.restarts >= 1);
+    const down = await play('--down', probes);
+    assert.equal(down.stdout, 'removed pod/default/probed\nremoved pod/default/doomed\n');
   });
 
   await t.test('play --down removes the pod, its containers and its volumes', async () => {

@@ -96,6 +96,30 @@ test('invalid manifests: InvalidArgument naming the file, line and field', () =>
   bad('kind: Pod\nmetadata: {name: x}\nspec:\n  containers: [{name: c, image: i}, {name: c, image: j}]\n', /two containers are named "c"/);
 });
 
+test('probes: one action, kubelet defaults, thresholds checked', () => {
+  const text = `kind: Pod
+metadata: {name: x}
+spec:
+  containers:
+  - name: c
+    image: i
+    livenessProbe: { httpGet: { port: 8080 }, failureThreshold: 5 }
+    readinessProbe: { exec: { command: [cat, /ok] }, periodSeconds: 2, successThreshold: 2 }
+    startupProbe: { tcpSocket: { port: 80 } }
+`;
+  const c = parseManifests(text, 'p.yaml').pods[0]!.containers[0]!;
+  assert.deepEqual(c.livenessProbe, { initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 5, httpGet: { path: '/', port: 8080, host: '', scheme: 'HTTP' } });
+  assert.deepEqual(c.readinessProbe?.exec, { command: ['cat', '/ok'] });
+  assert.equal(c.readinessProbe?.successThreshold, 2);
+  assert.deepEqual(c.startupProbe?.tcpSocket, { port: 80, host: '' });
+  const bad = (probe: string, re: RegExp) =>
+    assert.throws(() => parseManifests(`kind: Pod\nmetadata: {name: x}\nspec:\n  containers:\n  - name: c\n    image: i\n    ${probe}\n`, 'p.yaml'), re);
+  bad('livenessProbe: { periodSeconds: 1 }', /p\.yaml:7: .*livenessProbe: needs exactly one of exec, httpGet, tcpSocket/);
+  bad('livenessProbe: { exec: { command: [x] }, successThreshold: 2 }', /must be 1 for liveness and startup probes/);
+  bad('readinessProbe: { httpGet: { port: http } }', /named ports are not supported/);
+  bad('readinessProbe: { tcpSocket: {} }', /tcpSocket\.port: is required/);
+});
+
 test("kubelet's back-off: 10 s doubling to 5 min, from 10 s again after 10 min running", () => {
   assert.deepEqual([0, 1, 2, 3, 4, 5, 6].map((n) => restartDelayMs(n, 1000) / 1000), [10, 20, 40, 80, 160, 300, 300]);
   assert.equal(restartDelayMs(6, 600_000), 10_000);

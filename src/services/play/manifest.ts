@@ -13,6 +13,18 @@ export interface EnvVar {
   fieldPath?: string;
 }
 
+/** A liveness, readiness or startup probe: one action and kubelet's timings. */
+export interface ProbeSpec {
+  exec?: { command: string[] };
+  httpGet?: { path: string; port: number; host: string; scheme: 'HTTP' | 'HTTPS' };
+  tcpSocket?: { port: number; host: string };
+  initialDelaySeconds: number;
+  periodSeconds: number;
+  timeoutSeconds: number;
+  successThreshold: number;
+  failureThreshold: number;
+}
+
 export interface ContainerSpec {
   name: string;
   image: string;
@@ -23,6 +35,9 @@ export interface ContainerSpec {
   workingDir: string;
   ports: { containerPort: number; hostPort: number; protocol: 'TCP' | 'UDP' | 'SCTP' }[];
   volumeMounts: { name: string; mountPath: string; readOnly: boolean }[];
+  livenessProbe?: ProbeSpec;
+  readinessProbe?: ProbeSpec;
+  startupProbe?: ProbeSpec;
 }
 
 export interface VolumeSpec {
@@ -144,8 +159,8 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
   const m = r.map(
     node,
     path,
-    ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'workingDir', 'ports', 'volumeMounts'],
-    ['resources', 'securityContext', 'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'envFrom', 'stdin', 'tty', 'terminationMessagePath', 'terminationMessagePolicy'],
+    ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'workingDir', 'ports', 'volumeMounts', 'livenessProbe', 'readinessProbe', 'startupProbe'],
+    ['resources', 'securityContext', 'lifecycle', 'envFrom', 'stdin', 'tty', 'terminationMessagePath', 'terminationMessagePolicy'],
   );
   const name = r.str(m.get('name'), `${path}.name`, undefined, node);
   if (!DNS_LABEL.test(name)) r.fail(m.get('name'), `${path}.name`, `"${name}" is not a DNS label (a-z, 0-9, -)`);
@@ -180,7 +195,13 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
     if (!mountPath.startsWith('/')) r.fail(vm.get('mountPath'), `${p}.mountPath`, 'must be an absolute path');
     return { name: r.str(vm.get('name'), `${p}.name`, undefined, n), mountPath, readOnly: r.bool(vm.get('readOnly'), `${p}.readOnly`) };
   });
+  const probes: Pick<ContainerSpec, 'livenessProbe' | 'readinessProbe' | 'startupProbe'> = {};
+  for (const kind of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
+    const n = m.get(kind);
+    if (n !== undefined) probes[kind] = probe(r, n, `${path}.${kind}`, kind);
+  }
   return {
+    ...probes,
     name,
     image,
     imagePullPolicy: r.oneOf(m.get('imagePullPolicy'), `${path}.imagePullPolicy`, ['Always', 'IfNotPresent', 'Never'] as const, policyDefault),
@@ -191,6 +212,42 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
     ports,
     volumeMounts,
   };
+}
+
+function probe(r: Reader, node: Node, path: string, kind: string): ProbeSpec {
+  const m = r.map(node, path, ['exec', 'httpGet', 'tcpSocket', 'initialDelaySeconds', 'periodSeconds', 'timeoutSeconds', 'successThreshold', 'failureThreshold'], ['grpc', 'terminationGracePeriodSeconds']);
+  const out: ProbeSpec = {
+    initialDelaySeconds: r.int(m.get('initialDelaySeconds'), `${path}.initialDelaySeconds`, 0),
+    periodSeconds: r.int(m.get('periodSeconds'), `${path}.periodSeconds`, 10, 1),
+    timeoutSeconds: r.int(m.get('timeoutSeconds'), `${path}.timeoutSeconds`, 1, 1),
+    successThreshold: r.int(m.get('successThreshold'), `${path}.successThreshold`, 1, 1),
+    failureThreshold: r.int(m.get('failureThreshold'), `${path}.failureThreshold`, 3, 1),
+  };
+  if (kind !== 'readinessProbe' && out.successThreshold !== 1) r.fail(m.get('successThreshold'), `${path}.successThreshold`, 'must be 1 for liveness and startup probes');
+  const actions = ['exec', 'httpGet', 'tcpSocket'].filter((a) => m.has(a));
+  if (actions.length !== 1) r.fail(node, path, 'needs exactly one of exec, httpGet, tcpSocket');
+  const port = (n: Node | undefined, p: string) => {
+    if (n === undefined) r.fail(node, p, 'is required');
+    if (n !== undefined && isScalar(n) && typeof n.value === 'string') r.fail(n, p, 'named ports are not supported; give the number');
+    return r.int(n, p, 0, 1, 65535);
+  };
+  if (m.has('exec')) {
+    const e = r.map(m.get('exec'), `${path}.exec`, ['command']);
+    out.exec = { command: r.strings(e.get('command'), `${path}.exec.command`) };
+    if (out.exec.command.length === 0) r.fail(m.get('exec'), `${path}.exec.command`, 'is required');
+  } else if (m.has('httpGet')) {
+    const h = r.map(m.get('httpGet'), `${path}.httpGet`, ['path', 'port', 'host', 'scheme'], ['httpHeaders']);
+    out.httpGet = {
+      path: r.str(h.get('path'), `${path}.httpGet.path`, '/'),
+      port: port(h.get('port'), `${path}.httpGet.port`),
+      host: r.str(h.get('host'), `${path}.httpGet.host`, ''),
+      scheme: r.oneOf(h.get('scheme'), `${path}.httpGet.scheme`, ['HTTP', 'HTTPS'] as const, 'HTTP'),
+    };
+  } else {
+    const t = r.map(m.get('tcpSocket'), `${path}.tcpSocket`, ['port', 'host']);
+    out.tcpSocket = { port: port(t.get('port'), `${path}.tcpSocket.port`), host: r.str(t.get('host'), `${path}.tcpSocket.host`, '') };
+  }
+  return out;
 }
 
 function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {

@@ -8,6 +8,7 @@ import { restartDelayMs } from './backoff.js';
 import type { CriCall } from './cri-caller.js';
 import type { ContainerSpec, PodManifest } from './manifest.js';
 import type { PlayedPod } from './api.js';
+import { ContainerProbes } from './prober.js';
 
 export const LABEL_UID = 'io.cricket.play.uid';
 export const LABEL_POD = 'io.cricket.play.pod';
@@ -45,6 +46,8 @@ export class PodRunner {
   #podIp = '';
   #status = 'Pending';
   #running: Promise<void> | undefined;
+  /** The probes of each running container with any, by container id. */
+  readonly #probes = new Map<string, ContainerProbes>();
   #again = false;
   #down = false;
 
@@ -86,12 +89,19 @@ export class PodRunner {
   async down(): Promise<void> {
     this.#down = true;
     await this.#running?.catch(() => {});
+    this.stopProbes();
     const { items } = await this.#d.cri('ListPodSandbox', { filter: { labelSelector: { [LABEL_UID]: this.uid } } });
     for (const p of items) {
       await this.#d.cri('StopPodSandbox', { podSandboxId: p.id });
       await this.#d.cri('RemovePodSandbox', { podSandboxId: p.id });
     }
     await rm(this.#d.volumesDir, { recursive: true, force: true });
+  }
+
+  /** Daemon shutdown or down: no more probe runs. */
+  stopProbes(): void {
+    for (const p of this.#probes.values()) p.stop();
+    this.#probes.clear();
   }
 
   async row(): Promise<PodRow> {
@@ -102,7 +112,7 @@ export class PodRunner {
       const cs = latestByName((await this.#d.cri('ListContainers', { filter: { podSandboxId: this.#sandboxId } })).containers);
       for (const c of this.manifest.containers) {
         const got = cs.get(c.name);
-        if (got?.state === ContainerState.CONTAINER_RUNNING) ready++;
+        if (got?.state === ContainerState.CONTAINER_RUNNING && (this.#probes.get(got.id)?.ready ?? true)) ready++;
         restarts += got?.metadata?.attempt ?? 0;
       }
     }
@@ -123,6 +133,7 @@ export class PodRunner {
     if (this.#down) return;
     const cs = latestByName((await cri('ListContainers', { filter: { podSandboxId: this.#sandboxId } })).containers);
     const m = this.manifest;
+    this.#syncProbes(cs);
     // Init containers, in order, each to a clean exit.
     for (const [i, spec] of m.initContainers.entries()) {
       const c = cs.get(spec.name);
@@ -164,6 +175,36 @@ export class PodRunner {
       if (!(await this.#restartWhenDue(spec, c, Number(st?.startedAt ?? 0n), Number(st?.finishedAt ?? 0n)))) waiting = true;
     }
     this.#status = waiting ? 'CrashLoopBackOff' : failed ? 'Error' : exitedOk === m.containers.length ? 'Completed' : 'Running';
+  }
+
+  /** Probes for each running container that has any (also ones adopted after a restart); none for the rest. */
+  #syncProbes(cs: Map<string, Container>): void {
+    const live = new Set<string>();
+    for (const spec of this.manifest.containers) {
+      const c = cs.get(spec.name);
+      if (!c || c.state !== ContainerState.CONTAINER_RUNNING) continue;
+      if (!spec.livenessProbe && !spec.readinessProbe && !spec.startupProbe) continue;
+      live.add(c.id);
+      if (this.#probes.has(c.id)) continue;
+      const id = c.id;
+      const probes = new ContainerProbes(spec, { containerId: id, host: this.manifest.hostNetwork ? '127.0.0.1' : this.#podIp }, {
+        cri: this.#d.cri,
+        onUnhealthy: (why) => {
+          this.#d.log.info({ pod: this.#key(), container: spec.name, why }, 'play: container unhealthy; stopping it');
+          void this.#d
+            .cri('StopContainer', { containerId: id, timeout: BigInt(this.manifest.terminationGracePeriodSeconds) })
+            .catch((err: unknown) => this.#d.log.warn({ err: (err as Error).message }, 'play: stopping an unhealthy container failed'))
+            .then(() => this.sync());
+        },
+      });
+      this.#probes.set(id, probes);
+      probes.start();
+    }
+    for (const [id, p] of this.#probes) {
+      if (live.has(id)) continue;
+      p.stop();
+      this.#probes.delete(id);
+    }
   }
 
   /** Starts the next attempt once the back-off has passed (true), else asks to be woken then (false). */
@@ -243,6 +284,8 @@ export class PodRunner {
     const config = await this.#containerConfig(spec, attempt);
     const { containerId } = await cri('CreateContainer', { podSandboxId: this.#sandboxId, config, sandboxConfig: this.#podConfig() });
     await cri('StartContainer', { containerId });
+    // One more pass sees it running (its probes start there).
+    this.#again = true;
     return true;
   }
 

@@ -69,6 +69,7 @@ export class Reconciler implements Play {
     this.#unsubscribe?.();
     if (this.#relist) clearInterval(this.#relist);
     for (const t of this.#timers) clearTimeout(t);
+    for (const r of this.#runners.values()) r.stopProbes();
   }
 
   /** Plays a manifest file: new pods made, changed ones made again, equal ones left as they are. */
