@@ -46,7 +46,7 @@ spec:
       image: ${image}
       command: [sh, -c, 'n=$(cat /shared/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /shared/count; [ $n -ge 3 ] && exec sleep 1000; exit 1']
       volumeMounts: [{ name: shared, mountPath: /shared }]
-      securityContext: { runAsUser: 0 }
+      lifecycle: { preStop: { exec: { command: [true] } } }
 `;
 
 test('cricket play', { timeout: 240_000 }, async (t) => {
@@ -87,7 +87,7 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
     const r = await play(file);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'played pod/default/demo\n');
-    assert.match(r.stderr, /demo\.yaml:\d+: spec\.containers\[1\]\.securityContext is not supported/);
+    assert.match(r.stderr, /demo\.yaml:\d+: spec\.containers\[1\]\.lifecycle is not supported/);
     const { seen, row } = await until((p) => p?.restarts === 1, 'a first restart of flaky');
     assert.ok([...seen].some((s) => s === 'CrashLoopBackOff'), `back-off shown: ${[...seen].join(', ')}`);
     firstSandbox = row!.sandboxId;
@@ -140,6 +140,17 @@ spec:
       image: ${env.image.ref}
       command: [sh, -c, 'exec sleep 1000']
       livenessProbe: { exec: { command: ['false'] }, periodSeconds: 1, failureThreshold: 2 }
+---
+kind: Pod
+metadata: { name: secured }
+spec:
+  securityContext: { runAsUser: 1000, runAsGroup: 1000 }
+  containers:
+    - name: secured
+      image: ${env.image.ref}
+      command: [sh, -c, 'exec sleep 1000']
+      resources: { limits: { memory: 64Mi, cpu: 250m }, requests: { cpu: 100m } }
+      securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] } }
 `,
     );
     const r = await play(probes);
@@ -157,10 +168,14 @@ spec:
     await wait('probed', (p) => p?.ready === '1/2' && p.status === 'Running', 'web ready over httpGet');
     assert.equal((await env.cli(['exec', 'later', 'touch', '/tmp/ready'])).code, 0);
     await wait('probed', (p) => p?.ready === '2/2', 'later ready once its exec probe passes');
+    await wait('secured', (p) => p?.ready === '1/1', 'secured running');
+    const sec = await env.cli(['exec', 'secured', 'sh', '-c', 'id -u; id -g; touch /x 2>/dev/null && echo writable || echo read-only; grep NoNewPrivs /proc/self/status; grep CapEff /proc/self/status; cat /sys/fs/cgroup/memory/memory.limit_in_bytes']);
+    assert.equal(sec.code, 0, sec.stderr);
+    assert.match(sec.stdout, /^1000\n1000\nread-only\nNoNewPrivs:\s+1\nCapEff:\s+0+\n67108864\n$/);
     const doomed = await wait('doomed', (p) => (p?.restarts ?? 0) >= 1, 'doomed restarted by its liveness probe');
     assert.ok(doomed.restarts >= 1);
     const down = await play('--down', probes);
-    assert.equal(down.stdout, 'removed pod/default/probed\nremoved pod/default/doomed\n');
+    assert.equal(down.stdout, 'removed pod/default/probed\nremoved pod/default/doomed\nremoved pod/default/secured\n');
   });
 
   await t.test('play --down removes the pod, its containers and its volumes', async () => {

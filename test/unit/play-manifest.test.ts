@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseManifests } from '../../src/services/play/manifest.js';
+import { parseManifests, parseQuantity } from '../../src/services/play/manifest.js';
+import { linuxOf } from '../../src/services/play/pod-runner.js';
 import { restartDelayMs } from '../../src/services/play/backoff.js';
 import { CricketError } from '../../src/core/errors.js';
 
@@ -34,6 +35,7 @@ spec:
       ports: [{ containerPort: 80, hostPort: 8080 }]
       volumeMounts: [{ name: v, mountPath: /v }, { name: h, mountPath: /h, readOnly: true }]
       securityContext: { privileged: true }
+      lifecycle: { postStart: { exec: { command: [x] } } }
 `;
 
 test('a Pod: every supported field read, unsupported ones warned about with their line', () => {
@@ -52,7 +54,8 @@ test('a Pod: every supported field read, unsupported ones warned about with thei
   assert.deepEqual(c.ports, [{ containerPort: 80, hostPort: 8080, protocol: 'TCP' }]);
   assert.deepEqual(c.volumeMounts[1], { name: 'h', mountPath: '/h', readOnly: true });
   assert.deepEqual(p.volumes, [{ name: 'v', emptyDir: { medium: 'Memory' } }, { name: 'h', hostPath: { path: '/srv' } }]);
-  assert.ok(warnings.some((w) => /^p\.yaml:30: spec\.containers\[0\]\.securityContext is not supported/.test(w)), warnings.join('\n'));
+  assert.equal(c.securityContext.privileged, true);
+  assert.ok(warnings.some((w) => /^p\.yaml:31: spec\.containers\[0\]\.lifecycle is not supported/.test(w)), warnings.join('\n'));
   assert.ok(warnings.some((w) => /^p\.yaml:13: .*emptyDir\.medium: Memory is not supported yet/.test(w)), warnings.join('\n'));
 });
 
@@ -118,6 +121,38 @@ spec:
   bad('livenessProbe: { exec: { command: [x] }, successThreshold: 2 }', /must be 1 for liveness and startup probes/);
   bad('readinessProbe: { httpGet: { port: http } }', /named ports are not supported/);
   bad('readinessProbe: { tcpSocket: {} }', /tcpSocket\.port: is required/);
+});
+
+test('quantities and their CRI form, as kubelet converts them', () => {
+  assert.equal(parseQuantity('500m', 'cpu'), 500);
+  assert.equal(parseQuantity('1.5', 'cpu'), 1500);
+  assert.equal(parseQuantity('64Mi', 'memory'), 64 * 2 ** 20);
+  assert.equal(parseQuantity('1G', 'memory'), 1e9);
+  assert.equal(parseQuantity('2Gb', 'memory'), undefined);
+  assert.equal(parseQuantity('1Ki', 'cpu'), undefined);
+  const text = `kind: Pod
+metadata: {name: x}
+spec:
+  securityContext: { runAsUser: 1000, seccompProfile: { type: Localhost, localhostProfile: prof.json } }
+  containers:
+  - name: c
+    image: i
+    resources: { requests: { cpu: 100m }, limits: { cpu: 250m, memory: 64Mi } }
+    securityContext: { runAsUser: 7, allowPrivilegeEscalation: false, capabilities: { add: [NET_ADMIN], drop: [ALL] } }
+  - name: d
+    image: i
+`;
+  const pod = parseManifests(text, 'r.yaml').pods[0]!;
+  const l = linuxOf(pod.containers[0]!, pod);
+  assert.deepEqual(l.resources, { cpuShares: 102n, cpuPeriod: 100000n, cpuQuota: 25000n, memoryLimitInBytes: 67108864n });
+  assert.deepEqual(l.securityContext?.runAsUser, { value: 7n });
+  assert.equal(l.securityContext?.noNewPrivs, true);
+  assert.deepEqual(l.securityContext?.capabilities, { addCapabilities: ['NET_ADMIN'], dropCapabilities: ['ALL'] });
+  assert.deepEqual(l.securityContext?.seccomp, { profileType: 2, localhostRef: '/var/lib/kubelet/seccomp/prof.json' });
+  const d = linuxOf(pod.containers[1]!, pod);
+  assert.deepEqual(d.securityContext?.runAsUser, { value: 1000n }, "the pod's runAsUser is the default");
+  assert.deepEqual(d.resources, { cpuShares: 0n, cpuPeriod: 0n, cpuQuota: 0n, memoryLimitInBytes: 0n });
+  assert.throws(() => parseManifests(text.replace('250m', '1 core'), 'r.yaml'), /r\.yaml:8: spec\.containers\[0\]\.resources\.limits\.cpu: "1 core" is not a CPU quantity/);
 });
 
 test("kubelet's back-off: 10 s doubling to 5 min, from 10 s again after 10 min running", () => {

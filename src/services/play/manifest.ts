@@ -25,6 +25,24 @@ export interface ProbeSpec {
   failureThreshold: number;
 }
 
+/** What CRI takes of a container's resources (kubelet's conversion, see resourcesOf()). */
+export interface ResourcesSpec {
+  /** CPU in millicores; undefined when not given. */
+  cpuRequestMilli?: number;
+  cpuLimitMilli?: number;
+  memoryLimitBytes?: number;
+}
+
+export interface SecuritySpec {
+  runAsUser?: number;
+  runAsGroup?: number;
+  privileged?: boolean;
+  readOnlyRootFilesystem?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  capabilities?: { add: string[]; drop: string[] };
+  seccompProfile?: { type: 'RuntimeDefault' | 'Unconfined' | 'Localhost'; localhostProfile: string };
+}
+
 export interface ContainerSpec {
   name: string;
   image: string;
@@ -38,6 +56,8 @@ export interface ContainerSpec {
   livenessProbe?: ProbeSpec;
   readinessProbe?: ProbeSpec;
   startupProbe?: ProbeSpec;
+  resources: ResourcesSpec;
+  securityContext: SecuritySpec;
 }
 
 export interface VolumeSpec {
@@ -56,6 +76,8 @@ export interface PodManifest {
   restartPolicy: 'Always' | 'OnFailure' | 'Never';
   terminationGracePeriodSeconds: number;
   runtimeClassName: string;
+  /** Pod-level runAsUser/runAsGroup/seccompProfile: each container's default. */
+  securityContext: Pick<SecuritySpec, 'runAsUser' | 'runAsGroup' | 'seccompProfile'>;
   initContainers: ContainerSpec[];
   containers: ContainerSpec[];
   volumes: VolumeSpec[];
@@ -159,8 +181,8 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
   const m = r.map(
     node,
     path,
-    ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'workingDir', 'ports', 'volumeMounts', 'livenessProbe', 'readinessProbe', 'startupProbe'],
-    ['resources', 'securityContext', 'lifecycle', 'envFrom', 'stdin', 'tty', 'terminationMessagePath', 'terminationMessagePolicy'],
+    ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'workingDir', 'ports', 'volumeMounts', 'livenessProbe', 'readinessProbe', 'startupProbe', 'resources', 'securityContext'],
+    ['lifecycle', 'envFrom', 'stdin', 'tty', 'terminationMessagePath', 'terminationMessagePolicy'],
   );
   const name = r.str(m.get('name'), `${path}.name`, undefined, node);
   if (!DNS_LABEL.test(name)) r.fail(m.get('name'), `${path}.name`, `"${name}" is not a DNS label (a-z, 0-9, -)`);
@@ -202,6 +224,8 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
   }
   return {
     ...probes,
+    resources: resources(r, m.get('resources'), `${path}.resources`),
+    securityContext: security(r, m.get('securityContext'), `${path}.securityContext`, false),
     name,
     image,
     imagePullPolicy: r.oneOf(m.get('imagePullPolicy'), `${path}.imagePullPolicy`, ['Always', 'IfNotPresent', 'Never'] as const, policyDefault),
@@ -212,6 +236,64 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
     ports,
     volumeMounts,
   };
+}
+
+/** Kubernetes quantities: cpu as millicores ("500m", "0.5", "2"), memory as bytes ("64Mi", "1G", "1000"). */
+export function parseQuantity(text: string, kind: 'cpu' | 'memory'): number | undefined {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$/.exec(text);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const suffix = m[2] ?? '';
+  if (kind === 'cpu') {
+    if (suffix === 'm') return Math.round(n);
+    return suffix === '' ? Math.round(n * 1000) : undefined;
+  }
+  const mult: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50 };
+  return suffix === 'm' ? undefined : Math.round(n * mult[suffix]!);
+}
+
+function resources(r: Reader, node: Node | undefined, path: string): ResourcesSpec {
+  const m = r.map(node, path, ['requests', 'limits'], ['claims']);
+  const out: ResourcesSpec = {};
+  for (const side of ['requests', 'limits'] as const) {
+    const q = r.map(m.get(side), `${path}.${side}`, ['cpu', 'memory'], ['ephemeral-storage', 'hugepages-2Mi', 'hugepages-1Gi']);
+    for (const kind of ['cpu', 'memory'] as const) {
+      const n = q.get(kind);
+      if (n === undefined) continue;
+      const text = isScalar(n) ? String(n.value) : '';
+      const v = parseQuantity(text, kind);
+      if (v === undefined) r.fail(n, `${path}.${side}.${kind}`, `"${text}" is not a ${kind === 'cpu' ? 'CPU quantity (500m, 0.5, 2)' : 'memory quantity (64Mi, 1G, 1000)'}`);
+      if (kind === 'cpu' && side === 'requests') out.cpuRequestMilli = v;
+      if (kind === 'cpu' && side === 'limits') out.cpuLimitMilli = v;
+      if (kind === 'memory' && side === 'limits') out.memoryLimitBytes = v;
+      if (kind === 'memory' && side === 'requests') r.warnings.push(`${r.where(n)}: ${path}.requests.memory only schedules in Kubernetes; cricket play has nothing to do with it`);
+    }
+  }
+  return out;
+}
+
+function security(r: Reader, node: Node | undefined, path: string, podLevel: boolean): SecuritySpec {
+  const podFields = ['runAsUser', 'runAsGroup', 'seccompProfile'];
+  const ctrFields = [...podFields, 'privileged', 'readOnlyRootFilesystem', 'allowPrivilegeEscalation', 'capabilities'];
+  const m = r.map(node, path, podLevel ? podFields : ctrFields, ['runAsNonRoot', 'seLinuxOptions', 'appArmorProfile', 'procMount', 'fsGroup', 'supplementalGroups', 'sysctls', 'windowsOptions', 'fsGroupChangePolicy']);
+  const out: SecuritySpec = {};
+  if (m.has('runAsUser')) out.runAsUser = r.int(m.get('runAsUser'), `${path}.runAsUser`, 0);
+  if (m.has('runAsGroup')) out.runAsGroup = r.int(m.get('runAsGroup'), `${path}.runAsGroup`, 0);
+  if (m.has('privileged')) out.privileged = r.bool(m.get('privileged'), `${path}.privileged`);
+  if (m.has('readOnlyRootFilesystem')) out.readOnlyRootFilesystem = r.bool(m.get('readOnlyRootFilesystem'), `${path}.readOnlyRootFilesystem`);
+  if (m.has('allowPrivilegeEscalation')) out.allowPrivilegeEscalation = r.bool(m.get('allowPrivilegeEscalation'), `${path}.allowPrivilegeEscalation`);
+  if (m.has('capabilities')) {
+    const c = r.map(m.get('capabilities'), `${path}.capabilities`, ['add', 'drop']);
+    out.capabilities = { add: r.strings(c.get('add'), `${path}.capabilities.add`), drop: r.strings(c.get('drop'), `${path}.capabilities.drop`) };
+  }
+  if (m.has('seccompProfile')) {
+    const sp = r.map(m.get('seccompProfile'), `${path}.seccompProfile`, ['type', 'localhostProfile']);
+    const type = r.oneOf(sp.get('type'), `${path}.seccompProfile.type`, ['RuntimeDefault', 'Unconfined', 'Localhost'] as const, 'RuntimeDefault');
+    const localhostProfile = r.str(sp.get('localhostProfile'), `${path}.seccompProfile.localhostProfile`, '');
+    if (type === 'Localhost' && localhostProfile === '') r.fail(m.get('seccompProfile'), `${path}.seccompProfile.localhostProfile`, 'is required with type Localhost');
+    out.seccompProfile = { type, localhostProfile };
+  }
+  return out;
 }
 
 function probe(r: Reader, node: Node, path: string, kind: string): ProbeSpec {
@@ -277,8 +359,8 @@ function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {
   const s = r.map(
     specNode,
     specPath,
-    ['containers', 'initContainers', 'volumes', 'restartPolicy', 'hostname', 'hostNetwork', 'terminationGracePeriodSeconds', 'runtimeClassName', 'nodeName'],
-    ['securityContext', 'dnsConfig', 'dnsPolicy', 'affinity', 'tolerations', 'nodeSelector', 'serviceAccountName', 'imagePullSecrets', 'subdomain', 'hostPID', 'hostIPC', 'shareProcessNamespace', 'priorityClassName', 'activeDeadlineSeconds'],
+    ['containers', 'initContainers', 'volumes', 'restartPolicy', 'hostname', 'hostNetwork', 'terminationGracePeriodSeconds', 'runtimeClassName', 'nodeName', 'securityContext'],
+    ['dnsConfig', 'dnsPolicy', 'affinity', 'tolerations', 'nodeSelector', 'serviceAccountName', 'imagePullSecrets', 'subdomain', 'hostPID', 'hostIPC', 'shareProcessNamespace', 'priorityClassName', 'activeDeadlineSeconds'],
   );
   const containers = r.seq(s.get('containers'), `${specPath}.containers`).map((n, i) => container(r, n, `${specPath}.containers[${i}]`));
   if (containers.length === 0) r.fail(specNode, `${specPath}.containers`, 'needs at least one container');
@@ -321,6 +403,7 @@ function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {
     restartPolicy: r.oneOf(s.get('restartPolicy'), `${specPath}.restartPolicy`, ['Always', 'OnFailure', 'Never'] as const, kind === 'Job' ? 'OnFailure' : 'Always'),
     terminationGracePeriodSeconds: r.int(s.get('terminationGracePeriodSeconds'), `${specPath}.terminationGracePeriodSeconds`, 30),
     runtimeClassName: r.str(s.get('runtimeClassName'), `${specPath}.runtimeClassName`, ''),
+    securityContext: security(r, s.get('securityContext'), `${specPath}.securityContext`, true),
     initContainers,
     containers,
     volumes,

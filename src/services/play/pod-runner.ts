@@ -1,9 +1,9 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { Logger } from 'pino';
 import { isCode } from '../../core/errors.js';
-import { ContainerState, NamespaceMode, PodSandboxState, Protocol, type Container, type ContainerConfig, type DeepPartial, type PodSandboxConfig } from '../../gen/runtime/v1/api.js';
+import { ContainerState, NamespaceMode, PodSandboxState, Protocol, SecurityProfile_ProfileType, type LinuxContainerConfig, type Container, type ContainerConfig, type DeepPartial, type PodSandboxConfig } from '../../gen/runtime/v1/api.js';
 import { restartDelayMs } from './backoff.js';
 import type { CriCall } from './cri-caller.js';
 import type { ContainerSpec, PodManifest } from './manifest.js';
@@ -310,6 +310,7 @@ export class PodRunner {
       mounts.push({ containerPath: vm.mountPath, hostPath, readonly: vm.readOnly });
     }
     return {
+      linux: linuxOf(spec, m),
       metadata: { name: spec.name, attempt },
       image: { image: spec.image },
       command: spec.command,
@@ -321,6 +322,44 @@ export class PodRunner {
       labels: { [LABEL_UID]: this.uid, 'io.kubernetes.container.name': spec.name },
     };
   }
+}
+
+/**
+ * resources and securityContext as kubelet gives them to the CRI: CPU request → shares
+ * (1024 per core, at least 2), CPU limit → quota over a 100 ms period, memory limit →
+ * bytes; allowPrivilegeEscalation: false → no_new_privs; the pod's runAsUser, runAsGroup
+ * and seccompProfile are the container's defaults; a relative Localhost profile is under
+ * kubelet's seccomp root.
+ */
+export function linuxOf(spec: ContainerSpec, pod: PodManifest): DeepPartial<LinuxContainerConfig> {
+  const r = spec.resources;
+  const sc = { ...pod.securityContext, ...spec.securityContext };
+  const period = 100_000;
+  const seccomp = sc.seccompProfile;
+  return {
+    resources: {
+      cpuShares: BigInt(r.cpuRequestMilli !== undefined ? Math.max(2, Math.floor((r.cpuRequestMilli * 1024) / 1000)) : 0),
+      cpuPeriod: BigInt(r.cpuLimitMilli !== undefined ? period : 0),
+      cpuQuota: BigInt(r.cpuLimitMilli !== undefined ? Math.max(1000, Math.floor((r.cpuLimitMilli * period) / 1000)) : 0),
+      memoryLimitInBytes: BigInt(r.memoryLimitBytes ?? 0),
+    },
+    securityContext: {
+      ...(sc.runAsUser !== undefined ? { runAsUser: { value: BigInt(sc.runAsUser) } } : {}),
+      ...(sc.runAsGroup !== undefined ? { runAsGroup: { value: BigInt(sc.runAsGroup) } } : {}),
+      privileged: sc.privileged === true,
+      readonlyRootfs: sc.readOnlyRootFilesystem === true,
+      noNewPrivs: sc.allowPrivilegeEscalation === false,
+      ...(sc.capabilities ? { capabilities: { addCapabilities: sc.capabilities.add, dropCapabilities: sc.capabilities.drop } } : {}),
+      ...(seccomp
+        ? {
+            seccomp: {
+              profileType: SecurityProfile_ProfileType[seccomp.type],
+              localhostRef: seccomp.type === 'Localhost' ? (isAbsolute(seccomp.localhostProfile) ? seccomp.localhostProfile : join('/var/lib/kubelet/seccomp', seccomp.localhostProfile)) : '',
+            },
+          }
+        : {}),
+    },
+  };
 }
 
 function protocolOf(p: 'TCP' | 'UDP' | 'SCTP'): Protocol {
