@@ -48,6 +48,8 @@ export class PodRunner {
   #running: Promise<void> | undefined;
   /** The probes of each running container with any, by container id. */
   readonly #probes = new Map<string, ContainerProbes>();
+  /** Ids of this pod's containers as last listed (and those it just made). */
+  #containerIds = new Set<string>();
   #again = false;
   #down = false;
 
@@ -61,6 +63,11 @@ export class PodRunner {
 
   get sandboxId(): string {
     return this.#sandboxId;
+  }
+
+  /** Whether a container event is about this pod (events name the container, not the pod). */
+  owns(containerId: string): boolean {
+    return this.#containerIds.has(containerId);
   }
 
   /** Asks for a sync; resolves when one that started after this call has finished. */
@@ -133,6 +140,7 @@ export class PodRunner {
     if (this.#down) return;
     const cs = latestByName((await cri('ListContainers', { filter: { podSandboxId: this.#sandboxId } })).containers);
     const m = this.manifest;
+    this.#containerIds = new Set([...cs.values()].map((c) => c.id));
     this.#syncProbes(cs);
     // Init containers, in order, each to a clean exit.
     for (const [i, spec] of m.initContainers.entries()) {
@@ -283,6 +291,7 @@ export class PodRunner {
     }
     const config = await this.#containerConfig(spec, attempt);
     const { containerId } = await cri('CreateContainer', { podSandboxId: this.#sandboxId, config, sandboxConfig: this.#podConfig() });
+    this.#containerIds.add(containerId);
     await cri('StartContainer', { containerId });
     // One more pass sees it running (its probes start there).
     this.#again = true;

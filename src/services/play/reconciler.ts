@@ -54,9 +54,13 @@ export class Reconciler implements Play {
     const { good, bad } = await this.#records.loadAll();
     for (const b of bad) ctx.log.warn({ record: b.key, reason: b.reason }, 'play: skipping unreadable pod record');
     for (const [key, rec] of good) this.#runners.set(key, this.#runner(rec.manifest, rec.uid, rec.createdAt, rec.logDir));
+    // Container events name the container; pod events carry the pod's status.
     this.#unsubscribe = this.#events.subscribe((ev) => {
-      const id = ev.podSandboxStatus?.id;
-      for (const r of this.#runners.values()) if (r.sandboxId !== '' && r.sandboxId === id) void r.sync();
+      const podId = ev.podSandboxStatus?.id;
+      const ctrId = ev.containerId ?? '';
+      for (const r of this.#runners.values()) {
+        if ((podId !== undefined && podId !== '' && r.sandboxId === podId) || r.owns(ctrId)) void r.sync();
+      }
     });
     this.#relist = setInterval(() => this.#syncAll(), RELIST_MS);
     this.#relist.unref();
