@@ -27,6 +27,10 @@ spec:
   volumes:
     - name: shared
       emptyDir: {}
+    - name: cfg
+      configMap: { name: demo-config }
+    - name: sec
+      secret: { secretName: demo-secret, items: [{ key: token, path: nested/token }] }
   initContainers:
     - name: init
       image: ${image}
@@ -41,12 +45,24 @@ spec:
           valueFrom: { fieldRef: { fieldPath: metadata.name } }
         - name: POD_NS
           valueFrom: { fieldRef: { fieldPath: metadata.namespace } }
-      volumeMounts: [{ name: shared, mountPath: /shared }]
+        - name: TOKEN
+          valueFrom: { secretKeyRef: { name: demo-secret, key: token } }
+      volumeMounts: [{ name: shared, mountPath: /shared }, { name: cfg, mountPath: /etc/cfg }, { name: sec, mountPath: /etc/sec }]
     - name: flaky
       image: ${image}
       command: [sh, -c, 'n=$(cat /shared/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /shared/count; [ $n -ge 3 ] && exec sleep 1000; exit 1']
       volumeMounts: [{ name: shared, mountPath: /shared }]
       lifecycle: { preStop: { exec: { command: [true] } } }
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: demo-config }
+data: { greeting: hello-config }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: demo-secret }
+stringData: { token: s3cret }
 `;
 
 test('cricket play', { timeout: 240_000 }, async (t) => {
@@ -93,6 +109,8 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
     firstSandbox = row!.sandboxId;
     const init = await env.cli(['exec', 'writer', 'cat', '/shared/init.txt', '/shared/who.txt']);
     assert.equal(init.stdout, 'from-init\ndemo default\n');
+    const cfg = await env.cli(['exec', 'writer', 'sh', '-c', 'cat /etc/cfg/greeting; echo; cat /etc/sec/nested/token; echo; echo "$TOKEN"; touch /etc/cfg/x 2>/dev/null || echo read-only']);
+    assert.equal(cfg.stdout, 'hello-config\ns3cret\ns3cret\nread-only\n');
   });
 
   await t.test('a daemon restart mid-way: the pod is picked up again, not made twice', async () => {

@@ -155,6 +155,40 @@ spec:
   assert.throws(() => parseManifests(text.replace('250m', '1 core'), 'r.yaml'), /r\.yaml:8: spec\.containers\[0\]\.resources\.limits\.cpu: "1 core" is not a CPU quantity/);
 });
 
+test('configMap and secret volumes and key refs come from the same file', () => {
+  const text = `kind: Pod
+metadata: {name: x, namespace: ns}
+spec:
+  volumes:
+    - { name: c, configMap: { name: cm } }
+    - { name: s, secret: { secretName: sec, items: [{ key: b, path: dir/b.txt }] } }
+    - { name: o, configMap: { name: absent, optional: true } }
+  containers:
+  - name: c
+    image: i
+    env: [{ name: A, valueFrom: { configMapKeyRef: { name: cm, key: a } } }, { name: B, valueFrom: { secretKeyRef: { name: sec, key: b } } }]
+---
+kind: ConfigMap
+metadata: {name: cm, namespace: ns}
+data: { a: alpha }
+binaryData: { bin: AAE= }
+---
+kind: Secret
+metadata: {name: sec, namespace: ns}
+data: { b: YmV0YQ== }
+`;
+  const { pods, warnings } = parseManifests(text, 'c.yaml');
+  assert.deepEqual(warnings, []);
+  const p = pods[0]!;
+  assert.deepEqual(p.containers[0]!.env, [{ name: 'A', value: 'alpha' }, { name: 'B', value: 'beta' }]);
+  assert.deepEqual(p.volumes[0]!.files, [{ path: 'a', dataB64: Buffer.from('alpha').toString('base64') }, { path: 'bin', dataB64: 'AAE=' }]);
+  assert.deepEqual(p.volumes[1]!.files, [{ path: 'dir/b.txt', dataB64: 'YmV0YQ==' }]);
+  assert.deepEqual(p.volumes[2]!.files, []);
+  assert.throws(() => parseManifests(text.replace('namespace: ns}\ndata: { a', 'namespace: other}\ndata: { a'), 'c.yaml'), /c\.yaml:11: spec\.containers\[0\]\.env\[0\]\.valueFrom\.configMapKeyRef: ConfigMap cm is not in c\.yaml/);
+  assert.throws(() => parseManifests(text.replace('path: dir/b.txt', 'path: ../b'), 'c.yaml'), /must be a relative path without \.\./);
+  assert.throws(() => parseManifests(text.replace('key: a }', 'key: zz }'), 'c.yaml'), /cm has no key "zz"/);
+});
+
 test("kubelet's back-off: 10 s doubling to 5 min, from 10 s again after 10 min running", () => {
   assert.deepEqual([0, 1, 2, 3, 4, 5, 6].map((n) => restartDelayMs(n, 1000) / 1000), [10, 20, 40, 80, 160, 300, 300]);
   assert.equal(restartDelayMs(6, 600_000), 10_000);

@@ -64,6 +64,15 @@ export interface VolumeSpec {
   name: string;
   emptyDir?: { medium: string };
   hostPath?: { path: string };
+  /** A configMap or secret volume: its files (relative path, base64 bytes), taken from the ConfigMap/Secret in the same file. */
+  files?: { path: string; dataB64: string }[];
+}
+
+/** A ConfigMap's or Secret's data, key → base64 bytes. */
+type ConfigData = Map<string, string>;
+interface ConfigObjects {
+  configMaps: Map<string, ConfigData>;
+  secrets: Map<string, ConfigData>;
 }
 
 export interface PodManifest {
@@ -76,6 +85,7 @@ export interface PodManifest {
   restartPolicy: 'Always' | 'OnFailure' | 'Never';
   terminationGracePeriodSeconds: number;
   runtimeClassName: string;
+  dnsConfig?: { servers: string[]; searches: string[]; options: string[] };
   /** Pod-level runAsUser/runAsGroup/seccompProfile: each container's default. */
   securityContext: Pick<SecuritySpec, 'runAsUser' | 'runAsGroup' | 'seccompProfile'>;
   initContainers: ContainerSpec[];
@@ -93,6 +103,9 @@ const FIELD_REFS = new Set(['metadata.name', 'metadata.namespace', 'metadata.uid
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 class Reader {
+  readonly config: ConfigObjects = { configMaps: new Map(), secrets: new Map() };
+  namespace = 'default';
+
   constructor(
     readonly file: string,
     readonly lines: LineCounter,
@@ -194,7 +207,19 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
     const em = r.map(e, p, ['name', 'value', 'valueFrom']);
     const name = r.str(em.get('name'), `${p}.name`, undefined, e);
     if (!em.has('valueFrom')) return { name, value: r.str(em.get('value'), `${p}.value`, '') };
-    const vf = r.map(em.get('valueFrom'), `${p}.valueFrom`, ['fieldRef'], ['secretKeyRef', 'configMapKeyRef', 'resourceFieldRef']);
+    const vf = r.map(em.get('valueFrom'), `${p}.valueFrom`, ['fieldRef', 'configMapKeyRef', 'secretKeyRef'], ['resourceFieldRef']);
+    for (const refKind of ['configMapKeyRef', 'secretKeyRef'] as const) {
+      if (!vf.has(refKind)) continue;
+      const rp = `${p}.valueFrom.${refKind}`;
+      const ref = r.map(vf.get(refKind), rp, ['name', 'key', 'optional']);
+      const objName = r.str(ref.get('name'), `${rp}.name`, undefined, vf.get(refKind));
+      const key = r.str(ref.get('key'), `${rp}.key`, undefined, vf.get(refKind));
+      const optional = r.bool(ref.get('optional'), `${rp}.optional`);
+      const data = configData(r, refKind === 'configMapKeyRef' ? 'ConfigMap' : 'Secret', objName, optional, vf.get(refKind), rp);
+      const b64 = data?.get(key);
+      if (b64 === undefined && !optional) r.fail(vf.get(refKind), `${rp}.key`, `${objName} has no key "${key}"`);
+      return { name, value: Buffer.from(b64 ?? '', 'base64').toString('utf8') };
+    }
     if (!vf.has('fieldRef')) return { name, value: '' };
     const fr = r.map(vf.get('fieldRef'), `${p}.valueFrom.fieldRef`, ['fieldPath', 'apiVersion']);
     const fieldPath = r.str(fr.get('fieldPath'), `${p}.valueFrom.fieldRef.fieldPath`, undefined, vf.get('fieldRef'));
@@ -296,6 +321,49 @@ function security(r: Reader, node: Node | undefined, path: string, podLevel: boo
   return out;
 }
 
+function dnsOf(r: Reader, node: Node | undefined, path: string): Pick<PodManifest, 'dnsConfig'> {
+  if (node === undefined) return {};
+  const m = r.map(node, path, ['nameservers', 'searches', 'options']);
+  const options = r.seq(m.get('options'), `${path}.options`).map((o, i) => {
+    const om = r.map(o, `${path}.options[${i}]`, ['name', 'value']);
+    const name = r.str(om.get('name'), `${path}.options[${i}].name`, undefined, o);
+    const value = r.str(om.get('value'), `${path}.options[${i}].value`, '');
+    return value === '' ? name : `${name}:${value}`;
+  });
+  return { dnsConfig: { servers: r.strings(m.get('nameservers'), `${path}.nameservers`), searches: r.strings(m.get('searches'), `${path}.searches`), options } };
+}
+
+/** The data of a ConfigMap or Secret of the pod's namespace from the same file; undefined if optional and absent. */
+function configData(r: Reader, kind: 'ConfigMap' | 'Secret', name: string, optional: boolean, at: Node | undefined, path: string): ConfigData | undefined {
+  const data = (kind === 'ConfigMap' ? r.config.configMaps : r.config.secrets).get(`${r.namespace}/${name}`);
+  if (data === undefined && !optional) r.fail(at, path, `${kind} ${name} is not in ${r.file} (put it there as a kind: ${kind} document, in namespace ${r.namespace})`);
+  return data;
+}
+
+/** kind: ConfigMap (data, binaryData) and kind: Secret (data base64, stringData): key → base64. */
+function collectConfig(r: Reader, doc: Document): void {
+  const root = doc.contents as Node | null;
+  if (root === null || !isMap(root)) return;
+  const kindNode = root.get('kind', true) as Node | undefined;
+  const kind = kindNode && isScalar(kindNode) ? String(kindNode.value) : '';
+  if (kind !== 'ConfigMap' && kind !== 'Secret') return;
+  const warnings: string[] = [];
+  const quiet = new Reader(r.file, r.lines, warnings);
+  const top = quiet.map(root, kind, ['apiVersion', 'kind', 'metadata', 'data', 'binaryData', 'stringData', 'type', 'immutable']);
+  const meta = quiet.map(top.get('metadata'), 'metadata', ['name', 'namespace', 'labels', 'annotations']);
+  const name = r.str(meta.get('name'), `${kind} metadata.name`, undefined, top.get('metadata') ?? root);
+  const ns = r.str(meta.get('namespace'), `${kind} metadata.namespace`, 'default');
+  const data: ConfigData = new Map();
+  for (const [k, v] of Object.entries(r.stringMap(top.get('data'), `${kind} ${name}.data`))) {
+    if (kind === 'Secret' && !/^[A-Za-z0-9+/]*={0,2}$/.test(v.replace(/\s/g, ''))) r.fail(top.get('data'), `Secret ${name}.data.${k}`, 'must be base64 (or use stringData)');
+    data.set(k, kind === 'Secret' ? v.replace(/\s/g, '') : Buffer.from(v).toString('base64'));
+  }
+  for (const [k, v] of Object.entries(r.stringMap(top.get('binaryData'), `${kind} ${name}.binaryData`))) data.set(k, v.replace(/\s/g, ''));
+  for (const [k, v] of Object.entries(r.stringMap(top.get('stringData'), `${kind} ${name}.stringData`))) data.set(k, Buffer.from(v).toString('base64'));
+  (kind === 'ConfigMap' ? r.config.configMaps : r.config.secrets).set(`${ns}/${name}`, data);
+  r.warnings.push(...warnings);
+}
+
 function probe(r: Reader, node: Node, path: string, kind: string): ProbeSpec {
   const m = r.map(node, path, ['exec', 'httpGet', 'tcpSocket', 'initialDelaySeconds', 'periodSeconds', 'timeoutSeconds', 'successThreshold', 'failureThreshold'], ['grpc', 'terminationGracePeriodSeconds']);
   const out: ProbeSpec = {
@@ -335,6 +403,8 @@ function probe(r: Reader, node: Node, path: string, kind: string): ProbeSpec {
 function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {
   const root = doc.contents as Node | null;
   if (root === null) return undefined;
+  const kindNode = isMap(root) ? (root.get('kind', true) as Node | undefined) : undefined;
+  if (kindNode && isScalar(kindNode) && (kindNode.value === 'ConfigMap' || kindNode.value === 'Secret')) return undefined; // collected before the pods
   const top = r.map(root, `document ${idx + 1}`, ['apiVersion', 'kind', 'metadata', 'spec'], ['status']);
   const kind = r.str(top.get('kind'), 'kind', undefined, root);
   let meta = r.map(top.get('metadata'), 'metadata', ['name', 'namespace', 'labels', 'annotations'], ['uid', 'generateName', 'ownerReferences', 'creationTimestamp']);
@@ -342,6 +412,7 @@ function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {
   let specPath = 'spec';
   const name = r.str(meta.get('name'), 'metadata.name', undefined, top.get('metadata') ?? root);
   const namespace = r.str(meta.get('namespace'), 'metadata.namespace', 'default');
+  r.namespace = namespace;
   if (WORKLOADS.has(kind)) {
     const ws = r.map(specNode, 'spec', ['template', 'replicas', 'selector', 'serviceName'], ['strategy', 'updateStrategy', 'volumeClaimTemplates', 'backoffLimit', 'completions', 'parallelism']);
     const replicas = ws.get('replicas');
@@ -359,7 +430,7 @@ function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {
   const s = r.map(
     specNode,
     specPath,
-    ['containers', 'initContainers', 'volumes', 'restartPolicy', 'hostname', 'hostNetwork', 'terminationGracePeriodSeconds', 'runtimeClassName', 'nodeName', 'securityContext'],
+    ['containers', 'initContainers', 'volumes', 'restartPolicy', 'hostname', 'hostNetwork', 'terminationGracePeriodSeconds', 'runtimeClassName', 'nodeName', 'securityContext', 'dnsConfig'],
     ['dnsConfig', 'dnsPolicy', 'affinity', 'tolerations', 'nodeSelector', 'serviceAccountName', 'imagePullSecrets', 'subdomain', 'hostPID', 'hostIPC', 'shareProcessNamespace', 'priorityClassName', 'activeDeadlineSeconds'],
   );
   const containers = r.seq(s.get('containers'), `${specPath}.containers`).map((n, i) => container(r, n, `${specPath}.containers[${i}]`));
@@ -372,8 +443,30 @@ function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {
   }
   const volumes = r.seq(s.get('volumes'), `${specPath}.volumes`).map((n, i): VolumeSpec => {
     const p = `${specPath}.volumes[${i}]`;
-    const vm = r.map(n, p, ['name', 'emptyDir', 'hostPath'], ['configMap', 'secret', 'persistentVolumeClaim', 'projected', 'downwardAPI']);
+    const vm = r.map(n, p, ['name', 'emptyDir', 'hostPath', 'configMap', 'secret'], ['persistentVolumeClaim', 'projected', 'downwardAPI']);
     const vname = r.str(vm.get('name'), `${p}.name`, undefined, n);
+    for (const kind of ['configMap', 'secret'] as const) {
+      if (!vm.has(kind)) continue;
+      const vp = `${p}.${kind}`;
+      const cm = r.map(vm.get(kind), vp, [kind === 'configMap' ? 'name' : 'secretName', 'items', 'optional'], ['defaultMode']);
+      const objName = r.str(cm.get(kind === 'configMap' ? 'name' : 'secretName'), `${vp}.${kind === 'configMap' ? 'name' : 'secretName'}`, undefined, vm.get(kind));
+      const optional = r.bool(cm.get('optional'), `${vp}.optional`);
+      const data = configData(r, kind === 'configMap' ? 'ConfigMap' : 'Secret', objName, optional, vm.get(kind), vp) ?? new Map<string, string>();
+      let files = [...data].map(([key, dataB64]) => ({ path: key, dataB64 }));
+      if (cm.has('items')) {
+        files = r.seq(cm.get('items'), `${vp}.items`).map((it, i) => {
+          const ip = `${vp}.items[${i}]`;
+          const im = r.map(it, ip, ['key', 'path'], ['mode']);
+          const key = r.str(im.get('key'), `${ip}.key`, undefined, it);
+          const path = r.str(im.get('path'), `${ip}.path`, undefined, it);
+          if (path.startsWith('/') || path.split('/').includes('..')) r.fail(im.get('path'), `${ip}.path`, 'must be a relative path without ..');
+          const b64 = data.get(key);
+          if (b64 === undefined) r.fail(im.get('key'), `${ip}.key`, `${objName} has no key "${key}"`);
+          return { path, dataB64: b64 };
+        });
+      }
+      return { name: vname, files };
+    }
     if (vm.has('emptyDir')) {
       const ed = r.map(vm.get('emptyDir'), `${p}.emptyDir`, ['medium', 'sizeLimit']);
       const medium = r.oneOf(ed.get('medium'), `${p}.emptyDir.medium`, ['', 'Memory'] as const, '');
@@ -404,6 +497,7 @@ function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {
     terminationGracePeriodSeconds: r.int(s.get('terminationGracePeriodSeconds'), `${specPath}.terminationGracePeriodSeconds`, 30),
     runtimeClassName: r.str(s.get('runtimeClassName'), `${specPath}.runtimeClassName`, ''),
     securityContext: security(r, s.get('securityContext'), `${specPath}.securityContext`, true),
+    ...dnsOf(r, s.get('dnsConfig'), `${specPath}.dnsConfig`),
     initContainers,
     containers,
     volumes,
@@ -418,9 +512,12 @@ export function parseManifests(text: string, file: string): ParsedManifests {
   const r = new Reader(file, lines, warnings);
   if (!Array.isArray(docs)) throw invalidArgument(`${file}: not YAML`);
   const pods: PodManifest[] = [];
-  for (const [i, doc] of docs.entries()) {
+  for (const doc of docs) {
     const err = doc.errors[0];
     if (err) throw invalidArgument(`${file}:${err.linePos?.[0]?.line ?? '?'}: ${err.message.split('\n')[0]}`);
+    collectConfig(r, doc);
+  }
+  for (const [i, doc] of docs.entries()) {
     const p = pod(r, doc, i);
     if (!p) continue;
     if (pods.some((q) => q.name === p.name && q.namespace === p.namespace)) throw invalidArgument(`${file}: two pods are named ${p.namespace}/${p.name}`);

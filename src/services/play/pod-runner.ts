@@ -1,6 +1,6 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import type { Logger } from 'pino';
 import { isCode } from '../../core/errors.js';
 import { ContainerState, NamespaceMode, PodSandboxState, Protocol, SecurityProfile_ProfileType, type LinuxContainerConfig, type Container, type ContainerConfig, type DeepPartial, type PodSandboxConfig } from '../../gen/runtime/v1/api.js';
@@ -259,6 +259,7 @@ export class PodRunner {
 
   #podConfig(): DeepPartial<PodSandboxConfig> {
     const m = this.manifest;
+    const dns = m.dnsConfig ? { dnsConfig: m.dnsConfig } : {};
     const ports = [...m.initContainers, ...m.containers].flatMap((c) => c.ports.filter((p) => p.hostPort > 0));
     return {
       metadata: { name: m.name, namespace: m.namespace, uid: this.uid, attempt: 0 },
@@ -268,6 +269,7 @@ export class PodRunner {
       annotations: m.annotations,
       portMappings: ports.map((p) => ({ containerPort: p.containerPort, hostPort: p.hostPort, protocol: protocolOf(p.protocol) })),
       linux: { securityContext: { namespaceOptions: { network: m.hostNetwork ? NamespaceMode.NODE : NamespaceMode.POD } } },
+      ...dns,
     };
   }
 
@@ -311,12 +313,31 @@ export class PodRunner {
     for (const vm of spec.volumeMounts) {
       const vol = m.volumes.find((v) => v.name === vm.name)!;
       let hostPath = vol.hostPath?.path;
+      let readonly = vm.readOnly;
       if (vol.emptyDir) {
         hostPath = join(this.#d.volumesDir, vol.name);
-        await mkdir(hostPath, { recursive: true, mode: 0o777 });
+        await mkdir(hostPath, { recursive: true });
+        await chmod(hostPath, 0o777); // as kubelet makes it: any container user may write (mkdir's mode is under the umask)
+      }
+      if (vol.files) {
+        // configMap/secret: written once per pod (a changed manifest is a new pod), into a
+        // temp dir renamed into place; mounted read-only, files 0644 as kubelet's default.
+        hostPath = join(this.#d.volumesDir, vol.name);
+        if (!(await exists(hostPath))) {
+          const tmp = `${hostPath}.tmp`;
+          await rm(tmp, { recursive: true, force: true });
+          await mkdir(tmp, { recursive: true, mode: 0o755 });
+          for (const f of vol.files) {
+            const target = join(tmp, f.path);
+            await mkdir(dirname(target), { recursive: true, mode: 0o755 });
+            await writeFile(target, Buffer.from(f.dataB64, 'base64'), { mode: 0o644 });
+          }
+          await rename(tmp, hostPath);
+        }
+        readonly = true;
       }
       if (hostPath === undefined) continue;
-      mounts.push({ containerPath: vm.mountPath, hostPath, readonly: vm.readOnly });
+      mounts.push({ containerPath: vm.mountPath, hostPath, readonly });
     }
     return {
       linux: linuxOf(spec, m),
@@ -369,6 +390,13 @@ export function linuxOf(spec: ContainerSpec, pod: PodManifest): DeepPartial<Linu
         : {}),
     },
   };
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
 }
 
 function protocolOf(p: 'TCP' | 'UDP' | 'SCTP'): Protocol {
