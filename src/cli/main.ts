@@ -30,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
       return EXIT_USAGE;
     }
     if (err instanceof CriCallError && err.code === status.UNAVAILABLE && /connect|No connection/i.test(err.details)) {
-      io.err(`cricket: cannot reach the runtime at ${io.endpoint()} (is cricketd running? -r picks another socket): ${err.details.split('. Resolution')[0]}\n`);
+      io.err(`cricket: ${err.message.split(':')[0]}: cannot reach the runtime at ${io.endpoint()} (is cricketd running? -r picks another socket): ${err.details.split('. Resolution')[0]}\n`);
       return EXIT_FAILURE;
     }
     io.err(`cricket: ${err instanceof CriCallError ? err.message : (err as Error).message}\n`);

@@ -156,6 +156,32 @@ test('cricket CLI against a real daemon', { timeout: 300_000 }, async (t) => {
     assert.match(r.stdout, new RegExp(`${webId.slice(0, 13)}\\s+web\\s+\\d+\\.\\d\\d\\s+\\S+B`));
   });
 
+  await t.test('top redraws a live table on a terminal until Ctrl-C', async () => {
+    const { spawn } = await import('node:child_process');
+    const { CRICKET } = await import('../helpers/daemon.js');
+    const child = spawn('script', ['-qefc', `stty cols 100; exec ${CRICKET} -r unix://${env.d.socket} top -s 0.2`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if ((out.match(/\x1b\[H\x1b\[2J/g) ?? []).length >= 2 && new RegExp(`${webId.slice(0, 13)}\\s+web`).test(out)) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`top ended (${code}): ${out}`)));
+    });
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('close', r));
+    assert.match(out, /CONTAINER\s+NAME\s+CPU %\s+MEM/);
+  });
+
+  await t.test('attach -i: stdin to a running container, its output back', async () => {
+    const r = await env.cli(['run', '-d', '-i', '--name', 'catter', ...logDir, '--net', 'host', img, 'cat']);
+    assert.equal(r.code, 0, r.stderr);
+    const a = await env.cli(['attach', '-i', 'catter'], { stdin: 'through attach\n' });
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, 'through attach\n');
+    assert.equal((await env.cli(['rmp', '-f', 'catter'])).code, 0);
+  });
+
   await t.test('run --rm: output, exit code, and nothing left', async () => {
     const before = (await env.d.client.call('ListPodSandbox', {})).items.length;
     const r = await env.cli(['run', '--rm', ...logDir, '--net', 'host', img, 'sh', '-c', 'echo from-run; echo err-run >&2; exit 7']);
