@@ -22,7 +22,7 @@ test('cricket CLI against a real daemon', { timeout: 300_000 }, async (t) => {
     assert.equal((await env.cli(['ps', '-o', 'xml'])).code, 2);
     const help = await env.cli(['--help']);
     ok(help);
-    for (const c of ['pods', 'ps', 'images', 'pull', 'rmi', 'inspect', 'inspectp', 'inspecti', 'logs', 'exec', 'attach', 'port-forward', 'stats', 'top', 'stop', 'stopp', 'rm', 'rmp', 'prune', 'run']) {
+    for (const c of ['pods', 'ps', 'images', 'pull', 'rmi', 'inspect', 'inspectp', 'inspecti', 'logs', 'exec', 'attach', 'port-forward', 'stats', 'top', 'stop', 'stopp', 'rm', 'rmp', 'prune', 'run', 'play', 'get', 'completion']) {
       assert.match(help.stdout, new RegExp(`\\n  ${c}[ |]`), `${c} in the help`);
       const r = await env.cli([c, '--help']);
       ok(r);

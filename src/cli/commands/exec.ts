@@ -2,12 +2,13 @@ import { Command } from 'commander';
 import type { CliIo } from '../cli-io.js';
 import { ExitWith, UsageError } from '../exit-codes.js';
 import { localTerminal } from '../remote/terminal.js';
-import { wsRemoteCommand } from '../remote/ws-remote-command.js';
 import { resolveContainer } from '../resolve.js';
 import type { Session } from '../session.js';
 
 /** Attaches the local terminal to a streaming URL; returns the remote exit code. */
 export async function runRemote(io: CliIo, url: string, o: { interactive: boolean; tty: boolean }): Promise<number> {
+  // ws is loaded by the commands that stream, not by every run of the CLI.
+  const { wsRemoteCommand } = await import('../remote/ws-remote-command.js');
   const term = localTerminal({ stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, ...o });
   try {
     return await wsRemoteCommand(url, term);

@@ -28,7 +28,7 @@ export function imagesCommand(io: CliIo): Command {
       const { images } = await io.session(cmd).call('ListImages', {});
       const list = images.filter((i) => filter === undefined || [...i.repoTags, ...i.repoDigests, i.id].some((r) => r.includes(filter)));
       if (opts.quiet) return io.out(list.map((i) => `${i.id}\n`).join(''));
-      if (format !== 'table') return io.out(renderData({ images: list.map((i) => Image.toJSON(i)) }, format));
+      if (format !== 'table') return io.out(await renderData({ images: list.map((i) => Image.toJSON(i)) }, format));
       const rows: string[][] = [];
       for (const i of list) {
         const tags = i.repoTags.length > 0 ? i.repoTags.map(splitTag) : [[(i.repoDigests[0] ?? '<none>').split('@')[0]!, '<none>'] as [string, string]];

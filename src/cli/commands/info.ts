@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { renderDefaults } from '../../config/defaults-doc.js';
 import type { CliIo } from '../cli-io.js';
 import { parseFormat, renderData } from '../format/output.js';
 import { UsageError } from '../exit-codes.js';
@@ -12,7 +11,7 @@ export function versionCommand(io: CliIo): Command {
       const v = await io.session(cmd).call('Version', {});
       if (opts.output === 'text') {
         io.out(`Version:  ${v.version}\nRuntimeName:  ${v.runtimeName}\nRuntimeVersion:  ${v.runtimeVersion}\nRuntimeApiVersion:  ${v.runtimeApiVersion}\n`);
-      } else io.out(renderData(v, parseFormat(opts.output, ['json', 'yaml']) as 'json' | 'yaml'));
+      } else io.out(await renderData(v, parseFormat(opts.output, ['json', 'yaml']) as 'json' | 'yaml'));
     });
 }
 
@@ -31,7 +30,7 @@ export function infoCommand(io: CliIo): Command {
           info[k] = v;
         }
       }
-      io.out(renderData({ status: s.status, runtimeHandlers: s.runtimeHandlers, features: s.features, ...info }, format));
+      io.out(await renderData({ status: s.status, runtimeHandlers: s.runtimeHandlers, features: s.features, ...info }, format));
     });
 }
 
@@ -39,8 +38,10 @@ export function configCommand(io: CliIo): Command {
   return new Command('config')
     .description("cricketd's configuration")
     .option('--defaults', 'print the full default cricketd configuration with comments')
-    .action((opts: { defaults?: boolean }) => {
+    .action(async (opts: { defaults?: boolean }) => {
       if (!opts.defaults) throw new UsageError('config: only --defaults is supported');
+      // The schema (zod) is loaded only here.
+      const { renderDefaults } = await import('../../config/defaults-doc.js');
       io.out(renderDefaults());
     });
 }

@@ -26,7 +26,7 @@ function inspectOne(io: CliIo, name: string, what: string, get: (cmd: Command, r
       const format = parseFormat(opts.output, ['json', 'yaml']) as 'json' | 'yaml';
       const all: unknown[] = [];
       for (const r of refs) all.push(await get(cmd, r));
-      io.out(renderData(all.length === 1 ? all[0] : all, format));
+      io.out(await renderData(all.length === 1 ? all[0] : all, format));
     });
 }
 

@@ -12,7 +12,7 @@ import type { Session } from '../session.js';
 async function printStatus(io: CliIo, s: Session, output: string | undefined): Promise<void> {
   const format = parseFormat(output);
   const { pods } = await s.cricket.playStatus(s.timeoutMs);
-  if (format !== 'table') return io.out(renderData({ pods: pods.map((p) => PlayPodStatus.toJSON(p)) }, format));
+  if (format !== 'table') return io.out(await renderData({ pods: pods.map((p) => PlayPodStatus.toJSON(p)) }, format));
   io.out(
     renderTable(
       [{ header: 'NAMESPACE', shrink: true, drop: 1 }, { header: 'NAME', shrink: true }, { header: 'READY' }, { header: 'STATUS' }, { header: 'RESTARTS' }, { header: 'AGE' }],

@@ -42,7 +42,7 @@ export function podsCommand(io: CliIo): Command {
         )
         .sort((a, b) => Number(b.createdAt - a.createdAt));
       if (opts.quiet) return io.out(pods.map((p) => `${p.id}\n`).join(''));
-      if (format !== 'table') return io.out(renderData({ items: pods.map((p) => PodSandbox.toJSON(p)) }, format));
+      if (format !== 'table') return io.out(await renderData({ items: pods.map((p) => PodSandbox.toJSON(p)) }, format));
       const full = opts.trunc === false;
       io.out(
         renderTable(

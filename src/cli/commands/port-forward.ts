@@ -3,7 +3,6 @@ import net from 'node:net';
 import type { SpdySession } from '../../streams/spdy/session.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
-import { forwardConnection, openPortForward } from '../remote/spdy-port-forward.js';
 import { resolvePod } from '../resolve.js';
 
 function parseSpec(spec: string): { local: number; remote: number } {
@@ -24,6 +23,7 @@ export function portForwardCommand(io: CliIo): Command {
     .option('--address <addr>', 'the local address to listen on', '127.0.0.1')
     .action(async (ref: string, specs: string[], opts: { address: string }, cmd: Command) => {
       const pairs = specs.map(parseSpec);
+      const { forwardConnection, openPortForward } = await import('../remote/spdy-port-forward.js');
       const s = io.session(cmd);
       const pod = await resolvePod(s, ref);
       const { url } = await s.call('PortForward', { podSandboxId: pod.id, port: pairs.map((p) => p.remote) });

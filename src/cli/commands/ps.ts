@@ -49,7 +49,7 @@ export function psCommand(io: CliIo): Command {
         )
         .sort((a, b) => Number(b.createdAt - a.createdAt));
       if (opts.quiet) return io.out(list.map((c) => `${c.id}\n`).join(''));
-      if (format !== 'table') return io.out(renderData({ containers: list.map((c) => Container.toJSON(c)) }, format));
+      if (format !== 'table') return io.out(await renderData({ containers: list.map((c) => Container.toJSON(c)) }, format));
       const full = opts.trunc === false;
       io.out(
         renderTable(

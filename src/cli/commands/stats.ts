@@ -72,7 +72,7 @@ async function runStats(io: CliIo, cmd: Command, ref: string | undefined, opts: 
   const all = opts.all === true || ref !== undefined;
   if (format !== 'table') {
     const stats = await listStats(s, filter, all);
-    return io.out(renderData({ stats: stats.map((st) => ContainerStats.toJSON(st)) }, format));
+    return io.out(await renderData({ stats: stats.map((st) => ContainerStats.toJSON(st)) }, format));
   }
   // The first picture needs two samples for CPU %: take one, wait the interval, take the next.
   let prev = sampleOf(await listStats(s, filter, all));
