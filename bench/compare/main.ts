@@ -113,6 +113,8 @@ type CallKind = { label: string; method: MethodName; req: (pods: PodHandle[], i:
 
 function callKinds(image: string): CallKind[] {
   return [
+    // The floor: no work in either runtime, only the gRPC round trip over the unix socket.
+    { label: 'Version (transport only)', method: 'Version', req: () => ({}) },
     { label: 'ImageStatus', method: 'ImageStatus', req: () => ({ image: { image } }) },
     { label: 'ListImages', method: 'ListImages', req: () => ({}) },
     { label: 'ContainerStatus', method: 'ContainerStatus', req: (p, i) => ({ containerId: p[i % p.length]!.containerId }) },

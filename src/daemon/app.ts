@@ -22,6 +22,7 @@ import { createPods } from '../services/pods/area.js';
 import { createContainers } from '../services/containers/area.js';
 import { createStreaming } from '../services/streaming/area.js';
 import { backgroundContext } from '../core/context.js';
+import { sysHelper } from '../host/sys-helper.js';
 
 export interface RunningDaemon {
   /** Drain in-flight RPCs (up to the grace period) and release the socket. Containers keep running. */
@@ -104,6 +105,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
         shutdown.abort();
         await srv.stop(config.daemon.shutdown_grace_seconds * 1000);
         for (const area of [...areas].reverse()) await area.close().catch((err: unknown) => log.warn({ err }, 'area close failed'));
+        sysHelper.stop();
         lock.release();
       },
       forceStop() {

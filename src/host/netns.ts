@@ -2,14 +2,15 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { invalidArgument } from '../core/errors.js';
-import { run } from './exec.js';
+import { sysHelper } from './sys-helper.js';
 
 /**
- * Pod namespaces pinned to files (as `ip netns` and CRI-O's pinns do): `unshare
- * --net=FILE` bind-mounts the new namespace onto FILE, so it outlives the process that
- * made it and needs no pause container. The same short-lived process sets the pod's
- * hostname, brings `lo` up and writes the namespaced sysctls, because those must be
- * done from inside the new namespaces.
+ * Pod namespaces pinned to files (as `ip netns` and CRI-O's pinns do): a short-lived
+ * child of the sys helper (sys-helper-source.ts) unshares them and bind-mounts each onto
+ * its FILE, as `unshare --net=FILE` does, so it outlives the process that made it and
+ * needs no pause container. The same child sets the pod's hostname, brings `lo` up and
+ * writes the namespaced sysctls, because those must be done from inside the new
+ * namespaces.
  */
 export interface PinRequest {
   netPath?: string;
@@ -23,44 +24,31 @@ export interface PinRequest {
   timeoutMs?: number;
 }
 
-// $1 is the hostname (or empty), then key/value pairs of /proc/sys paths and values.
-const PIN_SCRIPT = [
-  'set -e',
-  'if [ -n "$1" ]; then printf %s "$1" > /proc/sys/kernel/hostname; fi',
-  'if [ "$2" = net ]; then ip link set lo up; fi',
-  'shift 2',
-  'while [ $# -gt 1 ]; do printf %s "$2" > "/proc/sys/$1"; shift 2; done',
-].join('\n');
-
 export async function pinNamespaces(req: PinRequest): Promise<void> {
-  const args: string[] = [];
-  for (const [flag, path] of [
-    ['--net', req.netPath],
-    ['--ipc', req.ipcPath],
-    ['--uts', req.utsPath],
+  const paths: { net?: string; ipc?: string; uts?: string } = {};
+  for (const [kind, path] of [
+    ['net', req.netPath],
+    ['ipc', req.ipcPath],
+    ['uts', req.utsPath],
   ] as const) {
     if (path === undefined) continue;
     await mkdir(dirname(path), { recursive: true, mode: 0o711 });
-    // unshare bind-mounts onto an existing file.
+    // A namespace is bind-mounted onto an existing file.
     closeSync(openSync(path, 'w', 0o444));
-    args.push(`${flag}=${path}`);
+    paths[kind] = path;
   }
-  if (args.length === 0) return;
-  const sysctlArgs: string[] = [];
-  for (const [k, v] of Object.entries(req.sysctls ?? {})) sysctlArgs.push(sysctlProcPath(k), v);
-  await run(
-    'unshare',
-    [...args, '--', '/bin/sh', '-c', PIN_SCRIPT, 'pin', req.utsPath ? (req.hostname ?? '') : '', req.netPath ? 'net' : 'nonet', ...sysctlArgs],
+  if (Object.keys(paths).length === 0) return;
+  const sysctls: [string, string][] = Object.entries(req.sysctls ?? {}).map(([k, v]) => [sysctlProcPath(k), v]);
+  await sysHelper.request(
+    'pin',
+    { ...paths, ...(req.utsPath && req.hostname ? { hostname: req.hostname } : {}), sysctls },
     { signal: req.signal, timeoutMs: req.timeoutMs ?? 30_000 },
   );
 }
 
 /** Unmounts and removes one pinned namespace file; a missing file is fine. */
 export async function unpinNamespace(path: string, signal?: AbortSignal): Promise<void> {
-  if (isMountPoint(path)) {
-    await run('umount', [path], { signal, timeoutMs: 30_000, allowFailure: true });
-    if (isMountPoint(path)) await run('umount', ['-l', path], { signal, timeoutMs: 30_000 });
-  }
+  await sysHelper.request('umount', { target: path }, { signal });
   await rm(path, { force: true });
 }
 
@@ -72,6 +60,19 @@ export function isMountPoint(path: string): boolean {
     if (target !== undefined && unescapeMount(target) === path) return true;
   }
   return false;
+}
+
+/** Every mount point at or below dir in our mount namespace, deepest first (the order to unmount them in). */
+export function mountPointsUnder(dir: string): string[] {
+  const info = readFileSync('/proc/self/mountinfo', 'utf8');
+  const out = new Set<string>();
+  for (const line of info.split('\n')) {
+    const raw = line.split(' ')[4];
+    if (raw === undefined) continue;
+    const target = unescapeMount(raw);
+    if (target === dir || target.startsWith(`${dir}/`)) out.add(target);
+  }
+  return [...out].sort((a, b) => b.split('/').length - a.split('/').length || b.localeCompare(a));
 }
 
 function unescapeMount(s: string): string {
@@ -108,8 +109,8 @@ export interface InterfaceCounters {
 
 /** /proc/net/dev as seen inside a network namespace. */
 export async function netDevCounters(netnsPath: string, signal?: AbortSignal): Promise<InterfaceCounters[]> {
-  const r = await run('nsenter', [`--net=${netnsPath}`, '--', 'cat', '/proc/net/dev'], { signal, timeoutMs: 10_000 });
-  return parseNetDev(r.stdout);
+  const r = await sysHelper.request('netdev', { netns: netnsPath }, { signal, timeoutMs: 10_000 });
+  return parseNetDev(r.text);
 }
 
 export function parseNetDev(text: string): InterfaceCounters[] {

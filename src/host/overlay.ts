@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from './exec.js';
-import { isMountPoint } from './netns.js';
+import { mountPointsUnder } from './netns.js';
+import { sysHelper } from './sys-helper.js';
 
 export interface OverlayPaths {
   /** Merged view, the container's rootfs (under the run root: gone at reboot). */
@@ -28,14 +28,31 @@ export async function mountOverlay(layerDirs: readonly string[], p: OverlayPaths
   }
   for (const l of lowers) if (/[,:]/.test(l)) throw new Error(`layer path ${l} contains "," or ":", which overlay cannot take`);
   const opts = `lowerdir=${lowers.join(':')},upperdir=${p.upper},workdir=${p.work}`;
-  await run('/bin/mount', ['-t', 'overlay', 'overlay', '-o', opts, p.target], { signal, timeoutMs: 30_000 });
+  await sysHelper.request('mount', { source: 'overlay', target: p.target, fstype: 'overlay', data: opts }, { signal });
+}
+
+/**
+ * An image's layers, read-only, at target (an image volume): overlay with lower dirs
+ * only. Overlay wants two lower dirs when there is no upper one, so an empty dir lies
+ * at the bottom; nothing is copied.
+ */
+export async function mountReadOnlyLayers(layerDirs: readonly string[], target: string, emptyLower: string, signal?: AbortSignal): Promise<void> {
+  await mkdir(target, { recursive: true });
+  await mkdir(emptyLower, { recursive: true });
+  const lowers = [...layerDirs].reverse();
+  lowers.push(emptyLower);
+  for (const l of lowers) if (/[,:]/.test(l)) throw new Error(`layer path ${l} contains "," or ":", which overlay cannot take`);
+  await sysHelper.request('mount', { source: 'overlay', target, fstype: 'overlay', flags: ['ro', 'nosuid', 'nodev'], data: `lowerdir=${lowers.join(':')}` }, { signal });
+}
+
+/** Unmounts everything mounted at or below dir, deepest first; nothing there is fine. */
+export async function unmountUnder(dir: string, signal?: AbortSignal): Promise<void> {
+  for (const target of mountPointsUnder(dir)) await sysHelper.request('umount', { target }, { signal });
 }
 
 /** Unmounts if mounted (lazily if busy); safe to repeat. */
 export async function unmountOverlay(target: string, signal?: AbortSignal): Promise<void> {
-  if (!isMountPoint(target)) return;
-  const r = await run('/bin/umount', [target], { signal, timeoutMs: 30_000, allowFailure: true });
-  if (r.exitCode !== 0 && isMountPoint(target)) await run('/bin/umount', ['-l', target], { signal, timeoutMs: 30_000 });
+  await sysHelper.request('umount', { target }, { signal });
 }
 
 export async function removeLayerDirs(dir: string): Promise<void> {

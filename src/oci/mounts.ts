@@ -6,7 +6,10 @@ import type { OciMount } from './types.js';
 /** A CRI mount after the host side was checked (exists, symlinks resolved). */
 export interface ResolvedMount {
   containerPath: string;
+  /** For an image volume: the read-only mount of the image's layers, made by the caller. */
   hostPath: string;
+  /** Set for an image volume (the CRI mount's image): hostPath is filled in once it is mounted. */
+  imageRef?: string;
   readonly: boolean;
   recursiveReadOnly: boolean;
   propagation: MountPropagation;

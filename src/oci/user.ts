@@ -54,8 +54,8 @@ function checkId(n: number, what: string): number {
  * Who the container runs as. The CRI's run_as_user / run_as_username win over the
  * image USER; names are looked up in the image's /etc/passwd and /etc/group (text
  * given by the caller, read from the container's rootfs). Supplementary groups are
- * the user's groups in the image (policy Merge) plus the CRI's, or only the CRI's
- * (policy Strict).
+ * the primary gid, then the user's groups in the image (policy Merge, not Strict), then
+ * the CRI's.
  */
 export function resolveUser(input: {
   runAsUser?: bigint | undefined;
@@ -123,9 +123,11 @@ export function resolveUser(input: {
     }
   }
   const finalGid = gid ?? 0;
-  const extra = new Set<number>();
+  // The primary gid is among the additional ones, as containerd and Docker set it: the
+  // process then keeps its own group in its list (id: groups=0(root),10(wheel),...).
+  const extra = new Set<number>([finalGid]);
   if (!input.strictGroups && username) {
-    for (const g of groups) if (g.members.includes(username) && g.gid !== finalGid) extra.add(g.gid);
+    for (const g of groups) if (g.members.includes(username)) extra.add(g.gid);
   }
   for (const g of input.supplementalGroups) {
     if (g < 0n) throw invalidArgument(`supplemental group ${g} is negative`);

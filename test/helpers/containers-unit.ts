@@ -3,7 +3,7 @@ import type { TestContext } from 'node:test';
 import pino from 'pino';
 import { defaultConfig, type Config } from '../../src/config/schema.js';
 import { backgroundContext, type OpContext } from '../../src/core/context.js';
-import { CreateContainerRequest, PodSandboxConfig, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
+import { CreateContainerRequest, PodSandboxConfig, PodSandboxState, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
 import { makeContainersDeps } from '../../src/services/containers/area.js';
 import type { ContainersDeps } from '../../src/services/containers/containers-deps.js';
 import { makeCreateContainer } from '../../src/services/containers/create-container.js';
@@ -74,6 +74,7 @@ export function fakePods(dir: string): PodsArea & { pod: SandboxView } {
     close: async () => {},
     pod,
     get: (id) => (POD_ID.startsWith(id) && id !== '' ? pod : undefined),
+    status: (id) => (id === POD_ID ? { id: POD_ID, metadata: pod.config.metadata, state: PodSandboxState.SANDBOX_READY } : undefined),
     attachContainers: () => {},
   };
 }

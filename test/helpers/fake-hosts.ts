@@ -198,6 +198,18 @@ export class FakeContainerHost implements ContainerHost {
     this.record(`umount ${this.label(target)}`);
     this.mounts.delete(target);
   };
+  mountReadOnlyLayers: ContainerHost['mountReadOnlyLayers'] = async (_layers, target) => {
+    this.record(`mount ro ${this.label(target)}`, () => this.paths.add(target));
+    this.paths.add(target);
+    this.mounts.add(target);
+  };
+  /** Records only what it unmounts, as the real one touches nothing when nothing is mounted. */
+  unmountUnder: ContainerHost['unmountUnder'] = async (dir) => {
+    for (const m of [...this.mounts].filter((t) => t === dir || t.startsWith(`${dir}/`)).sort().reverse()) {
+      this.record(`umount ${this.label(m)}`);
+      this.mounts.delete(m);
+    }
+  };
   removeLayerDirs: ContainerHost['removeLayerDirs'] = async (dir) => {
     this.record(`rm layer ${this.label(dir)}`);
     this.#drop(dir);

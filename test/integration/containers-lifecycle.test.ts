@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { ContainerEventType, ContainerState, type ContainerEventResponse } from '../../src/gen/runtime/v1/api.js';
+import { ContainerEventType, ContainerState, PodSandboxState, type ContainerEventResponse } from '../../src/gen/runtime/v1/api.js';
 import { create, createStart, ctrConfig, isCode, leftovers, runPod, setUpEnv, waitExited, waitState, type Env } from './containers-env.js';
 
 let env: Env;
@@ -88,8 +88,6 @@ test('a container runs to its exit code; logs are CRI lines with P and F; status
   for (let i = 0; i < 400 && !events.some((e) => e.containerId === id && e.containerEventType === ContainerEventType.CONTAINER_DELETED_EVENT); i++) {
     await new Promise((r) => setTimeout(r, 25));
   }
-  ac.abort();
-  await collecting;
   const mine = events.filter((e) => e.containerId === id).map((e) => e.containerEventType);
   assert.deepEqual(mine, [
     ContainerEventType.CONTAINER_CREATED_EVENT,
@@ -97,7 +95,38 @@ test('a container runs to its exit code; logs are CRI lines with P and F; status
     ContainerEventType.CONTAINER_STOPPED_EVENT,
     ContainerEventType.CONTAINER_DELETED_EVENT,
   ]);
+  // Each carries the pod's status and its containers as they were then (kubelet's
+  // evented PLEG reads nothing else): this container with the state the event names,
+  // and no longer listed once deleted.
+  const want: Partial<Record<ContainerEventType, ContainerState>> = {
+    [ContainerEventType.CONTAINER_CREATED_EVENT]: ContainerState.CONTAINER_CREATED,
+    [ContainerEventType.CONTAINER_STOPPED_EVENT]: ContainerState.CONTAINER_EXITED,
+  };
+  for (const ev of events.filter((e) => e.containerId === id)) {
+    const what = ContainerEventType[ev.containerEventType];
+    assert.equal(ev.podSandboxStatus?.id, pod.id, `${what}: the pod's status`);
+    assert.equal(ev.podSandboxStatus?.state, PodSandboxState.SANDBOX_READY, `${what}: the pod is ready`);
+    assert.equal(ev.podSandboxStatus?.metadata?.name, pod.config.metadata?.name, `${what}: the pod's metadata`);
+    assert.ok((ev.podSandboxStatus?.createdAt ?? 0n) > 0n, `${what}: the pod's creation time`);
+    const mineNow = ev.containersStatuses.find((c) => c.id === id);
+    if (ev.containerEventType === ContainerEventType.CONTAINER_DELETED_EVENT) assert.equal(mineNow, undefined, `${what}: no longer listed`);
+    else if (ev.containerEventType === ContainerEventType.CONTAINER_STARTED_EVENT) {
+      // It exits at once: by the time STARTED goes out it may already have.
+      assert.ok([ContainerState.CONTAINER_RUNNING, ContainerState.CONTAINER_EXITED].includes(mineNow!.state), `${what}: the container's state`);
+    } else {
+      assert.equal(mineNow?.state, want[ev.containerEventType], `${what}: the container's state`);
+      assert.equal(mineNow?.metadata?.name, cfg.metadata?.name, `${what}: the container's metadata`);
+    }
+  }
+  // The pod's own events carry its containers too: STOPPED lists the one it stopped.
+  const sleeper = await createStart(env, pod, ctrConfig(env, ['sleep', '1000']));
   await env.d.client.call('StopPodSandbox', { podSandboxId: pod.id });
+  const podStopped = () => events.find((e) => e.containerId === pod.id && e.containerEventType === ContainerEventType.CONTAINER_STOPPED_EVENT);
+  for (let i = 0; i < 400 && !podStopped(); i++) await new Promise((r) => setTimeout(r, 25));
+  ac.abort();
+  await collecting;
+  assert.equal(podStopped()?.podSandboxStatus?.state, PodSandboxState.SANDBOX_NOTREADY);
+  assert.equal(podStopped()?.containersStatuses.find((c) => c.id === sleeper)?.state, ContainerState.CONTAINER_EXITED, "the pod's STOPPED event lists its stopped container");
   await env.d.client.call('RemovePodSandbox', { podSandboxId: pod.id });
   assert.deepEqual(leftovers(env), []);
 });

@@ -3,7 +3,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { ContainerState, SecurityProfile_ProfileType } from '../../src/gen/runtime/v1/api.js';
+import { ContainerState, SecurityProfile_ProfileType, SupplementalGroupsPolicy } from '../../src/gen/runtime/v1/api.js';
+import { pushBusyboxImage } from '../helpers/oci-image.js';
 import { decodeCapMask } from '../../src/host/capabilities.js';
 import { createStart, ctrConfig, isCode, runPod, setUpEnv, waitExited, waitState, type Env } from './containers-env.js';
 
@@ -54,6 +55,45 @@ test('read-only rootfs refuses writes; the image USER applies; run_as_user overr
   assert.match(rw.log, /\b4242\b/);
   const byName = await runToEnd('id -u', { linux: { securityContext: { runAsUsername: 'nobody' } } });
   assert.match(byName.log, /^65534$/m);
+});
+
+test('the groups a process has are the groups ContainerStatus reports, for every image user, override, supplemental group and policy', async () => {
+  // Images whose /etc/group makes root a member of wheel and app a member of staff.
+  const group = { path: 'etc/group', content: 'root:x:0:\nwheel:x:10:root\napp:x:1000:\nstaff:x:50:app\nnogroup:x:65534:\n' };
+  const images: Record<string, string> = {};
+  for (const [name, user] of [['root', undefined], ['app', 'app']] as const) {
+    const img = await pushBusyboxImage(env.reg.host, `ctr/groups-${name}`, 'v1', { layers: [{ entries: [group] }], ...(user ? { User: user } : {}) });
+    await env.d.client.call('PullImage', { image: { image: img.ref } });
+    images[name] = img.ref;
+  }
+  const overrides = [{}, { runAsUser: { value: 1000n } }, { runAsUser: { value: 0n }, runAsGroup: { value: 50n } }];
+  const ids = (text: string, key: string) => (new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(text)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+  let checked = 0;
+  for (const [imageName, ref] of Object.entries(images)) {
+    for (const o of overrides) {
+      for (const supplementalGroups of [[], [1234n]]) {
+        for (const policy of [SupplementalGroupsPolicy.Merge, SupplementalGroupsPolicy.Strict]) {
+          const what = `image user ${imageName}, ${JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}, groups [${supplementalGroups}], ${SupplementalGroupsPolicy[policy]}`;
+          const r = await runToEnd('cat /proc/self/status', {
+            image: { image: ref },
+            linux: { securityContext: { ...o, supplementalGroups, supplementalGroupsPolicy: policy } },
+          });
+          const has = { uid: ids(r.log, 'Uid')[0], gid: ids(r.log, 'Gid')[0], groups: ids(r.log, 'Groups') };
+          const u = r.status.user?.linux;
+          assert.ok(u, `${what}: ContainerStatus.user is set`);
+          assert.deepEqual({ uid: Number(u.uid), gid: Number(u.gid), groups: u.supplementalGroups.map(Number) }, has, what);
+          // The primary gid is among them, as containerd sets them.
+          assert.ok(has.groups.includes(has.gid!), `${what}: the primary gid ${has.gid} is in Groups ${has.groups}`);
+          // Merge adds the image's memberships of the user, Strict does not.
+          const member = has.uid === 0 ? 10 : has.uid === 1000 ? 50 : undefined;
+          if (member !== undefined) assert.equal(has.groups.includes(member), policy === SupplementalGroupsPolicy.Merge, `${what}: image membership ${member}`);
+          for (const g of supplementalGroups) assert.ok(has.groups.includes(Number(g)), `${what}: supplemental ${g}`);
+          checked++;
+        }
+      }
+    }
+  }
+  assert.equal(checked, 24);
 });
 
 test('a CRI device appears at its container path and is usable', async () => {

@@ -43,21 +43,39 @@ test('a container that exits before runc start returns is EXITED with startedAt 
   assert.ok(BigInt(s.startedAt) > 0n && BigInt(s.startedAt) <= BigInt(s.finishedAt), `started ${s.startedAt}, finished ${s.finishedAt}`);
 });
 
-test('StopContainer sends the stop signal, then is a no-op; unknown ids are success', async (t) => {
+test('StopContainer sends the stop signal, deletes the exited container from runc, then is a no-op; unknown ids are success', async (t) => {
   const u = containersUnit(t);
   await recoverContainers(ctx(), u.deps);
   const id = await running(u);
   const stop = makeStopContainer(u.deps);
   u.host.log.length = 0;
   await stop(ctx(), { containerId: id, timeout: 10n });
-  assert.deepEqual(u.host.log, ['runc kill <id> SIGTERM']);
+  assert.deepEqual(u.host.log, ['runc kill <id> SIGTERM', 'runc delete <id>']);
   const c = u.deps.store.get(id)!;
   assert.equal(c.status.state, 'exited');
   assert.equal(c.status.exitCode, 143);
   assert.equal(c.status.reason, 'Error');
   await stop(ctx(), { containerId: id, timeout: 0n });
   await stop(ctx(), { containerId: 'e'.repeat(64), timeout: 0n });
-  assert.deepEqual(u.host.log, ['runc kill <id> SIGTERM'], 'nothing more was done');
+  assert.deepEqual(u.host.log, ['runc kill <id> SIGTERM', 'runc delete <id>'], 'nothing more was done');
+});
+
+test('a container that exits by itself is deleted from runc once its exit is seen; RemoveContainer then leaves runc alone', async (t) => {
+  const u = containersUnit(t);
+  await recoverContainers(ctx(), u.deps);
+  const id = await running(u);
+  u.host.log.length = 0;
+  const c = u.deps.store.get(id)!;
+  const seen = new Promise<void>((resolve) => u.deps.events.subscribe(() => resolve()));
+  u.host.exit(id, 0);
+  await seen;
+  await c.exitHandled;
+  assert.equal(c.status.state, 'exited');
+  assert.equal(u.host.runc.has(id), false, 'runc no longer knows it');
+  assert.deepEqual(u.host.log, ['runc delete <id>']);
+  await makeRemoveContainer(u.deps)(ctx(), { containerId: id });
+  assert.equal(u.host.log.filter((l) => l === 'runc delete <id>').length, 1, 'no second delete');
+  assert.deepEqual(leftovers(u), []);
 });
 
 test('RemoveContainer kills a running container, undoes all CreateContainer did, and is idempotent', async (t) => {
@@ -138,11 +156,16 @@ test('recovery: gone from the runtime → EXITED 255; exited while down → its 
   assert.deepEqual([...u.images.held].sort(), [gone, exited, alive, created].sort(), 'images held again');
 
   assert.equal(d.store.get(orphan), undefined);
-  assert.deepEqual(u.host.log, [
+  // The container that exited while the daemon was down is deleted from runc once its
+  // exit is seen (in the background): the one 'runc delete' outside the orphan's undo.
+  await d.store.get(exited)!.exitHandled;
+  assert.equal(u.host.runc.has(exited), false);
+  // The two deletes (that one and the orphan's) may come in either order.
+  assert.equal(u.host.log.filter((l) => l === 'runc delete <id>').length, 2);
+  assert.deepEqual(u.host.log.filter((l) => l !== 'runc delete <id>'), [
     'mkdir run/containers/attach',
     ...['retain <id>', 'retain <id>', 'retain <id>', 'retain <id>'],
     'kill conmon <id>',
-    'runc delete <id>',
     'umount run/containers/<id>/rootfs',
     'rm run/containers/<id>',
     'rm run/containers/attach/<id>',

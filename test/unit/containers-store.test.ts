@@ -37,6 +37,7 @@ function meta(id: string, pod: string, name: string, labels: Record<string, stri
     stopSignal: 'SIGTERM',
     createdAt: '1000',
     user: { uid: 1, gid: 2, additionalGids: [3], username: 'u' },
+    imageVolumes: [],
   };
 }
 const status = (state: 'created' | 'running' | 'exited') => ({ v: 1 as const, state, pid: 5, startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', resources: '' });

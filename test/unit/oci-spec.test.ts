@@ -111,11 +111,13 @@ test('users: numeric, by name, image USER with group, supplemental groups and po
   const passwd = 'root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n';
   const group = 'root:x:0:\napp:x:1001:\nextra:x:2000:app\n';
   const base = { runAsUser: undefined, runAsGroup: undefined, runAsUsername: '', imageUser: undefined, supplementalGroups: [], strictGroups: false, passwd, group };
-  assert.deepEqual(resolveUser(base), { uid: 0, gid: 0, additionalGids: [], home: '/root', username: 'root' });
-  assert.deepEqual(resolveUser({ ...base, imageUser: 'app' }), { uid: 1000, gid: 1001, additionalGids: [2000], home: '/home/app', username: 'app' });
+  // The primary gid leads the additional ones, as containerd sets them.
+  assert.deepEqual(resolveUser(base), { uid: 0, gid: 0, additionalGids: [0], home: '/root', username: 'root' });
+  assert.deepEqual(resolveUser({ ...base, imageUser: 'app' }), { uid: 1000, gid: 1001, additionalGids: [1001, 2000], home: '/home/app', username: 'app' });
   assert.equal(resolveUser({ ...base, imageUser: 'app:root' }).gid, 0);
   assert.equal(resolveUser({ ...base, imageUser: '5:6' }).gid, 6);
-  assert.deepEqual(resolveUser({ ...base, runAsUsername: 'app', strictGroups: true, supplementalGroups: [7n] }).additionalGids, [7]);
+  assert.deepEqual(resolveUser({ ...base, runAsUsername: 'app', strictGroups: true, supplementalGroups: [7n] }).additionalGids, [1001, 7]);
+  assert.deepEqual(resolveUser({ ...base, runAsUsername: 'app', supplementalGroups: [7n, 2000n] }).additionalGids, [1001, 2000, 7]);
   assert.equal(resolveUser({ ...base, runAsUser: 1000n, imageUser: 'root' }).uid, 1000);
   assert.equal(resolveUser({ ...base, runAsUser: 1000n, runAsGroup: 3n }).gid, 3);
   throwsCode(() => resolveUser({ ...base, runAsUsername: 'ghost' }), 'InvalidArgument', /not in the image's \/etc\/passwd/);

@@ -1,5 +1,5 @@
 import type { OpContext } from '../../core/context.js';
-import type { ContainerStats, DeepPartial } from '../../gen/runtime/v1/api.js';
+import type { ContainerStats, ContainerStatus, DeepPartial } from '../../gen/runtime/v1/api.js';
 import type { Area } from '../areas.js';
 
 /** What streaming needs to exec into or attach to a container. */
@@ -28,6 +28,8 @@ export interface ContainersArea extends Area {
   stopAllInPod(ctx: OpContext, podId: string, timeoutSec: number): Promise<void>;
   /** RemovePodSandbox: force-remove every container of the pod. */
   removeAllInPod(ctx: OpContext, podId: string): Promise<void>;
+  /** The CRI status of every container in the pod, for the pod's own events (kubelet's evented PLEG). */
+  statusesInPod(podId: string): DeepPartial<ContainerStatus>[];
   /** A container by full id or unambiguous prefix, for streaming. */
   execTarget(id: string): ContainerExecTarget | undefined;
   /**

@@ -13,7 +13,7 @@ import { realContainerHost, type ContainerHost } from './container-host.js';
 import { runtimeFor, type ContainersDeps } from './containers-deps.js';
 import { makeCreateContainer } from './create-container.js';
 import { makeExecSync } from './exec-sync.js';
-import { removeContainer, recordExit, stopContainer } from './lifecycle.js';
+import { releaseRuntimeSoon, removeContainer, recordExit, stopContainer } from './lifecycle.js';
 import { makeListContainers, makeStreamContainers } from './list-containers.js';
 import { makeReopenContainerLog } from './log-reopen.js';
 import { makeListMetricDescriptors, makeListPodSandboxMetrics, makeStreamPodSandboxMetrics } from './pod-metrics.js';
@@ -22,6 +22,7 @@ import { makeRemoveContainer } from './remove-container.js';
 import { makeStartContainer } from './start-container.js';
 import { makeStopContainer } from './stop-container.js';
 import { makeUpdateContainerResources } from './update-container-resources.js';
+import { toCriStatus } from './to-cri.js';
 
 /**
  * The container RPCs' shared deps over a host (the real one in the daemon, a fake in
@@ -45,7 +46,7 @@ export function makeContainersDeps(
   // The watcher's callback runs only once recovery starts it, after deps exists.
   const exits = new ExitWatcher(dirs.exits, log, (id, code) => {
     const c = store.get(id);
-    if (c) void recordExit(deps, c, code);
+    if (c) c.exitHandled = recordExit(deps, c, code).then(() => releaseRuntimeSoon(deps, c));
     // A removed container's monitor may write its exit file after the removal.
     else void exits.forget(id);
   });
@@ -112,6 +113,9 @@ export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'even
         });
         sampler.forget(c.id);
       }
+    },
+    statusesInPod(podId) {
+      return store.inPod(podId).map(toCriStatus);
     },
     execTarget(id) {
       let c;

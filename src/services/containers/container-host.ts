@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { readCgroupStats, readSwapUsage } from '../../host/cgroups.js';
 import { diskUsage } from '../../host/disk-usage.js';
 import { readHostFacts } from '../../runtime/host-facts.js';
-import { mountOverlay, removeLayerDirs, unmountOverlay } from '../../host/overlay.js';
+import { mountOverlay, mountReadOnlyLayers, removeLayerDirs, unmountOverlay, unmountUnder } from '../../host/overlay.js';
 import { readFileInRoot } from '../../host/overlay-read.js';
 import { createWithConmon } from '../../runtime/conmon.js';
 import { conmonSawOom, killConmon, reopenConmonLogs } from '../../runtime/conmon-control.js';
@@ -33,6 +33,9 @@ export interface ContainerHost {
   // The rootfs: image layers under a writable layer, and files read from inside it.
   mountOverlay: typeof mountOverlay;
   unmountOverlay: typeof unmountOverlay;
+  // Image volumes: other images' layers read-only, each under the bundle.
+  mountReadOnlyLayers: typeof mountReadOnlyLayers;
+  unmountUnder: typeof unmountUnder;
   removeLayerDirs: typeof removeLayerDirs;
   readFileInRoot: typeof readFileInRoot;
 
@@ -70,6 +73,8 @@ export const realContainerHost: ContainerHost = {
   readHostFacts,
   mountOverlay,
   unmountOverlay,
+  mountReadOnlyLayers,
+  unmountUnder,
   removeLayerDirs,
   readFileInRoot,
   makeDir: async (path, mode) => void (await mkdir(path, { recursive: true, mode })),

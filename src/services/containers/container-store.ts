@@ -51,7 +51,12 @@ export const MetaSchema = z.object({
   stopSignal: z.string(),
   createdAt: Ns,
   user: z.object({ uid: z.number(), gid: z.number(), additionalGids: z.array(z.number()), username: z.string() }),
+  /** Images mounted as volumes (held while the container exists); none in records before image volumes. */
+  imageVolumes: z.array(z.object({ imageId: z.string(), containerPath: z.string() })).default([]),
 });
+
+/** Where a container's image volumes are mounted, one numbered dir each, under its bundle. */
+export const IMAGE_VOLUMES_DIR = 'image-volumes';
 
 /** Changes as the container moves; written atomically on every transition. */
 export const StatusSchema = z.object({
@@ -79,6 +84,10 @@ export class Container {
   stoppedEventDeferred = false;
   stopping = false;
   removing = false;
+  /** Deleted from its runtime after its exit (releaseRuntimeSoon); not kept across restarts. */
+  runtimeReleased = false;
+  /** The exit's bookkeeping and that release, once the exit watcher saw the exit (tests wait on it). */
+  exitHandled: Promise<void> | undefined;
   #exitWaiters: (() => void)[] = [];
 
   constructor(meta: ContainerMeta, status: ContainerStatusRecord) {

@@ -2,14 +2,15 @@ import { dirname, join, posix } from 'node:path';
 import { backgroundContext, type OpContext } from '../../core/context.js';
 import { abortError, failedPrecondition, invalidArgument, notFound, wrap } from '../../core/errors.js';
 import { newId, type ContainerId } from '../../core/ids.js';
-import { withRollback } from '../../core/rollback.js';
+import { withRollback, type Rollback } from '../../core/rollback.js';
 import { ContainerConfig, ContainerEventType, NamespaceMode, SupplementalGroupsPolicy } from '../../gen/runtime/v1/api.js';
 import { overlayPaths } from '../../host/overlay.js';
 import { toBase64 } from '../../store/proto-base64.js';
 import type { UnaryHandler } from '../../core/rpc.js';
+import type { ResolvedMount } from '../../oci/mounts.js';
 import { buildSpec } from '../../oci/spec.js';
 import { resolveUser } from '../../oci/user.js';
-import { Container, ContainerStore, type ContainerMeta } from './container-store.js';
+import { Container, ContainerStore, IMAGE_VOLUMES_DIR, type ContainerMeta } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { removeContainer } from './lifecycle.js';
 import { containerEvent } from './to-cri.js';
@@ -52,6 +53,12 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
     // Check inputs that need only the host before any side effect.
     const { host } = deps;
     const mounts = await host.resolveMounts(config);
+    // Image volumes: each image must be on the node already (kubelet pulls it first).
+    for (const m of mounts) {
+      if (m.imageRef !== undefined && !deps.images.lookup(m.imageRef)) {
+        throw notFound(`image "${m.imageRef}" of the image volume at ${m.containerPath} is not present on this node; pull it first`);
+      }
+    }
     const devices = await host.resolveDevices(config);
     const localhostSeccomp = await host.loadLocalhostSeccomp(config);
     let targetPidnsPath: string | undefined;
@@ -97,6 +104,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           throw wrap(err, 'mount container rootfs');
         }
         rb.push('unmount rootfs', () => host.unmountOverlay(ov.target));
+        const { specMounts, imageVolumes } = await mountImageVolumes(deps, id, bundleDir, mounts, work.signal, rb);
 
         const sc = config.linux?.securityContext;
         const user = resolveUser({
@@ -120,7 +128,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           rootfsPath: ov.target,
           cgroupsPath,
           hostnamePath,
-          mounts,
+          mounts: specMounts,
           devices,
           targetPidnsPath,
           localhostSeccomp,
@@ -175,6 +183,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           stopSignal,
           createdAt: String(BigInt(Date.now()) * 1_000_000n),
           user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, username: user.username },
+          imageVolumes,
         };
         const c = new Container(meta, { v: 1, state: 'created', pid, startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', resources: '' });
         rb.push('drop records', () => deps.store.remove(c));
@@ -211,4 +220,42 @@ async function discardParked(deps: ContainersDeps, key: string, id: string): Pro
   if (!c) return;
   const ctx = backgroundContext(deps.log, 'discard-parked-create');
   await deps.mutex.run(id, () => removeContainer(ctx, deps, c)).catch((err: unknown) => deps.log.warn({ err, key }, 'cannot discard an uncollected container create'));
+}
+
+/**
+ * Each image volume: its image held by the container (RemoveImage refuses while it is)
+ * and its layers mounted read-only under the bundle, then bound into the container like
+ * any other mount. Looked up again and held in one step, as the rootfs image is.
+ */
+async function mountImageVolumes(
+  deps: ContainersDeps,
+  id: string,
+  bundleDir: string,
+  mounts: readonly ResolvedMount[],
+  signal: AbortSignal,
+  rb: Rollback,
+): Promise<{ specMounts: ResolvedMount[]; imageVolumes: ContainerMeta['imageVolumes'] }> {
+  const dir = join(bundleDir, IMAGE_VOLUMES_DIR);
+  const imageVolumes: ContainerMeta['imageVolumes'] = [];
+  const specMounts: ResolvedMount[] = [];
+  for (const [i, m] of mounts.entries()) {
+    if (m.imageRef === undefined) {
+      specMounts.push(m);
+      continue;
+    }
+    if (imageVolumes.length === 0) rb.push('unmount image volumes', () => deps.host.unmountUnder(dir));
+    const img = deps.images.lookup(m.imageRef);
+    if (!img) throw notFound(`image "${m.imageRef}" of the image volume at ${m.containerPath} was removed while the container was being created; pull it again`);
+    deps.images.retain(img.id, id);
+    rb.push(`release volume image ${img.id}`, () => deps.images.release(img.id, id));
+    const target = join(dir, String(i));
+    try {
+      await deps.host.mountReadOnlyLayers(img.layerDirs, target, join(dir, 'empty'), signal);
+    } catch (err) {
+      throw wrap(err, `mount image volume ${m.imageRef} for ${m.containerPath}`);
+    }
+    imageVolumes.push({ imageId: img.id, containerPath: m.containerPath });
+    specMounts.push({ ...m, hostPath: target, readonly: true });
+  }
+  return { specMounts, imageVolumes };
 }

@@ -15,7 +15,13 @@ import type { OciSeccomp } from '../../oci/types.js';
 export async function resolveMounts(config: ContainerConfig): Promise<ResolvedMount[]> {
   const out: ResolvedMount[] = [];
   for (const m of config.mounts) {
-    if (m.image) throw invalidArgument(`image volume mounts (at ${m.containerPath}) are not supported`);
+    if (m.image) {
+      // An image volume: mounted by CreateContainer from the image's layers. Read-only
+      // always (kubelet asks for that; an image is never written through a volume).
+      if (!m.image.image) throw invalidArgument(`mount at ${m.containerPath}: an image volume needs image.image`);
+      out.push({ containerPath: m.containerPath, hostPath: '', imageRef: m.image.image, readonly: true, recursiveReadOnly: m.recursiveReadOnly, propagation: m.propagation });
+      continue;
+    }
     if (!isAbsolute(m.hostPath)) throw invalidArgument(`mount host_path "${m.hostPath}" must be an absolute path`);
     let real: string;
     try {

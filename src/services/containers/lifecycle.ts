@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import type { OpContext } from '../../core/context.js';
+import { backgroundContext, type OpContext } from '../../core/context.js';
 import { CricketError, failedPrecondition } from '../../core/errors.js';
 import { ContainerEventType } from '../../gen/runtime/v1/api.js';
 import { overlayPaths } from '../../host/overlay.js';
-import type { Container } from './container-store.js';
+import { IMAGE_VOLUMES_DIR, type Container } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { containerEvent } from './to-cri.js';
 
@@ -91,15 +91,15 @@ export async function stopContainer(ctx: OpContext, deps: ContainersDeps, c: Con
     const runtime = deps.runtime(c.meta.runtimeHandler);
     if (timeoutSec > 0) {
       await runtime.kill(ctx, c.id, c.meta.stopSignal);
-      if (await waitExit(deps, c, timeoutSec * 1000)) return;
+      if (await waitExit(deps, c, timeoutSec * 1000)) return await releaseRuntime(ctx, deps, c);
     }
     await runtime.kill(ctx, c.id, 'SIGKILL');
-    if (await waitExit(deps, c, KILL_WAIT_MS)) return;
+    if (await waitExit(deps, c, KILL_WAIT_MS)) return await releaseRuntime(ctx, deps, c);
     // Was the exit missed? Ask the runtime before giving up.
     const st = await runtime.state(ctx, c.id).catch(() => undefined);
     if (!st || st.status === 'stopped') {
       await recordExit(deps, c, 137);
-      return;
+      return await releaseRuntime(ctx, deps, c);
     }
     throw new CricketError('Internal', `container ${c.id} did not exit ${KILL_WAIT_MS / 1000} s after SIGKILL`);
   } finally {
@@ -113,21 +113,49 @@ async function waitExit(deps: ContainersDeps, c: Container, ms: number): Promise
   return c.status.state === 'exited';
 }
 
+/**
+ * An exited container needs nothing more from its runtime: it is deleted there as soon
+ * as its exit is seen, as containerd deletes the task in its exit handler. A stop does
+ * it before returning (StopContainer, as containerd's), an exit of its own in the
+ * background (releaseRuntimeSoon), so RemoveContainer has only a mount, files and
+ * records left. A failure is only logged: RemoveContainer deletes again.
+ */
+async function releaseRuntime(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
+  if (c.runtimeReleased || c.status.state !== 'exited' || deps.store.get(c.id) !== c) return;
+  try {
+    await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
+    c.runtimeReleased = true;
+  } catch (err) {
+    ctx.log.warn({ err, container: c.id }, 'cannot delete an exited container from its runtime yet; RemoveContainer will');
+  }
+}
+
+/** releaseRuntime under the container's lock: after a start or stop under way; a removal that got the lock first deletes it itself. */
+export function releaseRuntimeSoon(deps: ContainersDeps, c: Container): Promise<void> {
+  return deps.mutex.run(c.id, async () => {
+    if (!c.removing) await releaseRuntime(backgroundContext(deps.log, `release-${c.id.slice(0, 12)}`), deps, c);
+  });
+}
+
 /** Kills if running, deletes from the runtime, unmounts, removes files and records. Idempotent. */
 export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
   if (c.removing) return;
   c.removing = true;
   try {
     if (c.status.state === 'running') await stopContainer(ctx, deps, c, 0);
-    const runtime = deps.runtime(c.meta.runtimeHandler);
-    await runtime.delete(ctx, c.id);
+    if (!c.runtimeReleased) await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
     await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
-    await deps.host.removeAll(c.meta.bundleDir);
-    await deps.host.removeAll(join(deps.dirs.sockets, c.id));
-    await deps.host.removeLayerDirs(c.meta.layerDir);
-    await deps.exits.forget(c.id);
+    await deps.host.unmountUnder(join(c.meta.bundleDir, IMAGE_VOLUMES_DIR), ctx.signal);
+    // Independent of each other, and all redone by a retry while the records stand.
+    await Promise.all([
+      deps.host.removeAll(c.meta.bundleDir),
+      deps.host.removeAll(join(deps.dirs.sockets, c.id)),
+      deps.host.removeLayerDirs(c.meta.layerDir),
+      deps.exits.forget(c.id),
+    ]);
     await deps.store.remove(c);
     deps.images.release(c.meta.imageId, c.id);
+    for (const v of c.meta.imageVolumes) deps.images.release(v.imageId, c.id);
     deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_DELETED_EVENT));
     ctx.log.info({ container: c.id }, 'container removed');
   } finally {

@@ -3,6 +3,7 @@ import type { OpContext } from '../../core/context.js';
 import { isFullId } from '../../core/ids.js';
 import { overlayPaths } from '../../host/overlay.js';
 import type { ContainersDeps } from './containers-deps.js';
+import { IMAGE_VOLUMES_DIR } from './container-store.js';
 import { recordExit } from './lifecycle.js';
 
 /**
@@ -20,6 +21,7 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
   const timeoutMs = deps.config.daemon.recovery_item_timeout_seconds * 1000;
   for (const c of loaded) {
     deps.images.retain(c.meta.imageId, c.id);
+    for (const v of c.meta.imageVolumes) deps.images.retain(v.imageId, c.id);
     if (c.status.state === 'exited') continue;
     const { itemCtx, done } = itemContext(ctx, timeoutMs);
     try {
@@ -66,6 +68,7 @@ async function releaseOrphans(ctx: OpContext, deps: ContainersDeps, known: Set<s
       deps.host.killConmon(bundleDir, id);
       for (const handler of Object.keys(deps.config.runtime.handlers)) await deps.runtime(handler).delete(itemCtx, id).catch(() => {});
       await deps.host.unmountOverlay(overlayPaths(bundleDir, join(deps.dirs.layers, id)).target, itemCtx.signal);
+      await deps.host.unmountUnder(join(bundleDir, IMAGE_VOLUMES_DIR), itemCtx.signal);
       await deps.host.removeAll(bundleDir);
       await deps.host.removeAll(join(deps.dirs.sockets, id));
       await deps.host.removeLayerDirs(join(deps.dirs.layers, id));

@@ -63,15 +63,16 @@ export function toCriStatus(c: Container): DeepPartial<ContainerStatus> {
       selinuxRelabel: m.selinuxRelabel,
       propagation: m.propagation ?? MountPropagation.PROPAGATION_PRIVATE,
       recursiveReadOnly: m.recursiveReadOnly,
+      ...(m.image ? { image: m.image, readonly: true } : {}),
     })),
     logPath: c.meta.logPath,
     resources: { linux: c.resources },
-    // The process's groups as `id -G` lists them: primary gid first, then the rest.
     user: {
       linux: {
         uid: BigInt(c.meta.user.uid),
         gid: BigInt(c.meta.user.gid),
-        supplementalGroups: [...new Set([c.meta.user.gid, ...c.meta.user.additionalGids])].map(BigInt),
+        // Exactly the process's groups: the kernel keeps them sorted and unique (setgroups).
+        supplementalGroups: [...new Set([c.meta.user.gid, ...c.meta.user.additionalGids])].sort((a, b) => a - b).map(BigInt),
       },
     },
     stopSignal: signalFromName(c.meta.stopSignal),
@@ -83,6 +84,9 @@ export function containerEvent(deps: ContainersDeps, c: Container, type: Contain
     containerId: c.id,
     containerEventType: type,
     createdAt: BigInt(Date.now()) * 1_000_000n,
+    // kubelet's evented PLEG takes the pod's state from the event itself: the pod's
+    // status and every container of the pod as they are now (a deleted one is gone).
+    podSandboxStatus: deps.pods.status(c.meta.podSandboxId),
     containersStatuses: deps.store.inPod(c.meta.podSandboxId).map(toCriStatus),
   };
 }

@@ -1,4 +1,4 @@
-import type { PodSandboxConfig } from '../../gen/runtime/v1/api.js';
+import type { DeepPartial, PodSandboxConfig, PodSandboxStatus } from '../../gen/runtime/v1/api.js';
 import type { Area } from '../areas.js';
 import type { ContainersArea } from '../containers/api.js';
 
@@ -29,5 +29,7 @@ export interface SandboxView {
 export interface PodsArea extends Area {
   /** A sandbox by full id or unambiguous prefix. */
   get(id: string): SandboxView | undefined;
+  /** The CRI status of a pod (exact id) as PodSandboxStatus reports it: what container events carry for kubelet's evented PLEG. */
+  status(id: string): DeepPartial<PodSandboxStatus> | undefined;
   attachContainers(containers: ContainersArea): void;
 }

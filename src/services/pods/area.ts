@@ -16,6 +16,7 @@ import { makeRunPodSandbox } from './run-pod-sandbox.js';
 import { SandboxStore } from './sandbox-store.js';
 import { makeStopPodSandbox } from './stop-pod-sandbox.js';
 import { makeUpdatePodSandboxResources } from './update-pod-sandbox-resources.js';
+import { statusOf } from './pod-sandbox-status.js';
 
 
 
@@ -67,6 +68,10 @@ export async function createPods(base: Pick<Deps, 'config' | 'log' | 'cni' | 'ev
       } catch {
         return undefined; // ambiguous prefix
       }
+    },
+    status(id) {
+      const sb = store.get(id);
+      return sb ? statusOf(sb) : undefined;
     },
     attachContainers(c) {
       containers = c;

@@ -1,0 +1,167 @@
+/**
+ * The program sys-helper.ts runs: python3 (a runtime dependency already, see
+ * runtime/tty-helper.ts) calling mount(2), umount2(2), unshare(2) and setns(2) through
+ * ctypes. Node has no binding for these, and each `mount`/`umount`/`unshare`/`nsenter`
+ * spawned from the daemon cost 5–12 ms here (a fork of a ~100 MB process, then
+ * util-linux parsing the whole mount table, which grows with every pod). One
+ * long-lived helper answers each request in well under a millisecond.
+ *
+ * Protocol: one JSON object a line on stdin, {"id": N, "op": "...", ...}; one JSON line
+ * a reply on stdout, {"id": N, "ok": true, ...} or {"id": N, "ok": false, "errno": E,
+ * "error": "..."}. Requests are served one at a time, in order.
+ *
+ * Ops:
+ *   mount   {source, target, fstype, flags: [names], data}
+ *   umount  {target}: not mounted (EINVAL) or missing (ENOENT) is success, {"was": false};
+ *           busy (EBUSY) falls back to a lazy detach, as `umount -l` does
+ *   pin     {net?, ipc?, uts?, hostname?, sysctls: [[procSysPath, value]...]}: a forked
+ *           child unshares the asked namespaces, bind-mounts each onto its file (as
+ *           `unshare --net=FILE` does), then sets the hostname, brings lo up and writes
+ *           the sysctls from inside them, and exits
+ *   netdev  {netns}: /proc/net/dev as seen inside that network namespace (setns there
+ *           and back: this process has one thread, so nothing else sees the switch)
+ */
+export const SYS_HELPER_SOURCE = String.raw`
+import ctypes, json, os, socket, struct, sys, fcntl
+libc = ctypes.CDLL(None, use_errno=True)
+# Die with the daemon (PR_SET_PDEATHSIG = 1, SIGKILL); stdin EOF also ends the loop.
+libc.prctl(1, 9)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+libc.unshare.argtypes = [ctypes.c_int]
+libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+FLAGS = {'ro': 1, 'nosuid': 2, 'nodev': 4, 'noexec': 8, 'bind': 4096, 'rec': 16384}
+CLONE = {'net': 0x40000000, 'ipc': 0x08000000, 'uts': 0x04000000}
+EINVAL, ENOENT, EBUSY, MNT_DETACH = 22, 2, 16, 2
+
+class Fail(Exception):
+    def __init__(self, err, what):
+        super().__init__(what)
+        self.err = err
+
+def check(rc, what):
+    if rc != 0:
+        e = ctypes.get_errno()
+        raise Fail(e, '%s: %s' % (what, os.strerror(e)))
+
+def b(s):
+    return None if s is None else s.encode()
+
+def do_mount(r):
+    flags = 0
+    for f in r.get('flags', []):
+        flags |= FLAGS[f]
+    check(libc.mount(b(r['source']), b(r['target']), b(r.get('fstype')), flags, b(r.get('data'))),
+          'mount %s on %s' % (r.get('fstype') or r['source'], r['target']))
+    return {}
+
+def do_umount(r):
+    # Until nothing is mounted there: a path mounted twice (a retried step) comes clean too.
+    t = b(r['target'])
+    was, lazy = False, False
+    for _ in range(16):
+        if libc.umount2(t, 0) == 0:
+            was = True
+            continue
+        e = ctypes.get_errno()
+        if e in (EINVAL, ENOENT):
+            return {'was': was, 'lazy': lazy}
+        if e != EBUSY:
+            raise Fail(e, 'umount %s: %s' % (r['target'], os.strerror(e)))
+        check(libc.umount2(t, MNT_DETACH), 'umount -l %s' % r['target'])
+        was, lazy = True, True
+    raise Fail(EBUSY, 'umount %s: still mounted after 16 unmounts' % r['target'])
+
+def lo_up():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        req = struct.pack('16sH14s', b'lo', 0, b'')
+        flags = struct.unpack('16sH14s', fcntl.ioctl(s, 0x8913, req))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s, 0x8914, struct.pack('16sH14s', b'lo', flags | 1, b''))  # SIOCSIFFLAGS, IFF_UP
+    finally:
+        s.close()
+
+def pin_child(r, w):
+    kinds = [k for k in ('net', 'ipc', 'uts') if r.get(k)]
+    flags = 0
+    for k in kinds:
+        flags |= CLONE[k]
+    check(libc.unshare(flags), 'unshare ' + ','.join(kinds))
+    for k in kinds:
+        check(libc.mount(b('/proc/self/ns/' + k), b(r[k]), None, FLAGS['bind'], None), 'pin %s namespace on %s' % (k, r[k]))
+    if r.get('uts') and r.get('hostname'):
+        h = b(r['hostname'])
+        check(libc.sethostname(h, len(h)), 'set hostname')
+    if r.get('net'):
+        lo_up()
+    for path, value in r.get('sysctls', []):
+        with open('/proc/sys/' + path, 'w') as f:
+            f.write(value)
+
+def do_pin(r):
+    rd, wr = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rd)
+        code = 0
+        try:
+            pin_child(r, wr)
+        except Fail as e:
+            os.write(wr, json.dumps({'errno': e.err, 'error': str(e)}).encode())
+            code = 1
+        except OSError as e:
+            os.write(wr, json.dumps({'errno': e.errno or 0, 'error': '%s: %s' % (e.filename or 'pin', e.strerror)}).encode())
+            code = 1
+        except BaseException as e:
+            os.write(wr, json.dumps({'errno': 0, 'error': repr(e)}).encode())
+            code = 1
+        os._exit(code)
+    os.close(wr)
+    out = b''
+    while True:
+        chunk = os.read(rd, 65536)
+        if not chunk:
+            break
+        out += chunk
+    os.close(rd)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        info = json.loads(out) if out else {'errno': 0, 'error': 'pin child ended with status %d' % status}
+        raise Fail(info['errno'], info['error'])
+    return {}
+
+def do_netdev(r):
+    target = os.open(r['netns'], os.O_RDONLY)
+    home = os.open('/proc/self/ns/net', os.O_RDONLY)
+    try:
+        check(libc.setns(target, CLONE['net']), 'enter %s' % r['netns'])
+        try:
+            with open('/proc/self/net/dev') as f:
+                text = f.read()
+        finally:
+            # Back home, or this helper would serve every later request from the pod's netns.
+            if libc.setns(home, CLONE['net']) != 0:
+                os._exit(70)
+        return {'text': text}
+    finally:
+        os.close(target)
+        os.close(home)
+
+OPS = {'mount': do_mount, 'umount': do_umount, 'pin': do_pin, 'netdev': do_netdev}
+out = sys.stdout
+for line in sys.stdin:
+    r = json.loads(line)
+    try:
+        reply = OPS[r['op']](r)
+        reply['id'] = r['id']
+        reply['ok'] = True
+    except Fail as e:
+        reply = {'id': r['id'], 'ok': False, 'errno': e.err, 'error': str(e)}
+    except OSError as e:
+        reply = {'id': r['id'], 'ok': False, 'errno': e.errno or 0, 'error': '%s: %s' % (e.filename or r['op'], e.strerror)}
+    except Exception as e:
+        reply = {'id': r['id'], 'ok': False, 'errno': 0, 'error': repr(e)}
+    out.write(json.dumps(reply) + '\n')
+    out.flush()
+`;
