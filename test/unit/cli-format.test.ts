@@ -42,9 +42,9 @@ test('human forms', () => {
   assert.equal(stateName('SANDBOX_NOTREADY'), 'NotReady');
 });
 
-test('output formats: json and yaml of protos, bigints as strings; a bad -o is usage', () => {
-  assert.equal(renderData({ a: 1n, b: ['x'] }, 'json'), '{\n  "a": "1",\n  "b": [\n    "x"\n  ]\n}\n');
-  assert.equal(renderData({ a: 1n, b: ['x'] }, 'yaml'), 'a: "1"\nb:\n  - x\n');
+test('output formats: json and yaml of protos, bigints as strings; a bad -o is usage', async () => {
+  assert.equal(await renderData({ a: 1n, b: ['x'] }, 'json'), '{\n  "a": "1",\n  "b": [\n    "x"\n  ]\n}\n');
+  assert.equal(await renderData({ a: 1n, b: ['x'] }, 'yaml'), 'a: "1"\nb:\n  - x\n');
   assert.equal(parseFormat(undefined), 'table');
   assert.throws(() => parseFormat('xml'), UsageError);
   assert.throws(() => parseFormat('table', ['json', 'yaml']), UsageError);
