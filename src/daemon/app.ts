@@ -77,6 +77,8 @@ export async function startDaemon(config: Readonly<Config>, log: Logger): Promis
       cri: criCaller(handlers, () => backgroundContext(log, 'play', shutdown.signal)),
       log,
       events: deps.events,
+      manifestDir: config.pods.manifest_dir,
+      dirLogDir: config.pods.log_dir,
     });
     reconciler = play;
     server = new CriServer(

@@ -33,7 +33,9 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function setUpCliEnv(opts: { registriesExtra?: (regHost: string) => string; beforeDaemon?: (regHost: string) => Promise<void> } = {}): Promise<CliEnv> {
+export async function setUpCliEnv(
+  opts: { registriesExtra?: (regHost: string) => string; beforeDaemon?: (regHost: string) => Promise<void>; extraToml?: (dir: string, logs: string) => string } = {},
+): Promise<CliEnv> {
   const dir = tempDir('cricket-cli-');
   const logs = join(dir, 'logs');
   mkdirSync(logs, { recursive: true });
@@ -44,7 +46,7 @@ export async function setUpCliEnv(opts: { registriesExtra?: (regHost: string) =>
     const image = await pushBusyboxImage(reg.host, 'cli/busybox', 'v1');
     await opts.beforeDaemon?.(reg.host);
     const extra = opts.registriesExtra?.(reg.host);
-    const toml = `${imagesConfigToml(dir, reg.host, extra !== undefined ? { extra } : {})}\n[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n`;
+    const toml = `${imagesConfigToml(dir, reg.host, extra !== undefined ? { extra } : {})}\n[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n${opts.extraToml?.(dir, logs) ?? ''}`;
     const ddir = join(dir, 'daemon');
     mkdirSync(ddir);
     const daemonArgs = ['--cni-conf-dir', net.confDir];

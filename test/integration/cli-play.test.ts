@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setUpCliEnv, type CliEnv } from './cli-env.js';
 
@@ -66,7 +66,12 @@ stringData: { token: s3cret }
 `;
 
 test('cricket play', { timeout: 240_000 }, async (t) => {
-  const env: CliEnv = await setUpCliEnv();
+  const env: CliEnv = await setUpCliEnv({
+    extraToml: (dir, logs) => {
+      mkdirSync(join(dir, 'manifests'));
+      return `[pods]\nmanifest_dir = ${JSON.stringify(join(dir, 'manifests'))}\nlog_dir = ${JSON.stringify(logs)}\n`;
+    },
+  });
   t.after(() => env.cleanup());
   const file = join(env.dir, 'demo.yaml');
   writeFileSync(file, manifest(env.image.ref));
@@ -194,6 +199,29 @@ spec:
     assert.ok(doomed.restarts >= 1);
     const down = await play('--down', probes);
     assert.equal(down.stdout, 'removed pod/default/probed\nremoved pod/default/doomed\nremoved pod/default/secured\n');
+  });
+
+  await t.test('manifest_dir: a file added is played, play --down leaves it alone, removing the file removes its pod', async () => {
+    const staticFile = join(env.dir, 'manifests', 'static.yaml');
+    writeFileSync(staticFile, `kind: Pod\nmetadata: { name: static }\nspec:\n  containers:\n    - { name: s, image: ${env.image.ref}, command: [sleep, '1000'] }\n`);
+    for (let i = 0; ; i++) {
+      const p = (await rows()).find((x) => x.name === 'static');
+      if (p?.status === 'Running') break;
+      assert.ok(i < 200, `static pod not running: ${JSON.stringify(p)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const down = await play('--down', staticFile);
+    assert.equal(down.code, 0);
+    assert.match(down.stderr, /comes from .*static\.yaml; remove that file instead/);
+    assert.ok((await rows()).some((x) => x.name === 'static'));
+    rmSync(staticFile);
+    for (let i = 0; ; i++) {
+      if (!(await rows()).some((x) => x.name === 'static')) break;
+      assert.ok(i < 200, 'static pod still there after its file went');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const left = (await env.d.client.call('ListPodSandbox', {})).items.filter((p) => p.metadata?.name === 'static');
+    assert.deepEqual(left, []);
   });
 
   await t.test('play --down removes the pod, its containers and its volumes', async () => {
