@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   } catch (err) {
     die((err as Error).message, 2);
   }
-  const log = createLogger(config.daemon.log_level);
+  const log = createLogger(config.daemon.log_level, { human: process.stdout.isTTY === true });
   let daemon;
   try {
     daemon = await startDaemon(config, log);
