@@ -103,6 +103,15 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
     assert.equal((await rows()).length, 0);
   });
 
+  // A pod someone else made over the CRI (kubelet, say), with the same name: never the reconciler's to touch.
+  const foreign = await env.d.client.call('RunPodSandbox', {
+    config: {
+      metadata: { name: 'demo', namespace: 'default', uid: 'kubelets-own-uid', attempt: 0 },
+      logDirectory: join(env.logs, 'foreign'),
+      linux: { securityContext: { namespaceOptions: { network: 2 } } },
+    },
+  });
+
   let firstSandbox = '';
   await t.test('init first, then both containers; the flaky one restarts with back-off', async () => {
     const r = await play(file);
@@ -131,7 +140,7 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
   await t.test('playing the same file again converges', async () => {
     const r = await play(file);
     assert.equal(r.code, 0, r.stderr);
-    const pods = (await env.d.client.call('ListPodSandbox', {})).items;
+    const pods = (await env.d.client.call('ListPodSandbox', {})).items.filter((p) => p.id !== foreign.podSandboxId);
     assert.equal(pods.length, 1);
     assert.equal(pods[0]!.id, firstSandbox);
     assert.equal((await rows())[0]!.restarts, 2);
@@ -228,7 +237,8 @@ spec:
     const r = await play('--down', file);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'removed pod/default/demo\n');
-    assert.equal((await env.d.client.call('ListPodSandbox', {})).items.length, 0);
+    const left = (await env.d.client.call('ListPodSandbox', {})).items;
+    assert.deepEqual(left.map((p) => [p.id, p.state]), [[foreign.podSandboxId, 0]], 'only the pod the reconciler did not make is left, untouched');
     assert.equal((await env.d.client.call('ListContainers', {})).containers.length, 0);
     assert.deepEqual(await rows(), []);
     const vols = join(env.d.root, 'play', 'volumes');
