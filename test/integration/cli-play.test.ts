@@ -50,7 +50,7 @@ spec:
       volumeMounts: [{ name: shared, mountPath: /shared }, { name: cfg, mountPath: /etc/cfg }, { name: sec, mountPath: /etc/sec }]
     - name: flaky
       image: ${image}
-      command: [sh, -c, 'n=$(cat /shared/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /shared/count; [ $n -ge 3 ] && exec sleep 1000; exit 1']
+      command: [sh, -c, 'n=$(cat /shared/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /shared/count; echo run-$n; [ $n -ge 3 ] && exec sleep 1000; exit 1']
       volumeMounts: [{ name: shared, mountPath: /shared }]
       lifecycle: { preStop: { exec: { command: [true] } } }
 ---
@@ -132,6 +132,9 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
     const { row } = await until((p) => p?.status === 'Running' && p.ready === '2/2', 'flaky running after its second failure');
     assert.equal(row!.restarts, 2);
     assert.equal(row!.sandboxId, firstSandbox);
+    // The attempt before the running one said its last words in <attempt-1>.log.
+    assert.equal((await env.cli(['logs', 'flaky'])).stdout, 'run-3\n');
+    assert.equal((await env.cli(['logs', '--previous', 'flaky'])).stdout, 'run-2\n');
     const table = await env.cli(['get', 'pods']);
     assert.match(table.stdout, /^NAMESPACE\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\n/);
     assert.match(table.stdout, /default\s+demo\s+2\/2\s+Running\s+2\s+\d+[smh]\n/);

@@ -201,6 +201,7 @@ test('cricket CLI against a real daemon', { timeout: 300_000 }, async (t) => {
     assert.match((await env.cli(['ps', '-a'])).stdout, /Exited\s+web/);
     ok(await env.cli(['rm', 'web']));
     assert.equal((await env.cli(['ps', '-a', '-q'])).stdout, '');
+    assert.equal((await env.cli(['pods', '-l', '-q'])).stdout.trim().length, 64, 'pods -l: the newest only');
     assert.equal((await env.cli(['rmp', 'web'])).code, 2, 'a ready pod needs -f');
     ok(await env.cli(['rmp', '-f', 'web']));
     assert.equal((await env.cli(['pods', '-q'])).stdout, '');

@@ -21,9 +21,9 @@ export function imagesCommand(io: CliIo): Command {
     .argument('[filter]', 'only images whose reference contains this')
     .option('-q, --quiet', 'print ids only')
     .option('-o, --output <format>', 'table, json or yaml', 'table')
-    .option('--digest', 'show the repo digests')
+    .option('--digests', 'show the repo digests')
     .option('--no-trunc', 'full ids')
-    .action(async (filter: string | undefined, opts: { quiet?: boolean; output?: string; digest?: boolean; trunc?: boolean }, cmd: Command) => {
+    .action(async (filter: string | undefined, opts: { quiet?: boolean; output?: string; digests?: boolean; trunc?: boolean }, cmd: Command) => {
       const format = parseFormat(opts.output);
       const { images } = await io.session(cmd).call('ListImages', {});
       const list = images.filter((i) => filter === undefined || [...i.repoTags, ...i.repoDigests, i.id].some((r) => r.includes(filter)));
@@ -34,10 +34,10 @@ export function imagesCommand(io: CliIo): Command {
         const tags = i.repoTags.length > 0 ? i.repoTags.map(splitTag) : [[(i.repoDigests[0] ?? '<none>').split('@')[0]!, '<none>'] as [string, string]];
         const digest = i.repoDigests[0]?.split('@')[1] ?? '';
         for (const [repo, tag] of tags) {
-          rows.push([repo, tag, ...(opts.digest ? [shortId(digest, opts.trunc === false)] : []), shortId(i.id, opts.trunc === false), bytes(i.size)]);
+          rows.push([repo, tag, ...(opts.digests ? [shortId(digest, opts.trunc === false)] : []), shortId(i.id, opts.trunc === false), bytes(i.size)]);
         }
       }
-      const cols = [{ header: 'IMAGE', shrink: true }, { header: 'TAG', shrink: true }, ...(opts.digest ? [{ header: 'DIGEST' }] : []), { header: 'IMAGE ID' }, { header: 'SIZE' }];
+      const cols = [{ header: 'IMAGE', shrink: true }, { header: 'TAG', shrink: true }, ...(opts.digests ? [{ header: 'DIGEST' }] : []), { header: 'IMAGE ID' }, { header: 'SIZE' }];
       io.out(renderTable(cols, rows, io.width()));
     });
 }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
 import { CriLogParser, parseSince, type LogLine } from '../logs/cri-log.js';
@@ -12,6 +12,7 @@ export interface LogsOptions {
   tail?: string;
   since?: string;
   timestamps?: boolean;
+  previous?: boolean;
 }
 
 /**
@@ -24,6 +25,13 @@ export async function printLogs(io: CliIo, s: Session, containerId: string, o: L
   let path = st?.logPath ?? '';
   if (path === '') throw new UsageError(`container ${containerId.slice(0, 13)} has no log file (its pod has no log directory)`);
   if (!isAbsolute(path)) throw new UsageError(`container log path ${path} is not absolute`);
+  if (o.previous) {
+    // The attempt before this one logged beside it as <attempt-1>.log (kubelet's layout),
+    // whether or not that container is still listed.
+    const attempt = st?.metadata?.attempt ?? 0;
+    if (attempt === 0) throw new UsageError(`container ${containerId.slice(0, 13)} has no previous attempt`);
+    path = join(dirname(path), `${attempt - 1}.log`);
+  }
   path = join(path);
   const tail = o.tail === undefined || o.tail === '-1' ? -1 : Number(o.tail);
   if (!Number.isInteger(tail) || tail < -1) throw new UsageError(`--tail takes a number of lines, not "${o.tail}"`);
@@ -81,6 +89,7 @@ export function logsCommand(io: CliIo): Command {
     .option('--tail <lines>', 'only the last N lines (-1: all)')
     .option('--since <when>', 'only lines since a duration ago (10s, 5m, 1h) or an RFC 3339 time')
     .option('--timestamps', "prefix each line with the runtime's timestamp")
+    .option('-p, --previous', "the previous attempt's log (a restarted container's last words)")
     .action(async (ref: string, opts: LogsOptions, cmd: Command) => {
       const s = io.session(cmd);
       const c = await resolveContainer(s, ref);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { PodSandbox, podSandboxStateToJSON } from '../../gen/runtime/v1/api.js';
 import type { CliIo } from '../cli-io.js';
+import { UsageError } from '../exit-codes.js';
 import { ago, shortId, stateName } from '../format/human.js';
 import { parseFormat, renderData } from '../format/output.js';
 import { renderTable } from '../format/table.js';
@@ -15,6 +16,8 @@ interface PodsOptions {
   quiet?: boolean;
   output?: string;
   noTrunc?: boolean;
+  latest?: boolean;
+  last?: number;
 }
 
 export function podsCommand(io: CliIo): Command {
@@ -25,6 +28,12 @@ export function podsCommand(io: CliIo): Command {
     .option('-s, --state <state>', 'only pods in this state: ready or notready')
     .option('--label <key=value>', 'only pods with this label (repeatable)', collectLabel)
     .option('--id <prefix>', 'only pods whose id starts with this')
+    .option('-l, --latest', 'only the newest')
+    .option('--last <n>', 'only the newest N', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new UsageError(`--last takes a count, not "${v}"`);
+      return n;
+    })
     .option('-q, --quiet', 'print ids only')
     .option('-o, --output <format>', 'table, json or yaml', 'table')
     .option('--no-trunc', 'full ids')
@@ -40,7 +49,8 @@ export function podsCommand(io: CliIo): Command {
             stateMatches(podSandboxStateToJSON(p.state), opts.state) &&
             matchesLabels(p.labels, opts.label),
         )
-        .sort((a, b) => Number(b.createdAt - a.createdAt));
+        .sort((a, b) => Number(b.createdAt - a.createdAt))
+        .slice(0, opts.latest ? 1 : (opts.last ?? Infinity) || Infinity);
       if (opts.quiet) return io.out(pods.map((p) => `${p.id}\n`).join(''));
       if (format !== 'table') return io.out(await renderData({ items: pods.map((p) => PodSandbox.toJSON(p)) }, format));
       const full = opts.trunc === false;

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { Container, containerStateToJSON } from '../../gen/runtime/v1/api.js';
 import type { CliIo } from '../cli-io.js';
+import { UsageError } from '../exit-codes.js';
 import { ago, shortId, stateName } from '../format/human.js';
 import { parseFormat, renderData } from '../format/output.js';
 import { renderTable } from '../format/table.js';
@@ -17,6 +18,8 @@ interface PsOptions {
   quiet?: boolean;
   output?: string;
   trunc?: boolean;
+  latest?: boolean;
+  last?: number;
 }
 
 export function psCommand(io: CliIo): Command {
@@ -28,6 +31,12 @@ export function psCommand(io: CliIo): Command {
     .option('-s, --state <state>', 'only containers in this state: created, running, exited, unknown')
     .option('--label <key=value>', 'only containers with this label (repeatable)', collectLabel)
     .option('--image <image>', 'only containers whose image reference contains this')
+    .option('-l, --latest', 'only the newest')
+    .option('--last <n>', 'only the newest N', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new UsageError(`--last takes a count, not "${v}"`);
+      return n;
+    })
     .option('-q, --quiet', 'print ids only')
     .option('-o, --output <format>', 'table, json or yaml', 'table')
     .option('--no-trunc', 'full ids')
@@ -47,7 +56,8 @@ export function psCommand(io: CliIo): Command {
             stateMatches(containerStateToJSON(c.state), opts.state) &&
             matchesLabels(c.labels, opts.label),
         )
-        .sort((a, b) => Number(b.createdAt - a.createdAt));
+        .sort((a, b) => Number(b.createdAt - a.createdAt))
+        .slice(0, opts.latest ? 1 : (opts.last ?? Infinity) || Infinity);
       if (opts.quiet) return io.out(list.map((c) => `${c.id}\n`).join(''));
       if (format !== 'table') return io.out(await renderData({ containers: list.map((c) => Container.toJSON(c)) }, format));
       const full = opts.trunc === false;

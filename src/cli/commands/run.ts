@@ -140,8 +140,17 @@ export function runCommand(io: CliIo): Command {
               if (st?.state === 2) return undefined;
               throw err;
             });
-          if (attach) await runRemote(io, attach.url, { interactive: opts.interactive === true, tty });
-          else await printLogs(io, s, containerId, {});
+          // It may also end between the URL and the session: then too, its log has it all.
+          const attached = attach
+            ? await runRemote(io, attach.url, { interactive: opts.interactive === true, tty }).then(
+                () => true,
+                async (err: unknown) => {
+                  if ((await s.call('ContainerStatus', { containerId })).status?.state === 2) return false;
+                  throw err;
+                },
+              )
+            : false;
+          if (!attached) await printLogs(io, s, containerId, {});
         } else {
           await printLogs(io, s, containerId, { follow: true });
           // Still running: the follow ended with Ctrl-C, which stops the container as docker run does.
