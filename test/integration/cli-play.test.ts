@@ -156,11 +156,14 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
       `kind: Pod
 metadata: { name: probed }
 spec:
+  volumes:
+    - { name: mem, emptyDir: { medium: Memory, sizeLimit: 16Mi } }
   containers:
     - name: later
       image: ${env.image.ref}
       command: [sh, -c, 'exec sleep 1000']
       readinessProbe: { exec: { command: [cat, /tmp/ready] }, periodSeconds: 1 }
+      volumeMounts: [{ name: mem, mountPath: /mem }]
     - name: web
       image: ${env.image.ref}
       command: [sh, -c, 'mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www']
@@ -201,6 +204,8 @@ spec:
     };
     // web answers HTTP, later has no /tmp/ready yet: one of two ready, both running.
     await wait('probed', (p) => p?.ready === '1/2' && p.status === 'Running', 'web ready over httpGet');
+    const mem = await env.cli(['exec', 'later', 'sh', '-c', 'grep " /mem " /proc/mounts']);
+    assert.match(mem.stdout, /^\S+ \/mem tmpfs \S*size=16384k/, 'a Memory emptyDir is a tmpfs of its sizeLimit');
     assert.equal((await env.cli(['exec', 'later', 'touch', '/tmp/ready'])).code, 0);
     await wait('probed', (p) => p?.ready === '2/2', 'later ready once its exec probe passes');
     await wait('secured', (p) => p?.ready === '1/1', 'secured running');
@@ -211,6 +216,8 @@ spec:
     assert.ok(doomed.restarts >= 1);
     const down = await play('--down', probes);
     assert.equal(down.stdout, 'removed pod/default/probed\nremoved pod/default/doomed\nremoved pod/default/secured\n');
+    const { readFileSync } = await import('node:fs');
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(join(env.d.root, 'play', 'volumes')), 'the tmpfs went with its pod');
   });
 
   await t.test('manifest_dir: a file added is played, play --down leaves it alone, removing the file removes its pod', async () => {

@@ -62,7 +62,8 @@ export interface ContainerSpec {
 
 export interface VolumeSpec {
   name: string;
-  emptyDir?: { medium: string };
+  /** medium Memory: a tmpfs of sizeBytes (default: half the node's memory, as tmpfs's own default). */
+  emptyDir?: { medium: string; sizeBytes?: number };
   hostPath?: { path: string };
   /** A configMap or secret volume: its files (relative path, base64 bytes), taken from the ConfigMap/Secret in the same file. */
   files?: { path: string; dataB64: string }[];
@@ -470,9 +471,16 @@ function pod(r: Reader, doc: Document, idx: number): PodManifest | undefined {
     if (vm.has('emptyDir')) {
       const ed = r.map(vm.get('emptyDir'), `${p}.emptyDir`, ['medium', 'sizeLimit']);
       const medium = r.oneOf(ed.get('medium'), `${p}.emptyDir.medium`, ['', 'Memory'] as const, '');
-      if (medium === 'Memory') r.warnings.push(`${r.where(ed.get('medium'))}: ${p}.emptyDir.medium: Memory is not supported yet; the volume is on disk`);
-      if (ed.has('sizeLimit')) r.warnings.push(`${r.where(ed.get('sizeLimit'))}: ${p}.emptyDir.sizeLimit is not enforced; ignored`);
-      return { name: vname, emptyDir: { medium } };
+      let sizeBytes: number | undefined;
+      const sl = ed.get('sizeLimit');
+      if (sl !== undefined) {
+        const text = isScalar(sl) ? String(sl.value) : '';
+        sizeBytes = parseQuantity(text, 'memory');
+        if (sizeBytes === undefined || sizeBytes <= 0) r.fail(sl, `${p}.emptyDir.sizeLimit`, `"${text}" is not a size (64Mi, 1G)`);
+        // A tmpfs is sized by it; a directory on disk is not watched.
+        if (medium !== 'Memory') r.warnings.push(`${r.where(sl)}: ${p}.emptyDir.sizeLimit is enforced only with medium: Memory; ignored`);
+      }
+      return { name: vname, emptyDir: { medium, ...(sizeBytes !== undefined ? { sizeBytes } : {}) } };
     }
     if (vm.has('hostPath')) {
       const hp = r.map(vm.get('hostPath'), `${p}.hostPath`, ['path'], ['type']);

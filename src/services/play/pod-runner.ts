@@ -1,5 +1,6 @@
-import { chmod, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname, totalmem } from 'node:os';
+import { mountShm, unmountShm } from '../../host/shm.js';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { Logger } from 'pino';
 import { isCode } from '../../core/errors.js';
@@ -101,6 +102,10 @@ export class PodRunner {
     for (const p of items) {
       await this.#d.cri('StopPodSandbox', { podSandboxId: p.id });
       await this.#d.cri('RemovePodSandbox', { podSandboxId: p.id });
+    }
+    for (const v of this.manifest.volumes) {
+      const dir = join(this.#d.volumesDir, v.name);
+      if (v.emptyDir?.medium === 'Memory' && (await isMountPoint(dir))) await unmountShm(dir);
     }
     await rm(this.#d.volumesDir, { recursive: true, force: true });
   }
@@ -314,7 +319,11 @@ export class PodRunner {
       const vol = m.volumes.find((v) => v.name === vm.name)!;
       let hostPath = vol.hostPath?.path;
       let readonly = vm.readOnly;
-      if (vol.emptyDir) {
+      if (vol.emptyDir?.medium === 'Memory') {
+        // A tmpfs, as kubelet makes it; mounted once per pod (again after a reboot emptied it).
+        hostPath = join(this.#d.volumesDir, vol.name);
+        if (!(await isMountPoint(hostPath))) await mountShm(hostPath, vol.emptyDir.sizeBytes ?? Math.floor(totalmem() / 2));
+      } else if (vol.emptyDir) {
         hostPath = join(this.#d.volumesDir, vol.name);
         await mkdir(hostPath, { recursive: true });
         await chmod(hostPath, 0o777); // as kubelet makes it: any container user may write (mkdir's mode is under the umask)
@@ -390,6 +399,13 @@ export function linuxOf(spec: ContainerSpec, pod: PodManifest): DeepPartial<Linu
         : {}),
     },
   };
+}
+
+/** Whether a path is a mount point now (/proc/self/mountinfo's fifth field, octal escapes as the kernel writes them). */
+async function isMountPoint(p: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const esc = p.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return info.split('\n').some((l) => l.split(' ')[4] === esc);
 }
 
 async function exists(p: string): Promise<boolean> {
