@@ -167,6 +167,7 @@ spec:
   - name: c
     image: i
     env: [{ name: A, valueFrom: { configMapKeyRef: { name: cm, key: a } } }, { name: B, valueFrom: { secretKeyRef: { name: sec, key: b } } }]
+    envFrom: [{ configMapRef: { name: cm }, prefix: CM_ }, { secretRef: { name: sec } }]
 ---
 kind: ConfigMap
 metadata: {name: cm, namespace: ns}
@@ -180,11 +181,17 @@ data: { b: YmV0YQ== }
   const { pods, warnings } = parseManifests(text, 'c.yaml');
   assert.deepEqual(warnings, []);
   const p = pods[0]!;
-  assert.deepEqual(p.containers[0]!.env, [{ name: 'A', value: 'alpha' }, { name: 'B', value: 'beta' }]);
+  assert.deepEqual(p.containers[0]!.env, [
+    { name: 'CM_a', value: 'alpha' },
+    { name: 'CM_bin', value: '\u0000\u0001' },
+    { name: 'b', value: 'beta' },
+    { name: 'A', value: 'alpha' },
+    { name: 'B', value: 'beta' },
+  ]);
   assert.deepEqual(p.volumes[0]!.files, [{ path: 'a', dataB64: Buffer.from('alpha').toString('base64') }, { path: 'bin', dataB64: 'AAE=' }]);
   assert.deepEqual(p.volumes[1]!.files, [{ path: 'dir/b.txt', dataB64: 'YmV0YQ==' }]);
   assert.deepEqual(p.volumes[2]!.files, []);
-  assert.throws(() => parseManifests(text.replace('namespace: ns}\ndata: { a', 'namespace: other}\ndata: { a'), 'c.yaml'), /c\.yaml:11: spec\.containers\[0\]\.env\[0\]\.valueFrom\.configMapKeyRef: ConfigMap cm is not in c\.yaml/);
+  assert.throws(() => parseManifests(text.replace('namespace: ns}\ndata: { a', 'namespace: other}\ndata: { a'), 'c.yaml'), /ConfigMap cm is not in c\.yaml/);
   assert.throws(() => parseManifests(text.replace('path: dir/b.txt', 'path: ../b'), 'c.yaml'), /must be a relative path without \.\./);
   assert.throws(() => parseManifests(text.replace('key: a }', 'key: zz }'), 'c.yaml'), /cm has no key "zz"/);
 });

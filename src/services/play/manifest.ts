@@ -195,8 +195,8 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
   const m = r.map(
     node,
     path,
-    ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'workingDir', 'ports', 'volumeMounts', 'livenessProbe', 'readinessProbe', 'startupProbe', 'resources', 'securityContext'],
-    ['lifecycle', 'envFrom', 'stdin', 'tty', 'terminationMessagePath', 'terminationMessagePolicy'],
+    ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'envFrom', 'workingDir', 'ports', 'volumeMounts', 'livenessProbe', 'readinessProbe', 'startupProbe', 'resources', 'securityContext'],
+    ['lifecycle', 'stdin', 'tty', 'terminationMessagePath', 'terminationMessagePolicy'],
   );
   const name = r.str(m.get('name'), `${path}.name`, undefined, node);
   if (!DNS_LABEL.test(name)) r.fail(m.get('name'), `${path}.name`, `"${name}" is not a DNS label (a-z, 0-9, -)`);
@@ -227,6 +227,23 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
     if (!FIELD_REFS.has(fieldPath)) r.fail(fr.get('fieldPath'), `${p}.valueFrom.fieldRef.fieldPath`, `must be one of ${[...FIELD_REFS].join(', ')}`);
     return { name, fieldPath };
   });
+  // envFrom first, then env: a name in env wins, as in Kubernetes.
+  const fromEnv: EnvVar[] = [];
+  for (const [i, n] of r.seq(m.get('envFrom'), `${path}.envFrom`).entries()) {
+    const p = `${path}.envFrom[${i}]`;
+    const ef = r.map(n, p, ['configMapRef', 'secretRef', 'prefix']);
+    const prefix = r.str(ef.get('prefix'), `${p}.prefix`, '');
+    for (const refKind of ['configMapRef', 'secretRef'] as const) {
+      if (!ef.has(refKind)) continue;
+      const ref = r.map(ef.get(refKind), `${p}.${refKind}`, ['name', 'optional']);
+      const objName = r.str(ref.get('name'), `${p}.${refKind}.name`, undefined, ef.get(refKind));
+      const optional = r.bool(ref.get('optional'), `${p}.${refKind}.optional`);
+      const data = configData(r, refKind === 'configMapRef' ? 'ConfigMap' : 'Secret', objName, optional, ef.get(refKind), `${p}.${refKind}`);
+      for (const [k, b64] of data ?? []) fromEnv.push({ name: prefix + k, value: Buffer.from(b64, 'base64').toString('utf8') });
+    }
+  }
+  const named = new Set(env.map((e) => e.name));
+  const allEnv = [...fromEnv.filter((e) => !named.has(e.name)), ...env];
   const ports = r.seq(m.get('ports'), `${path}.ports`).map((n, i) => {
     const p = `${path}.ports[${i}]`;
     const pm = r.map(n, p, ['containerPort', 'hostPort', 'protocol', 'name'], ['hostIP']);
@@ -257,7 +274,7 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
     imagePullPolicy: r.oneOf(m.get('imagePullPolicy'), `${path}.imagePullPolicy`, ['Always', 'IfNotPresent', 'Never'] as const, policyDefault),
     command: r.strings(m.get('command'), `${path}.command`),
     args: r.strings(m.get('args'), `${path}.args`),
-    env,
+    env: allEnv,
     workingDir: r.str(m.get('workingDir'), `${path}.workingDir`, ''),
     ports,
     volumeMounts,
