@@ -1,6 +1,6 @@
 // The layering rules of ARCHITECTURE.md, checked by `make lint` (part of `make test`).
 // Each rule's comment is what a violation prints: it names the rule and why it exists.
-const ADAPTERS = '(registry|content|snapshots|cni|runtime|streams|oci)';
+const ADAPTERS = '(registry|content|snapshots|cni|runtime|streams|oci|metrics|tracing)';
 const LOWER = `(${ADAPTERS.slice(1, -1)}|host|store|core|config|gen)`;
 
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -23,7 +23,7 @@ module.exports = {
     {
       name: 'adapters-import-no-use-case',
       severity: 'error',
-      comment: 'Adapters and lower modules (registry, content, snapshots, cni, runtime, streams, oci, host, store, core, config) import no use case, no gRPC layer and no entry point: they declare the types they take.',
+      comment: 'Adapters and lower modules (registry, content, snapshots, cni, runtime, streams, oci, metrics, tracing, host, store, core, config) import no use case, no gRPC layer and no entry point: they declare the types they take.',
       from: { path: `^src/${LOWER}/` },
       to: { path: '^src/(services|server|daemon|cli|client)/' },
     },

@@ -7,10 +7,21 @@ SHELL := /bin/bash
 # iptables, util-linux (unshare, nsenter, mount), iproute2, attr and zstd (layer unpack),
 # socat and python3 (port-forward dialer, exec pty helper). What the tests add:
 # docker-registry on loopback, busybox-static for the images they build, openssl for a
-# throwaway TLS certificate.
+# throwaway TLS certificate, prometheus for promtool (checks the metrics text format;
+# Debian has no smaller package with it; the tests never start its server), systemd for
+# systemd-analyze verify of the shipped unit (nothing here needs systemd running), and
+# gVisor's runsc for the runsc handler's runs. runsc comes from bookworm-backports
+# (PKG/SUITE, see scripts/apt-ensure.sh): bookworm's own is too old (no systrap
+# platform); the backports source is added if missing.
 DEB_RUNTIME := runc conmon containernetworking-plugins catatonit iptables util-linux iproute2 attr zstd socat python3
-DEB_TEST := docker-registry busybox-static openssl
+DEB_TEST := docker-registry busybox-static openssl prometheus systemd runsc/bookworm-backports
 PREFIX ?= /usr/local
+# The suites for pods, containers and streaming that run a second time on gVisor
+# (CRICKET_TEST_HANDLER=runsc); only when TEST_FILES is not narrowed. RUNSC_TEST_FILES=
+# skips that run, RUNSC_TEST_FILES=<files> picks it.
+ifeq ($(origin TEST_FILES),undefined)
+RUNSC_TEST_FILES ?= $(addprefix dist/test/integration/,containers-lifecycle.test.js containers-input.test.js containers-security.test.js streaming-daemon.test.js pods-network.test.js)
+endif
 TEST_FILES ?= dist/test/unit dist/test/integration
 
 .PHONY: deps deps-runtime deps-test build lint run test unit integration bench bench-compare soak install clean cni-default
@@ -48,12 +59,15 @@ run: deps-runtime build cni-default
 
 test: deps-test build lint
 	node --test --test-concurrency=1 $(TEST_FILES)
+	$(if $(RUNSC_TEST_FILES),CRICKET_TEST_HANDLER=runsc node --test --test-concurrency=1 $(RUNSC_TEST_FILES))
 
 unit: build
+	@./scripts/apt-ensure.sh prometheus
 	node --test dist/test/unit
 
 integration: deps-test build
 	node --test --test-concurrency=1 dist/test/integration
+	$(if $(RUNSC_TEST_FILES),CRICKET_TEST_HANDLER=runsc node --test --test-concurrency=1 $(RUNSC_TEST_FILES))
 
 bench: deps-test build
 	node dist/bench/run.js

@@ -18,6 +18,8 @@ import { pct } from './lib-stats.js';
 const PODS = Number(process.env['BENCH_CALLS_PODS'] ?? 5);
 const CALLS = Number(process.env['BENCH_CALLS'] ?? 300);
 const PROF = process.env['BENCH_CALLS_CPU_PROF'];
+// BENCH_CALLS_METRICS=1: the daemon serves Prometheus metrics (what they add to a call).
+const METRICS = process.env['BENCH_CALLS_METRICS'] === '1';
 // BENCH_CALLS_TIMEOUT_MS: a deadline on every call, as kubelet and bench/compare set one.
 const OPTS = process.env['BENCH_CALLS_TIMEOUT_MS'] ? { timeoutMs: Number(process.env['BENCH_CALLS_TIMEOUT_MS']) } : {};
 
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
   mkdirSync(ddir);
   const d = await startDaemon({
     dir: ddir,
-    args: ['--cni-conf-dir', net.confDir],
+    args: ['--cni-conf-dir', net.confDir, ...(METRICS ? ['--metrics-address', '127.0.0.1:0'] : [])],
     configToml: `${imagesConfigToml(dir, reg.host)}\n[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n`,
     ...(PROF ? { env: { PATH: `${profNode(dir, PROF)}:${process.env['PATH'] ?? ''}` } } : {}),
   });

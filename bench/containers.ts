@@ -1,19 +1,49 @@
-import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NamespaceMode, type DeepPartial, type PodSandboxConfig } from '../src/gen/runtime/v1/api.js';
 import { startDaemon, tempDir } from '../test/helpers/daemon.js';
 import { pushBusyboxImage } from '../test/helpers/oci-image.js';
 import { makeTestNet } from '../test/helpers/pod-net.js';
 import { imagesConfigToml, startRegistry } from '../test/helpers/registry.js';
+import { RUNSC_HANDLER_TOML } from '../test/helpers/handler.js';
 import { tearDownBench } from './lib-teardown.js';
 import { line } from './lib-stats.js';
 
 // 50 pods of one container each on a private bridge network, one after another as
 // kubelet's pod workers on a quiet node: CreateContainer+StartContainer latency, the
 // whole pod start (RunPodSandbox → first container running), then the resident memory
-// of cricketd plus every conmon it started, with all 50 running.
+// of cricketd plus every conmon it started, with all 50 running. Then the same pod
+// start for RUNSC_PODS pods on gVisor (the runsc handler, when /usr/bin/runsc is
+// there), with the proportional memory (PSS) of each pod's runsc sandbox, gofer and
+// conmon: a gVisor pod's price beside a runc one's.
 
 const PODS = 50;
+const RUNSC_PODS = Number(process.env['BENCH_RUNSC_PODS'] ?? 10);
+const RUNSC = '/usr/bin/runsc';
+
+function pssKiB(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** runsc processes (sandbox, gofer) whose command line names this daemon's run root. */
+function runscPids(runRoot: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      if (cmd.includes('runsc') && cmd.includes(runRoot)) out.push(Number(p));
+    } catch {
+      // exited
+    }
+  }
+  return out;
+}
 
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -46,7 +76,7 @@ async function main(): Promise<void> {
   const d = await startDaemon({
     dir: ddir,
     args: ['--cni-conf-dir', net.confDir],
-    configToml: `${imagesConfigToml(dir, reg.host)}\n[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n`,
+    configToml: `${imagesConfigToml(dir, reg.host)}\n[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n${RUNSC_HANDLER_TOML}`,
   });
   const pods: string[] = [];
   try {
@@ -58,29 +88,33 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 50)); // recovery still running
       }
     }
-    const createStart: number[] = [];
-    const podStart: number[] = [];
-    for (let i = 0; i < PODS; i++) {
-      const config: DeepPartial<PodSandboxConfig> = {
-        metadata: { name: `bench-${i}`, namespace: 'bench', uid: `uid-${i}`, attempt: 0 },
-        hostname: `bench-${i}`,
-        logDirectory: join(logs, `bench_${i}`),
-        linux: { securityContext: { namespaceOptions: { network: NamespaceMode.POD, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD } } },
-      };
-      const t0 = process.hrtime.bigint();
-      const { podSandboxId } = await d.client.call('RunPodSandbox', { config });
-      pods.push(podSandboxId);
-      const t1 = process.hrtime.bigint();
-      const { containerId } = await d.client.call('CreateContainer', {
-        podSandboxId,
-        config: { metadata: { name: 'main', attempt: 0 }, image: { image: image.ref }, command: ['sleep', '3600'], logPath: 'main/0.log' },
-        sandboxConfig: config,
-      });
-      await d.client.call('StartContainer', { containerId });
-      const t2 = process.hrtime.bigint();
-      createStart.push(Number(t2 - t1) / 1e6);
-      podStart.push(Number(t2 - t0) / 1e6);
-    }
+    const startPods = async (handler: string, n: number) => {
+      const createStart: number[] = [];
+      const podStart: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const config: DeepPartial<PodSandboxConfig> = {
+          metadata: { name: `bench-${handler}-${i}`, namespace: 'bench', uid: `uid-${handler}-${i}`, attempt: 0 },
+          hostname: `bench-${i}`,
+          logDirectory: join(logs, `bench_${handler}_${i}`),
+          linux: { securityContext: { namespaceOptions: { network: NamespaceMode.POD, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD } } },
+        };
+        const t0 = process.hrtime.bigint();
+        const { podSandboxId } = await d.client.call('RunPodSandbox', { config, runtimeHandler: handler });
+        pods.push(podSandboxId);
+        const t1 = process.hrtime.bigint();
+        const { containerId } = await d.client.call('CreateContainer', {
+          podSandboxId,
+          config: { metadata: { name: 'main', attempt: 0 }, image: { image: image.ref }, command: ['sleep', '3600'], logPath: 'main/0.log' },
+          sandboxConfig: config,
+        });
+        await d.client.call('StartContainer', { containerId });
+        const t2 = process.hrtime.bigint();
+        createStart.push(Number(t2 - t1) / 1e6);
+        podStart.push(Number(t2 - t0) / 1e6);
+      }
+      return { createStart, podStart };
+    };
+    const { createStart, podStart } = await startPods('runc', PODS);
     const daemonPid = Number(readFileSync(join(d.runRoot, 'cricketd.pid'), 'utf8'));
     const conmons = conmonPids(d.runRoot);
     const daemonKiB = rssKiB(daemonPid);
@@ -90,6 +124,15 @@ async function main(): Promise<void> {
     console.log(
       `memory with ${PODS} pods running: cricketd ${(daemonKiB / 1024).toFixed(1)} MiB + ${conmons.length} conmon ${(conmonKiB / 1024).toFixed(1)} MiB = ${((daemonKiB + conmonKiB) / 1024).toFixed(1)} MiB RSS`,
     );
+    if (RUNSC_PODS > 0 && existsSync(RUNSC)) {
+      const before = new Set(conmonPids(d.runRoot));
+      const gv = await startPods('runsc', RUNSC_PODS);
+      console.log(line('runsc CreateContainer+StartContainer', gv.createStart));
+      console.log(line('runsc pod start (runp + create + start)', gv.podStart));
+      const sandboxKiB = runscPids(d.runRoot).reduce((n, p) => n + pssKiB(p), 0);
+      const gvConmonKiB = conmonPids(d.runRoot).filter((p) => !before.has(p)).reduce((n, p) => n + pssKiB(p), 0);
+      console.log(`memory per runsc pod: ${((sandboxKiB + gvConmonKiB) / 1024 / RUNSC_PODS).toFixed(1)} MiB PSS (runsc sandbox + gofer + conmon, ${RUNSC_PODS} pods)`);
+    }
   } finally {
     await tearDownBench(d, pods, net, reg, dir);
   }

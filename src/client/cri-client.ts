@@ -11,6 +11,8 @@ export interface CallOptions {
   /** Deadline for the call, like kubelet's per-RPC timeouts. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** gRPC metadata to send, e.g. a W3C `traceparent` as kubelet sends it. */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 /** A gRPC error with its status code, as any CRI client sees it. */
@@ -54,7 +56,7 @@ export class CriClient {
         w.serialize,
         w.deserialize,
         w.request,
-        new Metadata(),
+        metadataOf(opts),
         { deadline: deadlineOf(opts) },
         (err, res) => {
           opts.signal?.removeEventListener('abort', onAbort);
@@ -73,7 +75,7 @@ export class CriClient {
     opts: CallOptions = {},
   ): AsyncGenerator<ResOf<M>> {
     const w = wire(method, req);
-    const call = this.#client.makeServerStreamRequest(w.path, w.serialize, w.deserialize, w.request, new Metadata(), {
+    const call = this.#client.makeServerStreamRequest(w.path, w.serialize, w.deserialize, w.request, metadataOf(opts), {
       deadline: deadlineOf(opts),
     });
     const onAbort = () => call.cancel();
@@ -119,6 +121,12 @@ function wire(method: MethodName, req: unknown) {
     deserialize: (b: Buffer) => resCodec.decode(b),
     request: reqCodec.fromPartial(req),
   };
+}
+
+function metadataOf(opts: CallOptions): Metadata {
+  const md = new Metadata();
+  for (const [k, v] of Object.entries(opts.metadata ?? {})) md.set(k, v);
+  return md;
 }
 
 function deadlineOf(opts: CallOptions): number {

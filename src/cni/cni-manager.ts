@@ -206,5 +206,5 @@ export class CniManager {
 
 /** A context for undoing work after the caller's deadline passed: same logger, fresh time budget. */
 export function cleanupContext(ctx: OpContext, timeoutMs: number): OpContext {
-  return { requestId: ctx.requestId, log: ctx.log, signal: AbortSignal.timeout(timeoutMs) };
+  return { requestId: ctx.requestId, log: ctx.log, span: ctx.span, signal: AbortSignal.timeout(timeoutMs) };
 }

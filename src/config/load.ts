@@ -108,7 +108,7 @@ export function deepMerge(base: Raw, over: Raw): Raw {
   return out;
 }
 
-function deepFreeze<T>(o: T): Readonly<T> {
+export function deepFreeze<T>(o: T): Readonly<T> {
   if (o && typeof o === 'object') {
     for (const v of Object.values(o)) deepFreeze(v);
     Object.freeze(o);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseHostPort } from './host-port.js';
 
 // The whole configuration of cricketd. Every key has a default, so an empty file
 // (or none) is a valid configuration; objects are strict so a misspelt key is an
@@ -17,6 +18,15 @@ export const HandlerSchema = z.strictObject({
   path: absPath('/usr/sbin/runc'),
   // runc's --root: where it keeps container state. Empty: <run_root>/<handler name>.
   root: optPath,
+  // "oci": runc, crun — containers join the pod's pinned namespaces. "sandbox": gVisor's
+  // runsc — every container runs in a gVisor sandbox of its own (runtime/handler.ts).
+  runtime_type: z.enum(['oci', 'sandbox']).default('oci'),
+  // Global flags given before every subcommand (e.g. ["--platform=systrap"]).
+  runtime_args: z.array(z.string().min(1)).default([]),
+  // Pod annotations (exact keys, or a prefix ending in "*") copied into containers' OCI specs.
+  allowed_annotations: z.array(z.string().min(1)).default([]),
+  // A privileged container's device cgroup stays closed to host devices (gVisor's kernel cannot use them).
+  privileged_without_host_devices: z.boolean().default(false),
   // What the handler may do; Status reports these to kubelet.
   recursive_read_only_mounts: z.boolean().default(true),
   user_namespaces: z.boolean().default(false),
@@ -73,6 +83,28 @@ export const ConfigSchema = z.strictObject({
       tls_key: optPath,
       token_ttl_seconds: seconds(60),
       max_tokens: z.number().int().min(1).max(100_000).default(1000),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      // host:port to serve Prometheus metrics on (GET /metrics); empty: no metrics server.
+      address: z
+        .string()
+        .default('')
+        .superRefine((s, ctx) => {
+          if (s === '') return;
+          const r = parseHostPort(s);
+          if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+        }),
+    })
+    .prefault({}),
+  tracing: z
+    .strictObject({
+      // OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); empty: no tracing.
+      endpoint: z
+        .string()
+        .default('')
+        .refine((s) => s === '' || /^https?:\/\/[^/\s]+(\/\S*)?$/.test(s), { message: 'must be empty or an http:// or https:// URL' }),
     })
     .prefault({}),
   logs: z

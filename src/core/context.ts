@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { SpanHandle } from './tracing.js';
 
 /**
  * What every service function receives first: who is asking (request id), where to
@@ -8,6 +9,8 @@ export interface OpContext {
   readonly requestId: string;
   readonly log: Logger;
   readonly signal: AbortSignal;
+  /** The call's trace span, when tracing is on (children go under it). */
+  readonly span?: SpanHandle | undefined;
 }
 
 /** A context for work the daemon starts itself (recovery, background GC). */

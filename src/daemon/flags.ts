@@ -23,6 +23,7 @@ export const DAEMON_USAGE = `usage: cricketd [flags]
   --registries-conf FILE  containers-registries.conf(5) file
   --stream-address ADDR   streaming server address (default 127.0.0.1)
   --stream-port PORT      streaming server port (default 0: any free port)
+  --metrics-address ADDR  serve Prometheus metrics on host:port (default: off)
   --version               print the version and exit
   -h, --help              this text`;
 
@@ -44,6 +45,7 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
       'registries-conf': { type: 'string' },
       'stream-address': { type: 'string' },
       'stream-port': { type: 'string' },
+      'metrics-address': { type: 'string' },
       version: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -53,6 +55,7 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
   const network: Record<string, unknown> = {};
   const images: Record<string, unknown> = {};
   const streaming: Record<string, unknown> = {};
+  const metrics: Record<string, unknown> = { address: values['metrics-address'] };
   const path = (flag: string, v: string | undefined) => {
     if (v !== undefined && !v.startsWith('/')) throw new Error(`--${flag} must be an absolute path, got '${v}'`);
     return v;
@@ -74,7 +77,7 @@ export function parseDaemonFlags(argv: string[]): DaemonFlags {
     configFile: values.config ?? DEFAULT_CONFIG_FILE,
     configFileGiven: values.config !== undefined,
     configDir: values['config-dir'] ?? DEFAULT_CONFIG_DIR,
-    overrides: { daemon, network, images, streaming },
+    overrides: { daemon, network, images, streaming, metrics },
     help: values.help ?? false,
     version: values.version ?? false,
   };

@@ -223,6 +223,11 @@ export function missingCgroupDirs(path: string, root = CGROUP_ROOT): string[] {
   return out;
 }
 
+/** Removes a container's own cgroup in every hierarchy, waiting a moment for exiting tasks; gone already is fine. */
+export async function removeLeafCgroup(path: string, root = CGROUP_ROOT): Promise<void> {
+  await removeCgroup(hierarchies(root).map((h) => join(h, path)), { waitBusy: true });
+}
+
 /** Removes an empty shared parent cgroup (in every hierarchy); a busy one stays. */
 export async function removeCgroupIfUnused(path: string, root = CGROUP_ROOT): Promise<void> {
   await removeCgroup(hierarchies(root).map((h) => join(h, path)), { waitBusy: false });
@@ -318,6 +323,12 @@ export function readCgroupStats(path: string, root = CGROUP_ROOT): CgroupStats {
     majorPageFaults: mem['total_pgmajfault'],
     processCount: num(readOpt(join(root, 'pids', path, 'pids.current'))),
   };
+}
+
+/** How many processes the kernel's OOM killer ended in a cgroup (v1 memory.oom_control, v2 memory.events); 0 when unknown. */
+export function readOomKills(path: string, root = CGROUP_ROOT): number {
+  const file = isCgroupV2(root) ? join(root, path, 'memory.events') : join(root, 'memory', path, 'memory.oom_control');
+  return Number(parseKeyed(readOpt(file))['oom_kill'] ?? 0n);
 }
 
 /** Swap in use by a cgroup (v1: memsw minus memory usage); undefined when unknown. */

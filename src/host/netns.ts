@@ -105,6 +105,11 @@ export interface InterfaceCounters {
   rxErrors: bigint;
   txBytes: bigint;
   txErrors: bigint;
+  // For the cAdvisor-named CRI metrics; optional so older readers and fakes need not give them.
+  rxPackets?: bigint;
+  rxDropped?: bigint;
+  txPackets?: bigint;
+  txDropped?: bigint;
 }
 
 /** /proc/net/dev as seen inside a network namespace. */
@@ -121,7 +126,17 @@ export function parseNetDev(text: string): InterfaceCounters[] {
     const f = m[2]!.trim().split(/\s+/).map((x) => BigInt(x));
     if (f.length < 16) continue;
     // receive: bytes packets errs drop ...; transmit starts at field 8.
-    out.push({ name: m[1]!, rxBytes: f[0]!, rxErrors: f[2]!, txBytes: f[8]!, txErrors: f[10]! });
+    out.push({
+      name: m[1]!,
+      rxBytes: f[0]!,
+      rxPackets: f[1]!,
+      rxErrors: f[2]!,
+      rxDropped: f[3]!,
+      txBytes: f[8]!,
+      txPackets: f[9]!,
+      txErrors: f[10]!,
+      txDropped: f[11]!,
+    });
   }
   return out;
 }

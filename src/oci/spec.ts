@@ -1,5 +1,6 @@
 import { invalidArgument } from '../core/errors.js';
 import { NamespaceMode, SecurityProfile_ProfileType, SupplementalGroupsPolicy, type ContainerConfig } from '../gen/runtime/v1/api.js';
+import { SANDBOX_JOIN_ANNOTATIONS } from './annotations.js';
 import { computeCapabilities } from './capabilities.js';
 import { buildMounts, checkContainerPath, type ResolvedMount } from './mounts.js';
 import { checkPayloadSize, mergeArgs, mergeEnv } from './process-args.js';
@@ -69,6 +70,18 @@ export interface SpecInput {
   /** The parsed Localhost seccomp profile, when that is the choice. */
   localhostSeccomp: OciSeccomp | undefined;
   facts: HostFacts;
+  /** What the pod's runtime handler changes; absent: a plain OCI runtime (runc). */
+  handler?: SpecHandler;
+}
+
+/** A runtime handler's say in the spec. */
+export interface SpecHandler {
+  /** gVisor (runtime_type "sandbox"): each container its own sandbox; no join annotations. */
+  sandboxed: boolean;
+  /** A privileged container's device cgroup is not opened to every host device. */
+  privilegedWithoutHostDevices: boolean;
+  /** Pod annotations the handler's allowed_annotations let in (container annotations win). */
+  podAnnotations: Readonly<Record<string, string>>;
 }
 
 export interface SpecOutput {
@@ -121,7 +134,12 @@ export function buildSpec(input: SpecInput): SpecOutput {
   const ipcMode = ns?.ipc ?? NamespaceMode.POD;
   if (ipcMode !== NamespaceMode.NODE && sandbox.ipcnsPath) namespaces.push({ type: 'ipc', path: sandbox.ipcnsPath });
   let hostname: string | undefined;
-  if (sandbox.utsnsPath) namespaces.push({ type: 'uts', path: sandbox.utsnsPath });
+  if (input.handler?.sandboxed) {
+    // gVisor's kernel has its own UTS namespace and takes no path: the pod's hostname
+    // (the node's for a host-network pod) is given as the spec's hostname instead.
+    namespaces.push({ type: 'uts' });
+    hostname = sandbox.hostname;
+  } else if (sandbox.utsnsPath) namespaces.push({ type: 'uts', path: sandbox.utsnsPath });
   const pidMode = ns?.pid ?? NamespaceMode.CONTAINER;
   switch (pidMode) {
     case NamespaceMode.NODE:
@@ -146,16 +164,24 @@ export function buildSpec(input: SpecInput): SpecOutput {
     cri: input.mounts,
   });
 
-  const deviceRules: OciDeviceCgroup[] = privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }];
+  // privileged_without_host_devices: the rules of an unprivileged container (only the
+  // devices asked for). Cricket never copies the host's /dev into a privileged
+  // container; this also keeps its device cgroup closed, as gVisor's kernel cannot use
+  // host devices (passed to it under CRI-O here, they crashed it).
+  const allDevices = privileged && !(input.handler?.privilegedWithoutHostDevices ?? false);
+  const deviceRules: OciDeviceCgroup[] = allDevices ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }];
   const devices: OciDevice[] = [];
   for (const d of input.devices) {
     const { access, ...node } = d;
     if (!/^[rwm]{1,3}$/.test(access)) throw invalidArgument(`device ${d.path} permissions "${access}" must be made of r, w, m`);
     checkContainerPath(d.path, 'device container_path');
     devices.push(node);
-    if (!privileged) deviceRules.push({ allow: true, type: d.type, major: d.major, minor: d.minor, access });
+    if (!allDevices) deviceRules.push({ allow: true, type: d.type, major: d.major, minor: d.minor, access });
   }
   resources.devices = deviceRules;
+
+  const annotations: Record<string, string> = { ...input.handler?.podAnnotations, ...config.annotations };
+  if (input.handler?.sandboxed) for (const k of SANDBOX_JOIN_ANNOTATIONS) delete annotations[k];
 
   const strictGroups = sc?.supplementalGroupsPolicy === SupplementalGroupsPolicy.Strict;
   void strictGroups; // applied by resolveUser; kept here to make the dependency visible
@@ -163,7 +189,9 @@ export function buildSpec(input: SpecInput): SpecOutput {
     ociVersion: '1.0.2',
     process: {
       terminal: config.tty,
-      user: { uid: input.user.uid, gid: input.user.gid, additionalGids: input.user.additionalGids },
+      // Sorted: Linux's setgroups sorts them anyway (runc containers list them so);
+      // gVisor keeps the order it is given, so it would report them otherwise.
+      user: { uid: input.user.uid, gid: input.user.gid, additionalGids: [...input.user.additionalGids].sort((a, b) => a - b) },
       args,
       env,
       cwd,
@@ -174,7 +202,7 @@ export function buildSpec(input: SpecInput): SpecOutput {
     root: { path: input.rootfsPath, readonly: sc?.readonlyRootfs ?? false },
     ...(hostname !== undefined ? { hostname } : {}),
     mounts,
-    annotations: { ...config.annotations },
+    annotations,
     linux: {
       resources,
       cgroupsPath: input.cgroupsPath,

@@ -7,6 +7,8 @@ export interface ConmonCreate {
   conmonPath: string;
   runtimePath: string;
   runtimeRoot: string;
+  /** Global runtime flags after --root (a handler's runtime_args). */
+  runtimeArgs: readonly string[];
   id: string;
   name: string;
   bundleDir: string;
@@ -49,6 +51,7 @@ export function conmonArgs(o: ConmonCreate): string[] {
     '--log-level', o.logLevel,
     '--runtime-arg', `--root=${o.runtimeRoot}`,
   ];
+  for (const a of o.runtimeArgs) args.push('--runtime-arg', a);
   if (o.tty) args.push('-t');
   if (o.stdin) args.push('-i');
   if (o.stdin && !o.stdinOnce) args.push('--leave-stdin-open');

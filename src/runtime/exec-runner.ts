@@ -6,16 +6,41 @@ import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RemoteCommandIO, SessionResult, TerminalSize } from '../core/remote-io.js';
 import { killProcessTree } from '../host/process-tree.js';
+import { killSandboxProcess } from './handler.js';
 import { pythonPath, TTY_HELPER_SOURCE } from './tty-helper.js';
 
 const FIRST_SIZE_WAIT_MS = 1000;
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGPIPE: 13, SIGTERM: 15 };
+
+/** The user an exec'd process runs as. */
+export interface ExecUser {
+  readonly uid: number;
+  readonly gid: number;
+  readonly additionalGids: readonly number[];
+}
+
+/** `runsc exec`'s flags for the container's user (sorted groups, as the spec has them). */
+export function sandboxExecUserArgs(user: ExecUser | undefined): string[] {
+  if (!user) return [];
+  const out = ['--user', `${user.uid}:${user.gid}`];
+  for (const g of [...user.additionalGids].sort((a, b) => a - b)) out.push('--additional-gids', String(g));
+  return out;
+}
 
 /** A container as `runc exec` addresses it: its id, the runtime binary and its --root. */
 export interface ExecTarget {
   readonly id: string;
   readonly runtimePath: string;
   readonly runtimeRoot: string;
+  /** Global flags after --root (a handler's runtime_args). */
+  readonly runtimeArgs: readonly string[];
+  /**
+   * 'sandbox' (runsc): `runsc exec` has no --tty flag; it gives the process a terminal
+   * when its own stdio is one (the TTY helper's pty), so the flag is left out.
+   */
+  readonly runtimeType: 'oci' | 'sandbox';
+  /** The container's user: `runsc exec` runs as root unless told (runc exec takes the spec's). */
+  readonly user?: ExecUser;
   /**
    * The container's bundle dir: the exec's pid file goes there, so one a daemon killed
    * mid-session could not delete goes with the container instead of staying in /tmp.
@@ -41,8 +66,13 @@ export async function runExec(
   io: RemoteCommandIO,
 ): Promise<SessionResult> {
   const pidFile = join(target.bundleDir, `exec-${randomBytes(8).toString('hex')}.pid`);
-  const runcArgs = ['--root', target.runtimeRoot, 'exec', '--pid-file', pidFile];
-  if (io.tty) runcArgs.push('--tty');
+  const sandboxed = target.runtimeType === 'sandbox';
+  const internalPidFile = `${pidFile}.internal`;
+  const runcArgs = ['--root', target.runtimeRoot, ...target.runtimeArgs, 'exec', '--pid-file', pidFile];
+  // gVisor: the process lives inside the sandbox, not below runsc; its sandbox pid is
+  // what a client that goes away kills (killSandboxProcess).
+  if (sandboxed) runcArgs.push('--internal-pid-file', internalPidFile, ...sandboxExecUserArgs(target.user));
+  if (io.tty && target.runtimeType !== 'sandbox') runcArgs.push('--tty');
   runcArgs.push(target.id, ...cmd);
   let size = '-';
   if (io.tty) {
@@ -73,6 +103,7 @@ export async function runExec(
   child.once('exit', () => (exited = true));
   const killAll = async () => {
     if (exited || child.pid === undefined) return;
+    if (sandboxed) await killSandboxProcess(target, internalPidFile);
     let inside = 0;
     try {
       inside = Number(readFileSync(pidFile, 'utf8').trim());
@@ -129,5 +160,6 @@ export async function runExec(
   } finally {
     io.signal.removeEventListener('abort', onAbort);
     rmSync(pidFile, { force: true });
+    if (sandboxed) rmSync(internalPidFile, { force: true });
   }
 }

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import type { OpContext } from '../core/context.js';
 import { abortError, CricketError } from '../core/errors.js';
 import { killProcessTree } from '../host/process-tree.js';
+import { killSandboxProcess } from './handler.js';
+import { sandboxExecUserArgs, type ExecUser } from './exec-runner.js';
 
 /** Each of stdout and stderr is kept up to this many bytes; the rest is dropped. */
 export const EXEC_SYNC_MAX_BYTES = 16 << 20;
@@ -24,12 +26,17 @@ export interface ExecSyncResult {
  */
 export function execSync(
   ctx: OpContext,
-  o: { runtimePath: string; runtimeRoot: string; id: string; cmd: readonly string[]; timeoutMs: number; pidDir?: string },
+  o: { runtimePath: string; runtimeRoot: string; runtimeArgs: readonly string[]; runtimeType?: 'oci' | 'sandbox'; user?: ExecUser; id: string; cmd: readonly string[]; timeoutMs: number; pidDir?: string },
 ): Promise<ExecSyncResult> {
   const pidFile = join(o.pidDir ?? tmpdir(), `exec-${randomBytes(8).toString('hex')}.pid`);
   return new Promise((resolve, reject) => {
     if (ctx.signal.aborted) return reject(abortError(ctx.signal, 'exec'));
-    const child = spawn(o.runtimePath, ['--root', o.runtimeRoot, 'exec', '--pid-file', pidFile, o.id, ...o.cmd], {
+    // gVisor: the process inside the sandbox is not below runsc on the host; its
+    // sandbox pid is what a timeout kills (killSandboxProcess).
+    const sandboxed = o.runtimeType === 'sandbox';
+    const internalPidFile = `${pidFile}.internal`;
+    const execFlags = sandboxed ? ['--internal-pid-file', internalPidFile, ...sandboxExecUserArgs(o.user)] : [];
+    const child = spawn(o.runtimePath, ['--root', o.runtimeRoot, ...o.runtimeArgs, 'exec', '--pid-file', pidFile, ...execFlags, o.id, ...o.cmd], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
@@ -51,6 +58,7 @@ export function execSync(
       failure ??= why;
       const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
       if (exited || child.pid === undefined) return;
+      if (sandboxed) await killSandboxProcess(o, internalPidFile);
       // Before runc has written the pid file the process may already run: runc, it and
       // its children are frozen and killed as one tree.
       await killProcessTree(Number.isInteger(pid) && pid > 1 ? [child.pid, pid] : [child.pid]);
@@ -68,6 +76,7 @@ export function execSync(
       if (timer) clearTimeout(timer);
       ctx.signal.removeEventListener('abort', onAbort);
       void rm(pidFile, { force: true });
+      if (sandboxed) void rm(internalPidFile, { force: true });
       if (failure) return reject(failure);
       resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode: code ?? (signal ? 128 : -1) });
     });

@@ -16,14 +16,17 @@ const RUNC_TIMEOUT_MS = 30_000;
 export class OciRuntime {
   readonly path: string;
   readonly root: string;
+  /** Global flags after --root, before the subcommand (a handler's runtime_args). */
+  readonly args: readonly string[];
 
-  constructor(path: string, root: string) {
+  constructor(path: string, root: string, args: readonly string[] = []) {
     this.path = path;
     this.root = root;
+    this.args = args;
   }
 
   #args(...rest: string[]): string[] {
-    return ['--root', this.root, ...rest];
+    return ['--root', this.root, ...this.args, ...rest];
   }
 
   /** undefined when the runtime does not know the container. */

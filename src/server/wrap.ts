@@ -9,6 +9,8 @@ import type {
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { OpContext } from '../core/context.js';
+import type { Metrics } from '../core/metrics.js';
+import type { RpcSpan, Tracing } from '../core/tracing.js';
 import { CricketError, invalidArgument, unimplemented } from '../core/errors.js';
 import { METHODS, type MethodName } from '../gen/methods.js';
 import { toServiceError } from './status-map.js';
@@ -21,6 +23,10 @@ export interface WrapDeps {
   readiness: Readiness;
   /** Aborted when the daemon stops: ends long-lived streams so shutdown can finish. */
   shutdown: AbortSignal;
+  /** Every answered call is counted and timed here (NO_METRICS when metrics are off). */
+  metrics: Metrics;
+  /** One span per call when tracing is on. */
+  tracing?: Tracing | undefined;
 }
 
 type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
@@ -53,11 +59,20 @@ class CallContext {
   #onCancel: (() => void) | undefined;
   #onShutdown: (() => void) | undefined;
   #closed = false;
+  readonly span: RpcSpan | undefined;
 
   constructor(deps: WrapDeps, method: MethodName, call: AnyCall) {
     this.#deps = deps;
     this.#method = method;
     this.#call = call;
+    if (deps.tracing) {
+      const md = call.metadata;
+      const one = (k: string) => {
+        const v = md.get(k)[0];
+        return typeof v === 'string' ? v : undefined;
+      };
+      this.span = deps.tracing.startRpc(METHODS[method].service, method, one('traceparent'), one('tracestate'));
+    }
   }
 
   /**
@@ -68,6 +83,7 @@ class CallContext {
     const self = this;
     return {
       requestId: this.requestId,
+      span: this.span,
       get log() {
         return self.log();
       },
@@ -138,13 +154,16 @@ function openContext(deps: WrapDeps, method: MethodName, call: AnyCall) {
   if (logged) ctx.log()[level]({ ids: idsOf(call.request) }, 'rpc start');
   const close = (err?: ServiceError | Partial<ServiceError>) => {
     ctx.close();
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const code = err ? (err.code ?? 2) : 0;
+    deps.metrics.rpc(method, code, ms / 1000);
+    ctx.span?.endRpc(code, err?.details);
     if (err) {
       const errLevel = level === 'debug' && err.code !== 13 ? 'debug' : 'warn';
       if (!deps.log.isLevelEnabled(errLevel)) return;
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
       ctx.log()[errLevel]({ code: err.code, ms, error: err.details }, 'rpc failed');
     } else if (logged) {
-      ctx.log()[level]({ ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'rpc done');
+      ctx.log()[level]({ ms }, 'rpc done');
     }
   };
   return { ctx: ctx.opContext(), close };

@@ -12,6 +12,8 @@ export interface Area {
   readonly handlers: Handlers;
   /** Reload durable records and reconcile with the host; runs before the daemon is ready. */
   recover(ctx: OpContext): Promise<void>;
+  /** After a config reload (SIGHUP): re-read what the area loaded from files. Throws to report a file it keeps the old version of. */
+  reload?(ctx: OpContext): Promise<void>;
   /** Daemon shutdown: stop background work. Never stops containers. */
   close(): Promise<void>;
 }

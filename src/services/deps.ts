@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { CniConfigSource } from '../cni/cni-config-loader.js';
 import type { Config } from '../config/schema.js';
+import type { Metrics } from '../core/metrics.js';
 import type { EventBus } from './events/event-bus.js';
 import type { RuntimeSettings } from './node/runtime-settings.js';
 
@@ -17,4 +18,8 @@ export interface Deps {
   readonly events: EventBus;
   readonly settings: RuntimeSettings;
   readonly buildInfo: Readonly<Record<string, string>>;
+  /** Counters and timings for the metrics endpoint (NO_METRICS when it is off). */
+  readonly metrics: Metrics;
+  /** When the running config was loaded (start or the last SIGHUP), for Status verbose. */
+  readonly configInfo?: () => { loadedAt: string; reloads: number };
 }

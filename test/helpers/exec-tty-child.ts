@@ -17,4 +17,4 @@ const io: RemoteCommandIO = {
   onResize: (cb) => cb({ width: 80, height: 24 }),
   finish: async () => {},
 };
-await runExec(pino({ level: 'silent' }), { id: id!, runtimePath: runtimePath!, runtimeRoot: runtimeRoot!, bundleDir: bundleDir! }, cmd, io);
+await runExec(pino({ level: 'silent' }), { id: id!, runtimePath: runtimePath!, runtimeRoot: runtimeRoot!, runtimeArgs: [], runtimeType: 'oci', bundleDir: bundleDir! }, cmd, io);

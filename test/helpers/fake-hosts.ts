@@ -32,6 +32,7 @@ export function fakePodHost(log: string[], failAt: string | undefined): { host: 
     log.push(`do ${name}`);
   };
   const host: PodHost = {
+    probeHandler: async () => ({ ok: true, version: 'fake' }),
     ensureCgroup: async (p) => (await act('cgroup'), [`/fake${p}`]),
     removeCgroup: async () => void log.push('undo cgroup'),
     removeCgroupIfUnused: async () => {},
@@ -245,9 +246,10 @@ export class FakeContainerHost implements ContainerHost {
     return [...names];
   };
 
-  runtime: ContainerHost['runtime'] = (path, root): OciRuntimeCalls => ({
+  runtime: ContainerHost['runtime'] = (path, root, args): OciRuntimeCalls => ({
     path,
     root,
+    args,
     state: async (_ctx: OpContext, id: string) => {
       const c = this.runc.get(id);
       return c && { status: c.status, pid: c.pid };
@@ -304,6 +306,31 @@ export class FakeContainerHost implements ContainerHost {
     majorPageFaults: 0n,
     processCount: 1n,
   });
+  readCgroupMetrics: ContainerHost['readCgroupMetrics'] = () => ({
+    cpuUserNs: 3_000_000_000n,
+    cpuSystemNs: 1_000_000_000n,
+    cfsPeriods: 10n,
+    cfsThrottledPeriods: 2n,
+    cfsThrottledNs: 500n,
+    memoryCacheBytes: 100n,
+    memoryFailcnt: 0n,
+    oomKills: 0n,
+    specCpuShares: 1024n,
+    specCpuPeriod: 100_000n,
+    processes: 1n,
+    threads: 1n,
+    fileDescriptors: 3n,
+  });
+  netDevCounters: ContainerHost['netDevCounters'] = async () => [
+    { name: 'lo', rxBytes: 1n, rxErrors: 0n, txBytes: 1n, txErrors: 0n },
+    { name: 'eth0', rxBytes: 2000n, rxPackets: 20n, rxErrors: 0n, rxDropped: 0n, txBytes: 1000n, txPackets: 10n, txErrors: 0n, txDropped: 0n },
+  ];
   readSwapUsage: ContainerHost['readSwapUsage'] = () => 0n;
   diskUsage: ContainerHost['diskUsage'] = async () => ({ bytes: 0n, inodes: 0n });
+  applyLimits: ContainerHost['applyLimits'] = async () => {};
+  /** What readOomKills answers for every cgroup. */
+  oomKills = 0;
+  readOomKills: ContainerHost['readOomKills'] = () => this.oomKills;
+  removeLeafCgroup: ContainerHost['removeLeafCgroup'] = async () => {};
+  removeSandboxLeftovers: ContainerHost['removeSandboxLeftovers'] = async () => {};
 }

@@ -16,6 +16,7 @@ import {
 import { removeDir, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon.js';
 import { pushBusyboxImage, type ImageOptions, type PushedImage } from '../helpers/oci-image.js';
 import { imagesConfigToml, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { RUNSC_HANDLER_TOML, TEST_HANDLER } from '../helpers/handler.js';
 
 export interface Env {
   dir: string;
@@ -35,7 +36,7 @@ export async function setUpEnv(imageOpts: ImageOptions = {}): Promise<Env> {
   let image: PushedImage;
   try {
     image = await pushBusyboxImage(reg.host, 'ctr/busybox', 'v1', imageOpts);
-    const toml = `${imagesConfigToml(dir, reg.host)}\n[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n`;
+    const toml = `${imagesConfigToml(dir, reg.host)}\n[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n${RUNSC_HANDLER_TOML}`;
     const ddir = join(dir, 'daemon');
     mkdirSync(ddir);
     d = await startDaemon({ dir: ddir, configToml: toml });
@@ -92,7 +93,7 @@ export function podConfig(env: Env, name = `pod${++podSeq}`, extra: DeepPartial<
 
 export async function runPod(env: Env, name?: string, extra?: DeepPartial<PodSandboxConfig>): Promise<{ id: string; config: DeepPartial<PodSandboxConfig> }> {
   const config = podConfig(env, name, extra);
-  const { podSandboxId } = await env.d.client.call('RunPodSandbox', { config });
+  const { podSandboxId } = await env.d.client.call('RunPodSandbox', { config, runtimeHandler: TEST_HANDLER });
   return { id: podSandboxId, config };
 }
 

@@ -45,6 +45,8 @@ export interface DurEnv {
 
 export interface EnvOptions {
   pluginTimeoutSeconds?: number;
+  /** More TOML for the daemon's config (e.g. extra runtime handlers). */
+  extraToml?: string;
 }
 
 export async function setUpDurEnv(opts: EnvOptions = {}): Promise<DurEnv> {
@@ -68,6 +70,7 @@ export async function setUpDurEnv(opts: EnvOptions = {}): Promise<DurEnv> {
     `[runtime.handlers.runc]\npath = ${JSON.stringify(fp.path('runc'))}`,
     `[network]\ncni_conf_dir = ${JSON.stringify(net.confDir)}\ncni_bin_dirs = [${JSON.stringify(cni.dir)}]\nplugin_timeout_seconds = ${opts.pluginTimeoutSeconds ?? 30}`,
     `[daemon]\nrecovery_item_timeout_seconds = 10`,
+    opts.extraToml ?? '',
   ].join('\n\n');
   // startDaemon waits until recovery has ended unless told not to.
   const start = (noWaitReady = false) => startDaemon({ dir: daemonDir, configToml: toml, noWaitReady });

@@ -7,6 +7,7 @@ import type { CriClient } from '../../src/client/cri-client.js';
 import { NamespaceMode, type PodSandboxConfig, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
 import { removeDir, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon.js';
 import { ipamReservations, iptablesMentions, makeTestNet, mountsMentioning, type TestNet } from '../helpers/pod-net.js';
+import { RUNSC_HANDLER_TOML, TEST_HANDLER } from '../helpers/handler.js';
 
 /** A cleanup stack: node runs t.after hooks first-registered first; this runs them last-registered first. */
 export function lifo(t: { after(fn: () => unknown): void }): (fn: () => unknown) => void {
@@ -55,7 +56,7 @@ export async function setUp(
   const d = await startDaemon({
     dir,
     args: ['--cni-conf-dir', n.confDir, ...extraArgs],
-    configToml: `[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n${extraToml}`,
+    configToml: `[logs]\nallowed_roots = [${JSON.stringify(logs)}]\n${extraToml}\n${RUNSC_HANDLER_TOML}`,
   });
   t.after(async () => {
     if (process.env['PODS_TEST_DEBUG']) console.error(d.output());
@@ -90,7 +91,7 @@ export function podConfig(env: Env, name: string, extra: DeepPartial<PodSandboxC
 }
 
 export async function run(c: CriClient, config: DeepPartial<PodSandboxConfig>): Promise<string> {
-  return (await c.call('RunPodSandbox', { config })).podSandboxId;
+  return (await c.call('RunPodSandbox', { config, runtimeHandler: TEST_HANDLER })).podSandboxId;
 }
 
 export async function info(c: CriClient, id: string): Promise<Record<string, any>> {

@@ -49,6 +49,23 @@ test('a pod record survives a daemon restart, and Stop/Remove after the restart 
   assert.deepEqual(vethsOn(net.bridge), []);
 });
 
+test('PodSandboxStatus and ListPodSandbox report the handler as the pod asked for it; the verbose info has the one it runs on', async (t) => {
+  const env = await setUp(t);
+  const c = env.d.client;
+  const hostNet = { linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE } } } };
+  const asked = async (runtimeHandler: string, name: string) => {
+    const { podSandboxId } = await c.call('RunPodSandbox', { config: podConfig(env, name, hostNet), runtimeHandler });
+    const st = await c.call('PodSandboxStatus', { podSandboxId, verbose: true });
+    const listed = (await c.call('ListPodSandbox', {})).items.find((p) => p.id === podSandboxId);
+    const ran = (JSON.parse(st.info['info']!) as { runtimeHandler: string }).runtimeHandler;
+    await c.call('StopPodSandbox', { podSandboxId });
+    await c.call('RemovePodSandbox', { podSandboxId });
+    return [st.status!.runtimeHandler, listed?.runtimeHandler, ran];
+  };
+  assert.deepEqual(await asked('', 'handler-default'), ['', '', 'runc'], "'' stays '' (containerd reports it so)");
+  assert.deepEqual(await asked('runc', 'handler-named'), ['runc', 'runc', 'runc']);
+});
+
 test('bad RunPodSandbox input is INVALID_ARGUMENT, FAILED_PRECONDITION or ALREADY_EXISTS and leaves nothing behind', async (t) => {
   const env = await setUp(t);
   const c = env.d.client;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CricketError } from '../../src/core/errors.js';
+import { HandlerSchema } from '../../src/config/schema.js';
 import { ContainerEventType, ContainerState, type ContainerEventResponse, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
 import { makeContainerStatus } from '../../src/services/containers/container-status.js';
 import { makeCreateContainer } from '../../src/services/containers/create-container.js';
@@ -156,4 +157,28 @@ test('a failed StartContainer leaves the container EXITED with reason StartError
   await recoverContainers(ctx(), after);
   assert.equal(after.store.get(id)?.status.reason, 'StartError');
   assert.equal(after.store.get(id)?.status.state, 'exited');
+});
+
+test('gVisor: a sandbox OOM-killed while runsc start runs is the container OOMKilled (137), not a StartError', async (t) => {
+  const u = containersUnit(t);
+  u.config.runtime.handlers['runsc'] = HandlerSchema.parse({ path: '/usr/bin/runsc', runtime_type: 'sandbox' });
+  (u.pods.pod as { runtimeHandler: string }).runtimeHandler = 'runsc';
+  const id = await create(u);
+  const events: DeepPartial<ContainerEventResponse>[] = [];
+  u.events.subscribe((e) => events.push(e));
+  u.host.failAt = 'runc start <id>';
+  u.host.oomKills = 1;
+  await makeStartContainer(u.deps)(ctx(), { containerId: id });
+  const { status } = await makeContainerStatus(u.deps)(ctx(), { containerId: id, verbose: false });
+  assert.equal(status?.state, ContainerState.CONTAINER_EXITED);
+  assert.equal(status?.reason, 'OOMKilled');
+  assert.equal(status?.exitCode, 137);
+  assert.ok(BigInt(status?.startedAt ?? 0) > 0n);
+  assert.deepEqual(events.map((e) => e.containerEventType), [ContainerEventType.CONTAINER_STARTED_EVENT, ContainerEventType.CONTAINER_STOPPED_EVENT]);
+
+  // Without an OOM kill a failed runsc start is a StartError as for runc.
+  const other = await create(u, { metadata: { name: 'other' } });
+  u.host.oomKills = 0;
+  await assert.rejects(makeStartContainer(u.deps)(ctx(), { containerId: other }), (e: unknown) => e instanceof CricketError && e.code === 'Internal');
+  assert.equal(u.deps.store.get(other)?.status.reason, 'StartError');
 });

@@ -50,14 +50,14 @@ test('StopContainer sends the stop signal, deletes the exited container from run
   const stop = makeStopContainer(u.deps);
   u.host.log.length = 0;
   await stop(ctx(), { containerId: id, timeout: 10n });
-  assert.deepEqual(u.host.log, ['runc kill <id> SIGTERM', 'runc delete <id>']);
+  assert.deepEqual(u.host.log, ['runc kill <id> SIGTERM', 'runc delete <id>', 'umount run/containers/<id>/rootfs']);
   const c = u.deps.store.get(id)!;
   assert.equal(c.status.state, 'exited');
   assert.equal(c.status.exitCode, 143);
   assert.equal(c.status.reason, 'Error');
   await stop(ctx(), { containerId: id, timeout: 0n });
   await stop(ctx(), { containerId: 'e'.repeat(64), timeout: 0n });
-  assert.deepEqual(u.host.log, ['runc kill <id> SIGTERM', 'runc delete <id>'], 'nothing more was done');
+  assert.deepEqual(u.host.log, ['runc kill <id> SIGTERM', 'runc delete <id>', 'umount run/containers/<id>/rootfs'], 'nothing more was done');
 });
 
 test('a container that exits by itself is deleted from runc once its exit is seen; RemoveContainer then leaves runc alone', async (t) => {
@@ -72,9 +72,11 @@ test('a container that exits by itself is deleted from runc once its exit is see
   await c.exitHandled;
   assert.equal(c.status.state, 'exited');
   assert.equal(u.host.runc.has(id), false, 'runc no longer knows it');
-  assert.deepEqual(u.host.log, ['runc delete <id>']);
+  assert.deepEqual(u.host.log, ['runc delete <id>', 'umount run/containers/<id>/rootfs']);
+  assert.equal(u.host.mounts.size, 0, 'its rootfs is unmounted with it');
   await makeRemoveContainer(u.deps)(ctx(), { containerId: id });
   assert.equal(u.host.log.filter((l) => l === 'runc delete <id>').length, 1, 'no second delete');
+  assert.equal(u.host.log.filter((l) => l === 'umount run/containers/<id>/rootfs').length, 1, 'no second unmount');
   assert.deepEqual(leftovers(u), []);
 });
 
@@ -137,7 +139,7 @@ test('recovery: gone from the runtime → EXITED 255; exited while down → its 
   await u.host.makeDir(bundle);
   await u.host.mountOverlay([], overlayPaths(bundle, join(u.deps.dirs.layers, orphan)));
   await u.host.createWithConmon(ctx(), {
-    conmonPath: '/usr/bin/conmon', runtimePath: 'runc', runtimeRoot: '/run/runc', id: orphan, name: 'o', bundleDir: bundle,
+    conmonPath: '/usr/bin/conmon', runtimePath: 'runc', runtimeRoot: '/run/runc', runtimeArgs: [], id: orphan, name: 'o', bundleDir: bundle,
     logPath: join(bundle, 'console.log'), exitDir: u.deps.dirs.exits, socketDir: u.deps.dirs.sockets,
     stdin: false, stdinOnce: false, tty: false, logLevel: 'info', timeoutMs: 1000,
   });
@@ -160,13 +162,13 @@ test('recovery: gone from the runtime → EXITED 255; exited while down → its 
   // exit is seen (in the background): the one 'runc delete' outside the orphan's undo.
   await d.store.get(exited)!.exitHandled;
   assert.equal(u.host.runc.has(exited), false);
-  // The two deletes (that one and the orphan's) may come in either order.
-  assert.equal(u.host.log.filter((l) => l === 'runc delete <id>').length, 2);
-  assert.deepEqual(u.host.log.filter((l) => l !== 'runc delete <id>'), [
+  // The two deletes and unmounts (that one's and the orphan's) may interleave.
+  const released = ['runc delete <id>', 'umount run/containers/<id>/rootfs'];
+  for (const l of released) assert.equal(u.host.log.filter((x) => x === l).length, 2, l);
+  assert.deepEqual(u.host.log.filter((l) => !released.includes(l)), [
     'mkdir run/containers/attach',
     ...['retain <id>', 'retain <id>', 'retain <id>', 'retain <id>'],
     'kill conmon <id>',
-    'umount run/containers/<id>/rootfs',
     'rm run/containers/<id>',
     'rm run/containers/attach/<id>',
     'rm layer root/containers/layers/<id>',

@@ -33,6 +33,8 @@ function meta(id: string, pod: string, name: string, labels: Record<string, stri
     runtimeHandler: '',
     runtimePath: '/usr/sbin/runc',
     runtimeRoot: '/run/runc',
+    runtimeArgs: [],
+    runtimeType: 'oci',
     cgroupsPath: `/pod/${id}`,
     stopSignal: 'SIGTERM',
     createdAt: '1000',
@@ -140,11 +142,11 @@ test('event bus fans out to every subscriber until unsubscribed; a stopped conta
 
 test('conmon is driven with the flags CRI-O uses', () => {
   const args = conmonArgs({
-    conmonPath: '/usr/bin/conmon', runtimePath: '/usr/sbin/runc', runtimeRoot: '/run/runc', id: hex('a'), name: 'web', bundleDir: '/b',
+    conmonPath: '/usr/bin/conmon', runtimePath: '/usr/sbin/runc', runtimeRoot: '/run/runc', runtimeArgs: ['--platform=systrap'], id: hex('a'), name: 'web', bundleDir: '/b',
     logPath: '/l/0.log', exitDir: '/e', socketDir: '/s', stdin: true, stdinOnce: true, tty: true, logLevel: 'info', timeoutMs: 1,
   });
   const joined = args.join(' ');
-  for (const part of ['--api-version 1', `-c ${hex('a')}`, `-u ${hex('a')}`, '-r /usr/sbin/runc', '-b /b', '-p /b/pidfile', '-P /b/conmon.pid', '-l k8s-file:/l/0.log', '--exit-dir /e', '--socket-dir-path /s', '--runtime-arg --root=/run/runc', '-t', '-i']) {
+  for (const part of ['--api-version 1', `-c ${hex('a')}`, `-u ${hex('a')}`, '-r /usr/sbin/runc', '-b /b', '-p /b/pidfile', '-P /b/conmon.pid', '-l k8s-file:/l/0.log', '--exit-dir /e', '--socket-dir-path /s', '--runtime-arg --root=/run/runc --runtime-arg --platform=systrap', '-t', '-i']) {
     assert.ok(joined.includes(part), part);
   }
   assert.ok(!args.includes('--leave-stdin-open'), 'stdin_once closes stdin when the client detaches');

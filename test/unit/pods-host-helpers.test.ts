@@ -67,8 +67,8 @@ test('/proc/net/dev parsing and sysctl classification', () => {
   eth0:    5000      40    1    0    0     0          0         0     3000      30    2    0    0     0       0          0
 `;
   assert.deepEqual(parseNetDev(text), [
-    { name: 'lo', rxBytes: 100n, rxErrors: 0n, txBytes: 100n, txErrors: 0n },
-    { name: 'eth0', rxBytes: 5000n, rxErrors: 1n, txBytes: 3000n, txErrors: 2n },
+    { name: 'lo', rxBytes: 100n, rxPackets: 2n, rxErrors: 0n, rxDropped: 0n, txBytes: 100n, txPackets: 2n, txErrors: 0n, txDropped: 0n },
+    { name: 'eth0', rxBytes: 5000n, rxPackets: 40n, rxErrors: 1n, rxDropped: 0n, txBytes: 3000n, txPackets: 30n, txErrors: 2n, txDropped: 0n },
   ]);
   assert.equal(sysctlKind('net.ipv4.tcp_syncookies'), 'net');
   assert.equal(sysctlKind('kernel.shmmax'), 'ipc');

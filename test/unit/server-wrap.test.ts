@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { OpContext } from '../../src/core/context.js';
 import type { Handlers } from '../../src/core/rpc.js';
+import { NO_METRICS } from '../../src/core/metrics.js';
 import { Readiness } from '../../src/server/readiness.js';
 import { buildImplementations } from '../../src/server/wrap.js';
 
@@ -36,7 +37,7 @@ function setup(handlers: Handlers, level = 'info') {
   const readiness = new Readiness();
   readiness.markServing();
   const shutdown = new AbortController();
-  const impls = buildImplementations({ log, readiness, shutdown: shutdown.signal }, handlers);
+  const impls = buildImplementations({ log, readiness, shutdown: shutdown.signal, metrics: NO_METRICS }, handlers);
   const invoke = (service: string, key: string, call: FakeCall) =>
     new Promise<{ err: unknown; res: unknown }>((resolve) => {
       (impls[service]![key] as (c: unknown, cb: (err: unknown, res: unknown) => void) => void)(call, (err, res) => resolve({ err, res }));

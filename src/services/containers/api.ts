@@ -12,6 +12,11 @@ export interface ContainerExecTarget {
   /** OCI runtime binary and its --root, for `runc exec`. */
   readonly runtimePath: string;
   readonly runtimeRoot: string;
+  /** Global runtime flags after --root, and whether the handler is gVisor ('sandbox'). */
+  readonly runtimeArgs: readonly string[];
+  readonly runtimeType: 'oci' | 'sandbox';
+  /** The container's user (uid, gid, groups), for runtimes whose exec does not take it from the spec. */
+  readonly user: { readonly uid: number; readonly gid: number; readonly additionalGids: readonly number[] };
   /** conmon's attach socket (SOCK_SEQPACKET) and control fifo (resize). */
   readonly attachSocketPath: string;
   readonly ctlFifoPath: string;

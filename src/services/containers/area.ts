@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
+import { failureReason, timed } from '../../core/metrics.js';
+import { instrumentHost } from './instrumented-host.js';
 import type { Deps } from '../deps.js';
 import type { ContainersArea } from './api.js';
 import type { ImagesArea } from '../images/api.js';
@@ -30,11 +32,12 @@ import { toCriStatus } from './to-cri.js';
  * recordExit, the runtime per handler and the host facts read once.
  */
 export function makeContainersDeps(
-  base: Pick<Deps, 'config' | 'log' | 'events'>,
+  base: Pick<Deps, 'config' | 'log' | 'events'> & Partial<Pick<Deps, 'metrics'>>,
   d: { images: ImagesArea; pods: PodsArea },
-  host: ContainerHost,
+  bareHost: ContainerHost,
 ): ContainersDeps {
-  const { config, log, events } = base;
+  const { config, log, events, metrics } = base;
+  const host = instrumentHost(bareHost, metrics);
   const store = new ContainerStore(join(config.daemon.root, 'containers'));
   const dirs = {
     run: join(config.daemon.run_root, 'containers'),
@@ -46,7 +49,13 @@ export function makeContainersDeps(
   // The watcher's callback runs only once recovery starts it, after deps exists.
   const exits = new ExitWatcher(dirs.exits, log, (id, code) => {
     const c = store.get(id);
-    if (c) c.exitHandled = recordExit(deps, c, code).then(() => releaseRuntimeSoon(deps, c));
+    if (c) {
+      const wasExited = c.status.state === 'exited';
+      c.exitHandled = recordExit(deps, c, code).then(() => {
+        if (!wasExited && c.status.reason === 'OOMKilled') metrics?.containerOomKilled();
+        return releaseRuntimeSoon(deps, c);
+      });
+    }
     // A removed container's monitor may write its exit file after the removal.
     else void exits.forget(id);
   });
@@ -67,15 +76,26 @@ export function makeContainersDeps(
   return deps;
 }
 
-export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'events'>, d: { images: ImagesArea; pods: PodsArea }): Promise<ContainersArea> {
+export async function createContainers(
+  base: Pick<Deps, 'config' | 'log' | 'events'> & Partial<Pick<Deps, 'metrics'>>,
+  d: { images: ImagesArea; pods: PodsArea },
+): Promise<ContainersArea> {
   const deps = makeContainersDeps(base, d, realContainerHost);
   const { store, exits, dirs } = deps;
+  const start = makeStartContainer(deps);
+  base.metrics?.addSource({
+    containersByState: () => ({ created: 0, running: 0, exited: 0, ...countBy(store.list(), (c) => c.status.state) }),
+    // Every created or running container has its conmon; an exited one's has gone.
+    conmonProcesses: () => store.list().filter((c) => c.status.state === 'created' || c.status.state === 'running').length,
+  });
   const sampler = new ContainerStatsSampler(deps.host);
   const remove = makeRemoveContainer(deps);
   return {
     handlers: {
       CreateContainer: makeCreateContainer(deps),
-      StartContainer: makeStartContainer(deps),
+      StartContainer: base.metrics
+        ? (ctx, req) => timed(() => start(ctx, req), (sec, err) => base.metrics!.containerStart(sec, err === undefined ? undefined : failureReason(err)))
+        : start,
       StopContainer: makeStopContainer(deps),
       RemoveContainer: async (ctx, req) => {
         const c = store.resolve(req.containerId);
@@ -134,6 +154,9 @@ export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'even
         stdinOnce: c.config.stdinOnce,
         runtimePath: c.meta.runtimePath,
         runtimeRoot: c.meta.runtimeRoot,
+        runtimeArgs: c.meta.runtimeArgs,
+        runtimeType: c.meta.runtimeType,
+        user: c.meta.user,
         attachSocketPath: join(dirs.sockets, c.id, 'attach'),
         ctlFifoPath: join(c.meta.bundleDir, 'ctl'),
         bundleDir: c.meta.bundleDir,
@@ -142,4 +165,10 @@ export async function createContainers(base: Pick<Deps, 'config' | 'log' | 'even
     },
     statsInPod: (_ctx, podId) => Promise.all(store.inPod(podId).filter((c) => c.status.state !== 'exited').map((c) => sampler.stats(c))),
   };
+}
+
+function countBy<T>(xs: readonly T[], key: (x: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of xs) out[key(x)] = (out[key(x)] ?? 0) + 1;
+  return out;
 }

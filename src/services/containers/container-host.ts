@@ -1,7 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { readCgroupStats, readSwapUsage } from '../../host/cgroups.js';
+import { applyLimits, readCgroupStats, readOomKills, readSwapUsage, removeLeafCgroup } from '../../host/cgroups.js';
 import { diskUsage } from '../../host/disk-usage.js';
+import { readCgroupMetrics } from '../../host/cgroup-metrics.js';
+import { netDevCounters } from '../../host/netns.js';
 import { readHostFacts } from '../../runtime/host-facts.js';
 import { mountOverlay, mountReadOnlyLayers, removeLayerDirs, unmountOverlay, unmountUnder } from '../../host/overlay.js';
 import { readFileInRoot } from '../../host/overlay-read.js';
@@ -9,11 +11,12 @@ import { createWithConmon } from '../../runtime/conmon.js';
 import { conmonSawOom, killConmon, reopenConmonLogs } from '../../runtime/conmon-control.js';
 import { execSync } from '../../runtime/exec-sync.js';
 import { OciRuntime } from '../../runtime/runc.js';
+import { removeSandboxLeftovers } from '../../runtime/handler.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import { checkLogPathInside, loadLocalhostSeccomp, resolveDevices, resolveMounts } from './host-inputs.js';
 
 /** The calls the container RPCs make on one OCI runtime (runc or a compatible binary). */
-export type OciRuntimeCalls = Pick<OciRuntime, 'path' | 'root' | 'state' | 'start' | 'kill' | 'delete' | 'update'>;
+export type OciRuntimeCalls = Pick<OciRuntime, 'path' | 'root' | 'args' | 'state' | 'start' | 'kill' | 'delete' | 'update'>;
 
 /**
  * Every host operation a container's life needs, as one seam (like pods/pod-host.ts):
@@ -52,15 +55,28 @@ export interface ContainerHost {
   listDir(path: string): string[];
 
   // The OCI runtime and conmon.
-  runtime(path: string, root: string): OciRuntimeCalls;
+  runtime(path: string, root: string, args: readonly string[]): OciRuntimeCalls;
   createWithConmon: typeof createWithConmon;
   killConmon: typeof killConmon;
   conmonSawOom: typeof conmonSawOom;
   reopenConmonLogs: typeof reopenConmonLogs;
   execSync: typeof execSync;
 
+  /** Writes limits into a cgroup: a gVisor container's (runsc has no `update`). */
+  applyLimits: typeof applyLimits;
+  /** OOM kills in a cgroup: did a gVisor sandbox die of its memory limit while starting? */
+  readOomKills: typeof readOomKills;
+  /** A container's cgroup, removed: runsc leaves it behind when its sandbox died while being created. */
+  removeLeafCgroup: typeof removeLeafCgroup;
+  /** runsc's lock and socket files of a container whose sandbox died while being created. */
+  removeSandboxLeftovers: typeof removeSandboxLeftovers;
+
   // Usage, for stats and metrics.
   readCgroupStats: typeof readCgroupStats;
+  /** The cgroup counters and limits behind the cAdvisor-named CRI metrics. */
+  readCgroupMetrics: typeof readCgroupMetrics;
+  /** A pod's interface counters, read inside its network namespace. */
+  netDevCounters: typeof netDevCounters;
   readSwapUsage: typeof readSwapUsage;
   diskUsage: typeof diskUsage;
 }
@@ -84,13 +100,19 @@ export const realContainerHost: ContainerHost = {
   readJson: (path) => readFile(path, 'utf8').then(JSON.parse).catch(() => undefined),
   exists: existsSync,
   listDir: (path) => (existsSync(path) ? readdirSync(path) : []),
-  runtime: (path, root) => new OciRuntime(path, root),
+  runtime: (path, root, args) => new OciRuntime(path, root, args),
   createWithConmon,
   killConmon,
   conmonSawOom,
   reopenConmonLogs,
   execSync,
+  applyLimits,
+  readOomKills,
+  removeLeafCgroup,
+  removeSandboxLeftovers,
   readCgroupStats,
+  readCgroupMetrics,
+  netDevCounters,
   readSwapUsage,
   diskUsage,
 };

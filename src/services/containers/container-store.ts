@@ -47,6 +47,9 @@ export const MetaSchema = z.object({
   runtimeHandler: z.string(),
   runtimePath: z.string(),
   runtimeRoot: z.string(),
+  /** The handler's global flags and type when the container was made (records before them: none, oci). */
+  runtimeArgs: z.array(z.string()).default([]),
+  runtimeType: z.enum(['oci', 'sandbox']).default('oci'),
   cgroupsPath: z.string(),
   stopSignal: z.string(),
   createdAt: Ns,

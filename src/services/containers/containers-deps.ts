@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { resolveHandler, type RuntimeHandler } from '../../runtime/handler.js';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import type { KeyedMutex } from '../../core/keyed-mutex.js';
@@ -41,10 +41,15 @@ export interface ContainersDeps {
   facts(): HostFacts;
 }
 
+/** A pod's handler ('' = the default); unknown handlers are refused. */
+export function handlerFor(config: Readonly<Config>, handler: string): RuntimeHandler {
+  const h = resolveHandler(config, handler);
+  if (!h) throw invalidArgument(`runtime handler "${handler}" is not configured (have: ${Object.keys(config.runtime.handlers).join(', ')})`);
+  return h;
+}
+
 /** The OCI runtime for a pod's handler ('' = the default); unknown handlers are refused. */
 export function runtimeFor(config: Readonly<Config>, host: ContainerHost, handler: string): OciRuntimeCalls {
-  const name = handler || config.runtime.default_handler;
-  const h = config.runtime.handlers[name];
-  if (!h) throw invalidArgument(`runtime handler "${name}" is not configured (have: ${Object.keys(config.runtime.handlers).join(', ')})`);
-  return host.runtime(h.path, h.root || join(config.daemon.run_root, name));
+  const h = handlerFor(config, handler);
+  return host.runtime(h.path, h.root, h.args);
 }

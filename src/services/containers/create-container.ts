@@ -7,11 +7,13 @@ import { ContainerConfig, ContainerEventType, NamespaceMode, SupplementalGroupsP
 import { overlayPaths } from '../../host/overlay.js';
 import { toBase64 } from '../../store/proto-base64.js';
 import type { UnaryHandler } from '../../core/rpc.js';
+import { allowedPodAnnotations } from '../../oci/annotations.js';
 import type { ResolvedMount } from '../../oci/mounts.js';
 import { buildSpec } from '../../oci/spec.js';
 import { resolveUser } from '../../oci/user.js';
 import { Container, ContainerStore, IMAGE_VOLUMES_DIR, type ContainerMeta } from './container-store.js';
-import type { ContainersDeps } from './containers-deps.js';
+import { handlerFor, type ContainersDeps } from './containers-deps.js';
+import { checkSandboxContainer } from './sandbox-limits.js';
 import { removeContainer } from './lifecycle.js';
 import { containerEvent } from './to-cri.js';
 
@@ -49,6 +51,9 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
       }
       logPath = join(pod.logDirectory, config.logPath);
     }
+    const handler = handlerFor(deps.config, pod.runtimeHandler);
+    const sandboxed = handler.type === 'sandbox';
+    if (sandboxed) checkSandboxContainer(config, handler.name);
     const runtime = deps.runtime(pod.runtimeHandler);
     // Check inputs that need only the host before any side effect.
     const { host } = deps;
@@ -132,7 +137,14 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           devices,
           targetPidnsPath,
           localhostSeccomp,
-          facts: deps.facts(),
+          // runsc writes oom_score_adj itself and fails below the daemon's own (root
+          // here lacks CAP_SYS_RESOURCE): always clamped for a sandbox.
+          facts: sandboxed ? { ...deps.facts(), clampOomScoreAdj: true } : deps.facts(),
+          handler: {
+            sandboxed,
+            privilegedWithoutHostDevices: handler.config.privileged_without_host_devices,
+            podAnnotations: allowedPodAnnotations(pod.config.annotations, handler.config.allowed_annotations),
+          },
         });
         await host.writeFileAtomic(join(bundleDir, 'config.json'), JSON.stringify(spec), 0o600);
 
@@ -143,6 +155,12 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
 
         rb.push('delete from runtime', async () => {
           await runtime.delete(work, id).catch(() => {});
+          // runsc leaves the cgroup, a lock file and a socket of a sandbox that died
+          // while being created.
+          if (sandboxed) {
+            await host.removeLeafCgroup(cgroupsPath).catch(() => {});
+            await host.removeSandboxLeftovers(runtime.root, id).catch(() => {});
+          }
           host.killConmon(bundleDir, id);
           await deps.exits.forget(id);
         });
@@ -150,6 +168,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           conmonPath: deps.config.runtime.conmon,
           runtimePath: runtime.path,
           runtimeRoot: runtime.root,
+          runtimeArgs: runtime.args,
           id,
           name: md.name,
           bundleDir,
@@ -161,6 +180,18 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           tty: config.tty,
           logLevel: 'info',
           timeoutMs: CONMON_TIMEOUT_MS,
+        }).catch((err: unknown) => {
+          // A gVisor sandbox counts against the container's memory limit: one too small
+          // for gVisor's own kernel gets the sandbox OOM-killed while it boots, which
+          // runsc reports only as "waiting for sandbox to start: EOF".
+          if (sandboxed && host.readOomKills(cgroupsPath) > 0) {
+            const limit = config.linux?.resources?.memoryLimitInBytes ?? 0n;
+            throw failedPrecondition(
+              `the container's memory limit (${limit} bytes) is too small for its gVisor sandbox, which was OOM-killed while starting: gVisor's kernel counts against the limit too (${err instanceof Error ? err.message : String(err)})`,
+              { cause: err },
+            );
+          }
+          throw err;
         });
 
         const meta: ContainerMeta = {
@@ -179,6 +210,8 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           runtimeHandler: pod.runtimeHandler,
           runtimePath: runtime.path,
           runtimeRoot: runtime.root,
+          runtimeArgs: [...runtime.args],
+          runtimeType: handler.type,
           cgroupsPath,
           stopSignal,
           createdAt: String(BigInt(Date.now()) * 1_000_000n),

@@ -12,6 +12,9 @@ export function makeExecSync(deps: ContainersDeps): UnaryHandler<'ExecSync'> {
     const r = await deps.host.execSync(ctx, {
       runtimePath: c.meta.runtimePath,
       runtimeRoot: c.meta.runtimeRoot,
+      runtimeArgs: c.meta.runtimeArgs,
+      runtimeType: c.meta.runtimeType,
+      user: c.meta.user,
       id: c.id,
       cmd: req.cmd,
       timeoutMs: Number(req.timeout) * 1000,

@@ -56,6 +56,28 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
       // both, or an EXITED container would hold them until removed. Not bound to the
       // caller's signal, which may be why the start failed.
       await runtime.kill({ ...ctx, signal: AbortSignal.timeout(10_000) }, c.id, 'SIGKILL').catch(() => {});
+      // gVisor: the container's memory limit bounds its whole sandbox, so a workload that
+      // fills it at once can get the sandbox OOM-killed before `runsc start` returns
+      // ("containerManager.StartRoot failed: EOF"). The container did start and ran out
+      // of memory: say so, as a runc container's exit would, rather than StartError.
+      if (c.meta.runtimeType === 'sandbox' && (deps.host.conmonSawOom(c.meta.bundleDir) || deps.host.readOomKills(c.meta.cgroupsPath) > 0)) {
+        const now = nowNs();
+        c.status = {
+          ...c.status,
+          state: 'exited',
+          exitCode: 137,
+          startedAt: c.status.startedAt === '0' ? now : c.status.startedAt,
+          finishedAt: (c.status.state as string) === 'exited' ? c.status.finishedAt : now,
+          reason: 'OOMKilled',
+          message: 'the container exceeded its memory limit and was killed (its gVisor sandbox, while starting)',
+        };
+        c.notifyExit();
+        await deps.store.update(c);
+        deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STARTED_EVENT));
+        c.stoppedEventDeferred = true; // published by the finally below, after STARTED
+        ctx.log.info({ container: c.id }, 'container OOM-killed while its gVisor sandbox started');
+        return;
+      }
       c.status = { ...c.status, state: 'exited', exitCode: 128, finishedAt: nowNs(), reason: 'StartError', message: msg.slice(0, 2000) };
       c.notifyExit();
       c.stoppedEventDeferred = false; // this STOPPED is the one
@@ -117,13 +139,16 @@ async function waitExit(deps: ContainersDeps, c: Container, ms: number): Promise
  * An exited container needs nothing more from its runtime: it is deleted there as soon
  * as its exit is seen, as containerd deletes the task in its exit handler. A stop does
  * it before returning (StopContainer, as containerd's), an exit of its own in the
- * background (releaseRuntimeSoon), so RemoveContainer has only a mount, files and
- * records left. A failure is only logged: RemoveContainer deletes again.
+ * background (releaseRuntimeSoon), and the rootfs is unmounted with it, so
+ * RemoveContainer has only files and records left. A failure is only logged: RemoveContainer deletes again.
  */
 async function releaseRuntime(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
   if (c.runtimeReleased || c.status.state !== 'exited' || deps.store.get(c.id) !== c) return;
   try {
     await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
+    // Nothing runs on the rootfs any more (containerd's shim unmounts it at task delete
+    // too); the writable layer stays, for stats and until RemoveContainer.
+    await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
     c.runtimeReleased = true;
   } catch (err) {
     ctx.log.warn({ err, container: c.id }, 'cannot delete an exited container from its runtime yet; RemoveContainer will');
@@ -143,8 +168,16 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
   c.removing = true;
   try {
     if (c.status.state === 'running') await stopContainer(ctx, deps, c, 0);
-    if (!c.runtimeReleased) await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
-    await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
+    if (!c.runtimeReleased) {
+      await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
+      await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
+    }
+    // runsc leaves the cgroup, a lock file and a socket of a sandbox that died before it
+    // knew it (an OOM kill while starting): nothing to do when they are gone already.
+    if (c.meta.runtimeType === 'sandbox') {
+      await deps.host.removeLeafCgroup(c.meta.cgroupsPath);
+      await deps.host.removeSandboxLeftovers(c.meta.runtimeRoot, c.id);
+    }
     await deps.host.unmountUnder(join(c.meta.bundleDir, IMAGE_VOLUMES_DIR), ctx.signal);
     // Independent of each other, and all redone by a retry while the records stand.
     await Promise.all([

@@ -19,7 +19,23 @@ export function makeUpdateContainerResources(deps: ContainersDeps): UnaryHandler
       if (resources.memory) update['memory'] = resources.memory;
       if (resources.hugepageLimits) update['hugepageLimits'] = resources.hugepageLimits;
       if (resources.unified) update['unified'] = resources.unified;
-      await deps.runtime(c.meta.runtimeHandler).update(ctx, c.id, update);
+      if (c.meta.runtimeType === 'sandbox') {
+        // runsc has no `update`. The container is a gVisor sandbox of its own (see
+        // runtime/handler.ts) whose processes all live in its cgroup, so the host-side
+        // limits of that cgroup bound it: CPU shares/quota/period and memory. What
+        // only the runc path applies (cpuset, hugepages, unified) is refused.
+        if (resources.cpu?.cpus || resources.cpu?.mems || resources.hugepageLimits?.length || Object.keys(resources.unified ?? {}).length) {
+          throw invalidArgument(`container ${c.id} runs on gVisor: only CPU shares, quota, period and the memory limit can be updated`);
+        }
+        await deps.host.applyLimits(c.meta.cgroupsPath, {
+          cpuShares: resources.cpu?.shares !== undefined ? BigInt(resources.cpu.shares) : undefined,
+          cpuQuota: resources.cpu?.quota !== undefined ? BigInt(resources.cpu.quota) : undefined,
+          cpuPeriod: resources.cpu?.period !== undefined ? BigInt(resources.cpu.period) : undefined,
+          memoryLimitBytes: resources.memory?.limit !== undefined ? BigInt(resources.memory.limit) : undefined,
+        });
+      } else {
+        await deps.runtime(c.meta.runtimeHandler).update(ctx, c.id, update);
+      }
       c.status = { ...c.status, resources: toBase64(LinuxContainerResources, req.linux!) };
       await deps.store.update(c);
     });

@@ -4,6 +4,9 @@ import type { Deps } from '../deps.js';
 import type { ImagesArea } from './api.js';
 import type { OpContext } from '../../core/context.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
+import { failureReason, timed } from '../../core/metrics.js';
+import { inSpan } from '../../core/tracing.js';
+import { CricketError } from '../../core/errors.js';
 import { realLayerFs, type LayerFs } from '../../host/layer-fs.js';
 import { ContentStore } from '../../content/content-store.js';
 import type { ImagesCore } from './images-deps.js';
@@ -31,12 +34,21 @@ export interface ImagesOptions {
  * in flight), layers/<chain hex>/ (unpacked overlay lower dirs), records/ (one JSON
  * per image id).
  */
-export async function createImages(base: Pick<Deps, 'config' | 'log'>, opts: ImagesOptions = {}): Promise<ImagesArea> {
-  const { config, log } = base;
+export async function createImages(
+  base: Pick<Deps, 'config' | 'log'> & Partial<Pick<Deps, 'metrics'>>,
+  opts: ImagesOptions = {},
+): Promise<ImagesArea> {
+  const { config, log, metrics } = base;
   const imagesDir = join(config.daemon.root, 'images');
   const content = new ContentStore(imagesDir);
   const images = new ImageStore(imagesDir);
   const client = new RegistryClient({ progressTimeoutMs: config.images.pull_progress_timeout_seconds * 1000 });
+  // Registry requests as children of the pull's span (the manifest, and each blob until its body opens).
+  const tracedClient = Object.create(client) as RegistryClient;
+  tracedClient.getManifest = (ctx, ep, ref, creds) =>
+    inSpan(ctx, 'registry GET manifest', { 'registry.host': ep.host, 'registry.mirror': ep.mirror }, () => client.getManifest(ctx, ep, ref, creds));
+  tracedClient.openBlob = (ctx, ep, digest, creds) =>
+    inSpan(ctx, 'registry GET blob', { 'registry.host': ep.host, 'registry.mirror': ep.mirror }, () => client.openBlob(ctx, ep, digest, creds));
   const recordsLock = new KeyedMutex();
   let generation = 0;
   const withRecords = <T>(fn: () => Promise<T>) =>
@@ -55,12 +67,20 @@ export async function createImages(base: Pick<Deps, 'config' | 'log'>, opts: Ima
   const puller = new Puller({
     content,
     images,
-    client,
+    client: tracedClient,
     layerFs: opts.layerFs ?? realLayerFs,
     maxConcurrentDownloads: config.images.max_concurrent_downloads,
     loadConf,
     withRecords,
+    downloaded: metrics ? (bytes) => metrics.imageBytesPulled(bytes) : undefined,
   });
+  metrics?.addSource({
+    imageStore: () => {
+      const all = images.all();
+      return { images: all.length, bytes: all.reduce((n, i) => n + i.record.size, 0) };
+    },
+  });
+
 
   // Caller guarantees no pull runs (Puller.exclusive or recovery).
   const sweep = async (): Promise<{ blobs: number; layers: number }> => {
@@ -155,9 +175,12 @@ export async function createImages(base: Pick<Deps, 'config' | 'log'>, opts: Ima
     ctx.log.info({ images: images.all().length, ...r }, 'images recovered');
   };
 
+  const pull = makePullImage(core);
   return {
     handlers: {
-      PullImage: makePullImage(core),
+      PullImage: metrics
+        ? (ctx, req) => timed(() => pull(ctx, req), (sec, err) => metrics.imagePull(sec, err === undefined ? undefined : pullFailureReason(err)))
+        : pull,
       ImageStatus: makeImageStatus(core),
       ListImages: makeListImages(core),
       StreamImages: makeStreamImages(core),
@@ -165,6 +188,11 @@ export async function createImages(base: Pick<Deps, 'config' | 'log'>, opts: Ima
       ImageFsInfo: makeImageFsInfo(core),
     },
     recover,
+    // registries.conf and its drop-ins, from the paths the config names now; a file
+    // that does not parse leaves the last good one in use (pulls re-read it anyway).
+    reload: async () => {
+      await loadConf();
+    },
     close: () => client.close(),
     lookup: (ref) => {
       try {
@@ -181,4 +209,13 @@ export async function createImages(base: Pick<Deps, 'config' | 'log'>, opts: Ima
     retain: (id, holder) => images.retain(id, holder),
     release: (id, holder) => images.release(id, holder),
   };
+}
+
+/** kubelet's typed pull failures travel as Unknown with a message prefix: that prefix is the reason. */
+function pullFailureReason(err: unknown): string {
+  if (err instanceof CricketError && err.code === 'Unknown') {
+    const m = /^(RegistryUnavailable|SignatureValidationFailed)\b/.exec(err.message);
+    if (m) return m[1]!;
+  }
+  return failureReason(err);
 }

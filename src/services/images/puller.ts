@@ -24,6 +24,8 @@ export interface PullerDeps {
   loadConf(): Promise<RegistriesConf>;
   /** Serialises record changes (pull commit, remove, GC). */
   withRecords<T>(fn: () => Promise<T>): Promise<T>;
+  /** A blob of this many bytes was downloaded into the content store (for the metrics). */
+  downloaded?(bytes: number): void;
 }
 
 /**
@@ -244,6 +246,7 @@ export class Puller {
         try {
           const body = await client.openBlob(c, ep, d.digest, creds);
           await content.ingest(d.digest, d.size, counted(body, counter), signal);
+          this.#d.downloaded?.(d.size);
         } catch (err) {
           if (err instanceof CricketError || signal.aborted) throw err;
           // The body broke off (connection reset, no progress within the timeout).

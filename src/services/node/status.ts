@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { probeHandler } from '../../runtime/handler.js';
 import type { UnaryHandler } from '../../core/rpc.js';
 import type { Deps } from '../deps.js';
 
@@ -13,15 +14,29 @@ export function makeStatus(deps: Deps): UnaryHandler<'Status'> {
     const missing = [config.runtime.handlers[config.runtime.default_handler]!.path, config.runtime.conmon].filter(
       (p) => !existsSync(p),
     );
-    const runtimeReady = missing.length === 0;
+    // Every handler's binary is run once (`--version`, cached per binary): one that is
+    // missing or fails is reported with its own words. The default handler decides
+    // RuntimeReady; the others get a condition each, "RuntimeHandlerReady/<name>",
+    // which kubelet ignores and people read (crictl info).
+    const names = Object.keys(config.runtime.handlers);
+    const probes = await Promise.all(names.map((n) => probeHandler(config.runtime.handlers[n]!)));
+    const broken = new Map(names.flatMap((n, i) => { const p = probes[i]!; return p.ok ? [] : [[n, p.message] as const]; }));
+    const defBroken = broken.get(config.runtime.default_handler);
+    const runtimeReady = missing.length === 0 && defBroken === undefined;
     const net = deps.cni.current();
     const conditions = [
       {
         type: 'RuntimeReady',
         status: runtimeReady,
-        reason: runtimeReady ? '' : 'RuntimeBinariesMissing',
-        message: runtimeReady ? '' : `missing: ${missing.join(', ')}`,
+        reason: runtimeReady ? '' : missing.length > 0 ? 'RuntimeBinariesMissing' : 'RuntimeHandlerFailed',
+        message: runtimeReady ? '' : missing.length > 0 ? `missing: ${missing.join(', ')}` : defBroken!,
       },
+      ...names
+        .filter((n) => n !== config.runtime.default_handler)
+        .map((n) => {
+          const why = broken.get(n);
+          return { type: `RuntimeHandlerReady/${n}`, status: why === undefined, reason: why === undefined ? '' : 'RuntimeHandlerFailed', message: why ?? '' };
+        }),
       {
         type: 'NetworkReady',
         status: net.ready,
@@ -42,6 +57,7 @@ export function makeStatus(deps: Deps): UnaryHandler<'Status'> {
     const info: Record<string, string> = {};
     if (req.verbose) {
       info['config'] = JSON.stringify(config);
+      if (deps.configInfo) info['configLoaded'] = JSON.stringify(deps.configInfo());
       info['buildInfo'] = JSON.stringify(deps.buildInfo);
       info['runtimeSettings'] = JSON.stringify({ podCidr: deps.settings.podCidr });
       if (net.ready) info['cniConfig'] = JSON.stringify({ file: net.config.file, name: net.config.name });

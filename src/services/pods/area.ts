@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
+import { failureReason, NO_METRICS, timed, type Metrics } from '../../core/metrics.js';
+import { inSpan } from '../../core/tracing.js';
 import type { Deps } from '../deps.js';
 import type { PodsArea } from './api.js';
 import type { ContainersArea } from '../containers/api.js';
@@ -8,7 +10,7 @@ import { CniManager } from '../../cni/cni-manager.js';
 import { makeListPodSandbox, makeStreamPodSandboxes } from './list-pod-sandbox.js';
 import { makeListPodSandboxStats, makePodSandboxStats, makeStreamPodSandboxStats, PodStatsSampler } from './pod-sandbox-stats.js';
 import { makePodSandboxStatus } from './pod-sandbox-status.js';
-import { realPodHost } from './pod-host.js';
+import { realPodHost, type PodNetwork } from './pod-host.js';
 import type { PodsDeps } from './pods-deps.js';
 import { recoverSandboxes } from './recover.js';
 import { makeRemovePodSandbox } from './remove-pod-sandbox.js';
@@ -20,7 +22,11 @@ import { statusOf } from './pod-sandbox-status.js';
 
 
 
-export async function createPods(base: Pick<Deps, 'config' | 'log' | 'cni' | 'events'>, _deps: { images: ImagesArea }): Promise<PodsArea> {
+export async function createPods(
+  base: Pick<Deps, 'config' | 'log' | 'cni' | 'events'> & Partial<Pick<Deps, 'metrics'>>,
+  _deps: { images: ImagesArea },
+): Promise<PodsArea> {
+  const { metrics } = base;
   const { config, log } = base;
   let containers: ContainersArea | undefined;
   const store = new SandboxStore(join(config.daemon.root, 'pods'));
@@ -28,14 +34,17 @@ export async function createPods(base: Pick<Deps, 'config' | 'log' | 'cni' | 'ev
     source: base.cni,
     binDirs: config.network.cni_bin_dirs,
     cacheDir: join(config.daemon.root, 'cni', 'results'),
-    timeoutMs: config.network.plugin_timeout_seconds * 1000,
+    // Read at each plugin call, so a reloaded network.plugin_timeout_seconds applies at once.
+    get timeoutMs() {
+      return config.network.plugin_timeout_seconds * 1000;
+    },
   });
   const deps: PodsDeps = {
     config,
     log,
     store,
     events: base.events,
-    cni,
+    cni: instrumentedNetwork(cni, metrics ?? NO_METRICS),
     host: realPodHost,
     mutex: new KeyedMutex(),
     containers: () => containers,
@@ -43,9 +52,19 @@ export async function createPods(base: Pick<Deps, 'config' | 'log' | 'cni' | 'ev
   };
   const sampler = new PodStatsSampler(deps.host);
   const remove = makeRemovePodSandbox(deps);
+  const run = makeRunPodSandbox(deps);
+  metrics?.addSource({
+    podsByState: () => {
+      const out: Record<string, number> = { ready: 0, notready: 0 };
+      for (const sb of store.list()) out[sb.status.state] = (out[sb.status.state] ?? 0) + 1;
+      return out;
+    },
+  });
   return {
     handlers: {
-      RunPodSandbox: makeRunPodSandbox(deps),
+      RunPodSandbox: metrics
+        ? (ctx, req) => timed(() => run(ctx, req), (sec, err) => metrics.podStart(sec, err === undefined ? undefined : failureReason(err)))
+        : run,
       StopPodSandbox: makeStopPodSandbox(deps),
       RemovePodSandbox: async (ctx, req) => {
         const res = await remove(ctx, req);
@@ -76,5 +95,22 @@ export async function createPods(base: Pick<Deps, 'config' | 'log' | 'cni' | 'ev
     attachContainers(c) {
       containers = c;
     },
+  };
+}
+
+/** The pod network with ADD (setUp) and DEL (tearDown) timed for the metrics and traced. */
+function instrumentedNetwork(net: PodNetwork, metrics: Metrics): PodNetwork {
+  return {
+    network: () => net.network(),
+    setUp: (ctx, req) =>
+      inSpan(ctx, 'cni ADD', { 'cni.operation': 'ADD' }, () =>
+        timed(() => net.setUp(ctx, req), (s, err) => metrics.cniCall('ADD', s, err === undefined)),
+      ),
+    tearDown: (ctx, podId) =>
+      inSpan(ctx, 'cni DEL', { 'cni.operation': 'DEL' }, () =>
+        timed(() => net.tearDown(ctx, podId), (s, err) => metrics.cniCall('DEL', s, err === undefined)),
+      ),
+    gc: (ctx, ids) => net.gc(ctx, ids),
+    cachedPodIds: () => net.cachedPodIds(),
   };
 }

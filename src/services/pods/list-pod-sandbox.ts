@@ -21,7 +21,7 @@ function item(sb: Sandbox) {
     createdAt: sb.createdAtNs,
     labels: sb.config.labels,
     annotations: sb.config.annotations,
-    runtimeHandler: sb.meta.runtimeHandler,
+    runtimeHandler: sb.reportedHandler,
   };
 }
 

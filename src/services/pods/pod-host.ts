@@ -4,6 +4,7 @@ import { findPodInit, isPodInit, startPodInit, stopPodInit } from '../../host/po
 import { mountShm, unmountShm } from '../../host/shm.js';
 import { findStrayPlugins, killAndWait } from '../../host/stray-plugins.js';
 import type { OpContext } from '../../core/context.js';
+import { probeHandler } from '../../runtime/handler.js';
 import type { AttachRequest, Attachment } from '../../cni/cni-manager.js';
 
 /**
@@ -12,6 +13,8 @@ import type { AttachRequest, Attachment } from '../../cni/cni-manager.js';
  * teardown, recovery and stats.
  */
 export interface PodHost {
+  /** Does the handler's binary run (cached per binary)? Asked before a pod is made. */
+  probeHandler: typeof probeHandler;
   ensureCgroup: typeof ensureCgroup;
   removeCgroup: typeof removeCgroup;
   removeCgroupIfUnused: typeof removeCgroupIfUnused;
@@ -34,6 +37,7 @@ export interface PodHost {
 }
 
 export const realPodHost: PodHost = {
+  probeHandler,
   ensureCgroup,
   removeCgroup,
   removeCgroupIfUnused,

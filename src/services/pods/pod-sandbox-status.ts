@@ -31,7 +31,7 @@ export function statusOf(sb: Sandbox): DeepPartial<PodSandboxStatus> {
     },
     labels: sb.config.labels,
     annotations: sb.config.annotations,
-    runtimeHandler: sb.meta.runtimeHandler,
+    runtimeHandler: sb.reportedHandler,
   };
 }
 

@@ -4,7 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { withRollback } from '../../core/rollback.js';
 import { newId, type SandboxId } from '../../core/ids.js';
-import { wrap } from '../../core/errors.js';
+import { failedPrecondition, wrap } from '../../core/errors.js';
 import { ContainerEventType, PodSandboxConfig } from '../../gen/runtime/v1/api.js';
 import { missingCgroupDirs } from '../../host/cgroups.js';
 import { restrictOomScoreAdj } from '../../host/pod-init.js';
@@ -40,10 +40,14 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
     }
     // No usable CNI config: refuse before creating anything (NetworkReady is false too).
     if (!plan.hostNetwork) deps.cni.network();
+    // A handler whose binary is missing or does not run: refuse now, in its own words,
+    // rather than at the first CreateContainer (Status shows it not ready too).
+    const probe = await deps.host.probeHandler(deps.config.runtime.handlers[plan.runtimeHandler]!);
+    if (!probe.ok) throw failedPrecondition(`runtime handler "${plan.runtimeHandler}" cannot run: ${probe.message}`);
     const id = newId<SandboxId>();
     // The steps do not stop at the caller's deadline (each has its own timeout): a pod
     // that finishes late is parked for kubelet's retry instead of being undone.
-    const work = { requestId: ctx.requestId, log: ctx.log, signal: new AbortController().signal };
+    const work = { requestId: ctx.requestId, log: ctx.log, span: ctx.span, signal: new AbortController().signal };
     return withRollback(ctx.log, async (rb) => {
       deps.store.reserveName(plan.nameKey, id);
       rb.push('release name', () => deps.store.releaseName(plan.nameKey, id));
@@ -148,6 +152,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         nameKey: plan.nameKey,
         config: toBase64(PodSandboxConfig, plan.config),
         runtimeHandler: plan.runtimeHandler,
+        runtimeHandlerAsked: req.runtimeHandler,
         createdAt: String(BigInt(Date.now()) * 1_000_000n),
         podDir,
         netnsPath: netnsPath ?? null,

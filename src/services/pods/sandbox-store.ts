@@ -22,7 +22,10 @@ import type { SandboxView } from './api.js';
 const MetaFields = z.object({
   id: z.string(),
   nameKey: z.string(),
+  /** The handler the pod runs on (an empty request resolved to the default). */
   runtimeHandler: z.string(),
+  /** The handler as the request named it ('' stays ''), which PodSandboxStatus and ListPodSandbox report; absent in older records. */
+  runtimeHandlerAsked: z.string().optional(),
   createdAt: z.string(),
   podDir: z.string(),
   netnsPath: z.string().nullable(),
@@ -102,6 +105,11 @@ export class Sandbox {
 
   get overhead(): LinuxContainerResources | undefined {
     return this.status.overhead === undefined ? undefined : fromBase64(LinuxContainerResources, this.status.overhead);
+  }
+
+  /** What PodSandboxStatus and ListPodSandbox report: the handler as asked, as containerd does. */
+  get reportedHandler(): string {
+    return this.meta.runtimeHandlerAsked ?? this.meta.runtimeHandler;
   }
 
   view(): SandboxView {

@@ -50,6 +50,7 @@ export function planPod(req: RunPodSandboxRequest, config: Readonly<Config>, hos
     const known = Object.keys(config.runtime.handlers).sort().join(', ');
     throw invalidArgument(`runtime handler "${req.runtimeHandler}" is not configured; known handlers: ${known}`);
   }
+  const sandboxed = config.runtime.handlers[handlerName]!.runtime_type === 'sandbox';
 
   const ns = c.linux?.securityContext?.namespaceOptions;
   const netMode = ns?.network ?? NamespaceMode.POD;
@@ -65,6 +66,11 @@ export function planPod(req: RunPodSandboxRequest, config: Readonly<Config>, hos
   }
   const hostNetwork = netMode === NamespaceMode.NODE;
   const hostIpc = ipcMode === NamespaceMode.NODE;
+  if (sandboxed) {
+    // gVisor's kernel has its own PID and IPC namespaces: the host's cannot be seen from it.
+    if (pidMode === NamespaceMode.NODE) throw invalidArgument(`runtime handler "${handlerName}" (a gVisor sandbox) cannot give a pod the host PID namespace`);
+    if (hostIpc) throw invalidArgument(`runtime handler "${handlerName}" (a gVisor sandbox) cannot give a pod the host IPC namespace`);
+  }
 
   let hostname = c.hostname;
   if (hostname === '') hostname = hostNetwork ? hostHostname : defaultHostname(md.name);
@@ -108,7 +114,10 @@ export function planPod(req: RunPodSandboxRequest, config: Readonly<Config>, hos
     runtimeHandler: handlerName,
     hostNetwork,
     hostIpc,
-    sharedPid: pidMode === NamespaceMode.POD,
+    // With a sandbox handler each container is its own gVisor sandbox: nothing could
+    // join a pod-wide PID namespace, so no init holds one (a container asking for POD
+    // gets its own, see containers/sandbox-limits.ts).
+    sharedPid: pidMode === NamespaceMode.POD && !sandboxed,
     hostname,
     logDirectory,
     cgroupParent,

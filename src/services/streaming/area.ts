@@ -72,6 +72,10 @@ export async function createStreaming(base: Pick<Deps, 'config' | 'log'>, deps: 
       PortForward: makePortForward(deps.pods, tokens, server),
     },
     recover: async () => {},
+    // A child logger keeps the level it was made with: follow the reloaded one.
+    reload: async (ctx) => {
+      log.level = ctx.log.level;
+    },
     close: async () => {
       tokens.clear();
       await server.close();

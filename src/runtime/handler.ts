@@ -1,0 +1,148 @@
+import { readFileSync, statSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config, HandlerConfig } from '../config/schema.js';
+import { run } from '../host/exec.js';
+
+/**
+ * A configured runtime handler as the driver uses it: the binary, its state root and
+ * the global flags every call gets (--root first, then these).
+ *
+ * runtime_type "sandbox" is gVisor's runsc. Cricket runs EVERY container of such a pod
+ * in a gVisor sandbox of its own, inside the pod's pinned network namespace, under
+ * conmon like a runc container. Why not one sandbox per pod that later containers join
+ * (runsc's annotations io.kubernetes.cri.container-type / sandbox-id): measured here,
+ * a joining container's stdout/stderr are those of whoever runs `runsc start` (not of
+ * conmon, which ran `runsc create`), and conmon cannot wait on a joining container's
+ * pid (it exits at once). Logs, exit codes and attach would need a second monitor of
+ * our own, durable across daemon SIGKILLs, in place of conmon. The cost of one sandbox
+ * per container: the containers of a pod share the network namespace (pod IP,
+ * localhost, ports) but not a PID or IPC namespace, and each container pays a
+ * sandbox (~27 MB PSS, ~0.5 s to start). CRI-O ended up the same way on this host.
+ */
+export interface RuntimeHandler {
+  readonly name: string;
+  readonly type: 'oci' | 'sandbox';
+  readonly path: string;
+  readonly root: string;
+  /** Global flags after --root: the handler's runtime_args, and for runsc what this host needs. */
+  readonly args: readonly string[];
+  readonly config: Readonly<HandlerConfig>;
+}
+
+/** A handler by name ('' = the default); undefined when none has that name. */
+export function resolveHandler(config: Readonly<Config>, name: string): RuntimeHandler | undefined {
+  const n = name || config.runtime.default_handler;
+  const h = config.runtime.handlers[n];
+  if (!h) return undefined;
+  return {
+    name: n,
+    type: h.runtime_type,
+    path: h.path,
+    root: h.root || join(config.daemon.run_root, n),
+    args: h.runtime_type === 'sandbox' ? sandboxRuntimeArgs(h.runtime_args) : [...h.runtime_args],
+    config: h,
+  };
+}
+
+const hasFlag = (args: readonly string[], flag: string) =>
+  args.some((a) => a === `--${flag}` || a === `-${flag}` || a.startsWith(`--${flag}=`) || a.startsWith(`-${flag}=`));
+
+/**
+ * runsc's flags on this kind of host, unless runtime_args sets them:
+ * - --network=host: runsc's own netstack (--network=sandbox) refuses to start, taking
+ *   any namespace for the host's ("cannot run with network enabled in root network
+ *   namespace": it tests for /proc/sys/net/core/rmem_default, which kernels since 6.x
+ *   show in every network namespace). With host, the sandbox uses the host kernel's
+ *   stack INSIDE the pod's own network namespace: the pod IP, CNI, port mappings and
+ *   the netns-side port-forward all work as for runc pods.
+ * - --overlay2=root:memory: with runsc's default (a file-backed overlay beside the
+ *   rootfs) `runsc delete` fails once the rootfs mount is gone; in memory it does not
+ *   care, and the container's writes still go nowhere on the host.
+ * - --oci-seccomp: the spec's seccomp profile (RuntimeDefault, Localhost) is applied
+ *   to the processes inside the sandbox too, as a pod's security context asks;
+ *   without it runsc ignores linux.seccomp.
+ */
+export function sandboxRuntimeArgs(runtimeArgs: readonly string[]): string[] {
+  const out = [...runtimeArgs];
+  if (!hasFlag(out, 'network')) out.push('--network=host');
+  if (!hasFlag(out, 'overlay2')) out.push('--overlay2=root:memory');
+  if (!hasFlag(out, 'oci-seccomp')) out.push('--oci-seccomp');
+  return out;
+}
+
+export type ProbeResult = { ok: true; version: string } | { ok: false; message: string };
+
+const PROBE_TIMEOUT_MS = 10_000;
+const probes = new Map<string, Promise<ProbeResult>>();
+
+/**
+ * Whether a handler's binary runs (`<path> --version`), with its own words when it
+ * does not. Cached per binary (path, size, mtime), so Status and RunPodSandbox do not
+ * spawn it every time yet see a replaced binary.
+ */
+export function probeHandler(h: Pick<RuntimeHandler, 'path'>): Promise<ProbeResult> {
+  let key: string;
+  try {
+    const st = statSync(h.path);
+    if (!st.isFile()) return Promise.resolve({ ok: false, message: `${h.path} is not a file` });
+    key = `${h.path}\0${st.size}\0${st.mtimeMs}\0${st.mode}`;
+  } catch (err) {
+    return Promise.resolve({ ok: false, message: `${h.path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}` });
+  }
+  let p = probes.get(key);
+  if (!p) {
+    p = run(h.path, ['--version'], { timeoutMs: PROBE_TIMEOUT_MS, allowFailure: true }).then(
+      (r): ProbeResult =>
+        r.exitCode === 0
+          ? { ok: true, version: r.stdout.trim().split('\n')[0] ?? '' }
+          : { ok: false, message: `${h.path} --version exited with ${r.exitCode ?? r.signal}: ${(r.stderr || r.stdout).trim().slice(-500)}` },
+      (err: unknown): ProbeResult => ({ ok: false, message: `cannot run ${h.path}: ${(err as Error).message}` }),
+    );
+    if (probes.size > 64) probes.clear();
+    probes.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * Ends a process that `runsc exec --internal-pid-file` started inside a sandbox. The
+ * host side of a gVisor exec is only runsc talking to the sandbox: killing it (what
+ * ends a runc exec) leaves the process running inside, so it is signalled there by
+ * its sandbox pid. Quietly does nothing when the file is not written yet or the
+ * process is gone.
+ */
+export async function killSandboxProcess(
+  o: { runtimePath: string; runtimeRoot: string; runtimeArgs: readonly string[]; id: string },
+  internalPidFile: string,
+): Promise<void> {
+  let pid = 0;
+  try {
+    pid = Number(readFileSync(internalPidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid < 1) return;
+  await run(o.runtimePath, ['--root', o.runtimeRoot, ...o.runtimeArgs, 'kill', '--pid', String(pid), o.id, 'KILL'], {
+    timeoutMs: PROBE_TIMEOUT_MS,
+    allowFailure: true,
+  }).catch(() => {});
+}
+
+/**
+ * What runsc leaves in its root for a container whose sandbox died while being created
+ * (e.g. OOM-killed booting): a lock file and a control socket that `runsc delete
+ * --force` does not remove, as it no longer knows the container. Only names carrying
+ * this container's id are touched.
+ */
+export async function removeSandboxLeftovers(root: string, id: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (n === `runsc-${id}.sock` || n.startsWith(`${id}_sandbox:${id}.`)) await rm(join(root, n), { force: true });
+  }
+}

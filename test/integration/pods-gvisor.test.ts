@@ -1,0 +1,221 @@
+// gVisor (runsc) pods end to end, beyond what the suites run under CRICKET_TEST_HANDLER
+// check for every handler: a runsc pod serving HTTP on its IP and a hostPort, the
+// gVisor kernel inside, stats, a daemon SIGKILL survived, nothing left after removal
+// (runsc sandbox and gofer processes, runsc state, mounts, netns, veths, IPs,
+// cgroups), and the handler errors (unknown, missing or failing binary, what gVisor
+// cannot do).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { randomInt } from 'node:crypto';
+import { join } from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { CriCallError } from '../../src/client/cri-client.js';
+import { ContainerState, MountPropagation, NamespaceMode, PodSandboxState, Protocol } from '../../src/gen/runtime/v1/api.js';
+import { RUNSC_HANDLER_TOML } from '../helpers/handler.js';
+import { emptyInventory, inventory, setUpDurEnv, type DurEnv } from './durability-env.js';
+
+const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: CriCallError) => `${status[e.code]}: ${e.details}`);
+
+function httpGet(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (b: Buffer) => (body += b.toString()));
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url}`)));
+    req.on('error', reject);
+  });
+}
+
+/** runsc processes (sandbox, gofer, and any runsc call) whose command line mentions the test dir. */
+function runscProcesses(under: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      if (argv[0]?.includes('runsc') && argv.some((a) => a.includes(under))) out.push(`${e} ${argv.slice(0, 4).join(' ')}`);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+async function waitRunning(env: DurEnv, id: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const s = (await env.d.client.call('ContainerStatus', { containerId: id })).status!;
+    if (s.state === ContainerState.CONTAINER_RUNNING) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`container ${id} did not run`);
+}
+
+/** Polls until the server inside the pod answers (a wait on the server, not a timing assertion). */
+async function waitHttp(url: string): Promise<string> {
+  let last: unknown;
+  for (let i = 0; i < 200; i++) {
+    try {
+      return await httpGet(url);
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw last;
+}
+
+test('a runsc pod serves HTTP on its IP and a hostPort, runs the gVisor kernel, survives a daemon SIGKILL and leaves nothing', { timeout: 240_000 }, async (t) => {
+  const env = await setUpDurEnv({ extraToml: RUNSC_HANDLER_TOML });
+  t.after(() => env.cleanup());
+  const c = () => env.d.client;
+  const hostPort = randomInt(20000, 40000);
+  const podCfg = { ...env.podConfig('gvisor'), portMappings: [{ protocol: Protocol.TCP, containerPort: 8080, hostPort }] };
+  const { podSandboxId: pod } = await c().call('RunPodSandbox', { config: podCfg, runtimeHandler: 'runsc' });
+  const ps = (await c().call('PodSandboxStatus', { podSandboxId: pod })).status!;
+  assert.equal(ps.runtimeHandler, 'runsc');
+  const ip = ps.network!.ip;
+  assert.ok(ip.startsWith(`${env.net.subnetPrefix}.`), ip);
+
+  const web = env.ctrConfig('web', ['sh', '-c', 'mkdir -p /www && echo hello-from-gvisor > /www/index.html && exec httpd -f -p 8080 -h /www']);
+  const { containerId: ctr } = await c().call('CreateContainer', { podSandboxId: pod, config: web, sandboxConfig: podCfg });
+  await c().call('StartContainer', { containerId: ctr });
+  await waitRunning(env, ctr);
+  assert.equal(await waitHttp(`http://${ip}:8080/`), 'hello-from-gvisor\n', 'the host reaches the pod IP');
+  assert.equal(await waitHttp(`http://${env.net.gateway}:${hostPort}/`), 'hello-from-gvisor\n', 'the hostPort forwards into the pod');
+
+  // The container's kernel is gVisor's, not the host's.
+  const dmesg = await c().call('ExecSync', { containerId: ctr, cmd: ['dmesg'], timeout: 30n });
+  assert.equal(dmesg.exitCode, 0);
+  assert.match(dmesg.stdout.toString(), /gVisor/);
+  const uname = await c().call('ExecSync', { containerId: ctr, cmd: ['uname', '-r'], timeout: 30n });
+  assert.notEqual(uname.stdout.toString().trim(), readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
+
+  const cs = (await c().call('ContainerStats', { containerId: ctr })).stats!;
+  assert.ok((cs.memory?.workingSetBytes?.value ?? 0n) > 0n, 'the sandbox cgroup has memory in use');
+  assert.ok(cs.cpu?.usageCoreNanoSeconds !== undefined);
+  const pstats = (await c().call('PodSandboxStats', { podSandboxId: pod })).stats!;
+  assert.ok((pstats.linux?.network?.defaultInterface?.rxBytes?.value ?? 0n) > 0n, 'eth0 received the requests');
+  const sandboxesBefore = runscProcesses(env.dir).length;
+  assert.ok(sandboxesBefore >= 2, `a runsc sandbox and gofer run: ${runscProcesses(env.dir).join('; ')}`);
+
+  // SIGKILL the daemon: the pod and its container keep running, and are found again.
+  const pidBefore = (await c().call('ContainerStatus', { containerId: ctr })).status!;
+  await env.kill();
+  assert.equal(await httpGet(`http://${ip}:8080/`), 'hello-from-gvisor\n', 'served while the daemon is down');
+  await env.restart();
+  const after = (await c().call('ContainerStatus', { containerId: ctr })).status!;
+  assert.equal(after.state, ContainerState.CONTAINER_RUNNING);
+  assert.equal(after.startedAt, pidBefore.startedAt);
+  assert.equal((await c().call('PodSandboxStatus', { podSandboxId: pod })).status!.state, PodSandboxState.SANDBOX_READY);
+  const echo = await c().call('ExecSync', { containerId: ctr, cmd: ['cat', '/www/index.html'], timeout: 30n });
+  assert.equal(echo.stdout.toString(), 'hello-from-gvisor\n', 'exec works after the restart');
+
+  // A second container of the pod shares its network namespace (its own sandbox).
+  const peer = env.ctrConfig('peer', ['sh', '-c', 'wget -q -O - http://127.0.0.1:8080/; exit 5']);
+  const { containerId: p2 } = await c().call('CreateContainer', { podSandboxId: pod, config: peer, sandboxConfig: podCfg });
+  await c().call('StartContainer', { containerId: p2 });
+  let s2 = (await c().call('ContainerStatus', { containerId: p2 })).status!;
+  for (let i = 0; i < 400 && s2.state !== ContainerState.CONTAINER_EXITED; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    s2 = (await c().call('ContainerStatus', { containerId: p2 })).status!;
+  }
+  assert.equal(s2.exitCode, 5);
+  assert.match(readFileSync(s2.logPath, 'utf8'), /stdout F hello-from-gvisor/, 'localhost of the pod reaches the other container');
+
+  // A created-never-started container is removed at once (runsc will not signal it).
+  const idle = env.ctrConfig('idle', ['sleep', '100']);
+  const { containerId: p3 } = await c().call('CreateContainer', { podSandboxId: pod, config: idle, sandboxConfig: podCfg });
+  await c().call('RemoveContainer', { containerId: p3 });
+
+  await c().call('StopContainer', { containerId: ctr, timeout: 10n });
+  const stopped = (await c().call('ContainerStatus', { containerId: ctr })).status!;
+  assert.equal(stopped.state, ContainerState.CONTAINER_EXITED);
+  assert.equal(stopped.exitCode, 143, 'httpd ends on the SIGTERM');
+
+  await env.removeAll();
+  assert.deepEqual(inventory(env), emptyInventory());
+  assert.deepEqual(runscProcesses(env.dir), [], 'no runsc sandbox or gofer is left');
+  const runscRoot = join(env.daemonDir, 'run', 'runsc');
+  assert.deepEqual(existsSync(runscRoot) ? readdirSync(runscRoot) : [], [], 'no runsc state is left');
+});
+
+test('handler errors: unknown handler, missing or failing binary, and what gVisor cannot do', { timeout: 120_000 }, async (t) => {
+  const broken = join('/tmp', `cricket-broken-runsc-${process.pid}`);
+  writeFileSync(broken, '#!/bin/sh\necho "runsc: this binary is broken on purpose" >&2\nexit 3\n');
+  chmodSync(broken, 0o755);
+  t.after(() => rmSync(broken, { force: true }));
+  const extraToml = [
+    RUNSC_HANDLER_TOML,
+    `[runtime.handlers.gone]\npath = "/nonexistent/runsc"\nruntime_type = "sandbox"`,
+    `[runtime.handlers.broken]\npath = ${JSON.stringify(broken)}\nruntime_type = "sandbox"`,
+  ].join('\n');
+  const env = await setUpDurEnv({ extraToml });
+  t.after(() => env.cleanup());
+  const c = env.d.client;
+  const cfg = env.podConfig('bad');
+
+  assert.match(await code(c.call('RunPodSandbox', { config: cfg, runtimeHandler: 'kata' })), /^INVALID_ARGUMENT: .*"kata".*broken, gone, runc, runsc/);
+  assert.match(await code(c.call('RunPodSandbox', { config: cfg, runtimeHandler: 'gone' })), /^FAILED_PRECONDITION: runtime handler "gone" cannot run: .*no such file/);
+  assert.match(await code(c.call('RunPodSandbox', { config: cfg, runtimeHandler: 'broken' })), /^FAILED_PRECONDITION: .*this binary is broken on purpose/);
+
+  const st = await c.call('Status', {});
+  const cond = (type: string) => st.status!.conditions.find((x) => x.type === type);
+  assert.equal(cond('RuntimeReady')?.status, true, 'the default handler works');
+  assert.equal(cond('RuntimeHandlerReady/runsc')?.status, true);
+  assert.equal(cond('RuntimeHandlerReady/gone')?.status, false);
+  assert.equal(cond('RuntimeHandlerReady/broken')?.status, false);
+  assert.match(cond('RuntimeHandlerReady/broken')!.message, /broken on purpose/);
+  const feat = st.runtimeHandlers.find((h) => h.name === 'runsc');
+  assert.equal(feat?.features?.recursiveReadOnlyMounts, true, "gVisor makes read-only binds recursive (critest's rro specs pass)");
+
+  const hostPid = { ...cfg, linux: { ...cfg.linux, securityContext: { namespaceOptions: { network: NamespaceMode.POD, pid: NamespaceMode.NODE, ipc: NamespaceMode.POD } } } };
+  assert.match(await code(c.call('RunPodSandbox', { config: hostPid, runtimeHandler: 'runsc' })), /^INVALID_ARGUMENT: .*host PID namespace/);
+  assert.deepEqual(inventory(env).podRunDirs, [], 'refused pods leave nothing');
+
+  const { podSandboxId: pod } = await c.call('RunPodSandbox', { config: cfg, runtimeHandler: 'runsc' });
+  const target = { ...env.ctrConfig('target', ['true']), linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.TARGET, targetId: 'f'.repeat(64) } } } };
+  assert.match(await code(c.call('CreateContainer', { podSandboxId: pod, config: target, sandboxConfig: cfg })), /^INVALID_ARGUMENT: .*PID namespace \(TARGET\)/);
+  const rshared = { ...env.ctrConfig('rshared', ['true']), mounts: [{ containerPath: '/m', hostPath: env.dir, propagation: MountPropagation.PROPAGATION_BIDIRECTIONAL }] };
+  assert.match(await code(c.call('CreateContainer', { podSandboxId: pod, config: rshared, sandboxConfig: cfg })), /^INVALID_ARGUMENT: .*rshared/);
+  // A memory limit below what the sandbox itself needs to boot.
+  const tiny = { ...env.ctrConfig('tiny', ['sleep', '100']), linux: { resources: { memoryLimitInBytes: 4n << 20n } } };
+  assert.match(await code(c.call('CreateContainer', { podSandboxId: pod, config: tiny, sandboxConfig: cfg })), /^FAILED_PRECONDITION: .*too small for its gVisor sandbox/);
+  assert.deepEqual((await c.call('ListContainers', {})).containers, [], 'a refused container leaves nothing');
+  assert.deepEqual(inventory(env).ctrDirs, []);
+  assert.deepEqual(inventory(env).cgroups.filter((g) => /\/[0-9a-f]{64}$/.test(g)), [], 'no container cgroup is left');
+  const runscRoot = join(env.daemonDir, 'run', 'runsc');
+  assert.deepEqual(existsSync(runscRoot) ? readdirSync(runscRoot) : [], [], 'no runsc lock or socket is left');
+});
+
+test('a daemon SIGKILLed while runsc creates or starts a container: after the restart nothing of it is left once the pod is removed', { timeout: 240_000 }, async (t) => {
+  const env = await setUpDurEnv({ extraToml: RUNSC_HANDLER_TOML });
+  t.after(() => env.cleanup());
+  for (const phase of ['create', 'start'] as const) {
+    const podCfg = env.podConfig(`cut-${phase}`);
+    const { podSandboxId: pod } = await env.d.client.call('RunPodSandbox', { config: podCfg, runtimeHandler: 'runsc' });
+    const cfg = env.ctrConfig(`cut-${phase}`, ['sleep', '1000']);
+    let inFlight: Promise<unknown>;
+    if (phase === 'create') {
+      inFlight = env.d.client.call('CreateContainer', { podSandboxId: pod, config: cfg, sandboxConfig: podCfg });
+    } else {
+      const { containerId } = await env.d.client.call('CreateContainer', { podSandboxId: pod, config: cfg, sandboxConfig: podCfg });
+      inFlight = env.d.client.call('StartContainer', { containerId });
+    }
+    inFlight.catch(() => {});
+    // Killed once runsc is at work for it (a sandbox or gofer, or runsc start, is up).
+    const before = runscProcesses(env.dir).length;
+    for (let i = 0; i < 2000 && runscProcesses(env.dir).length <= (phase === 'create' ? 0 : before); i++) await new Promise((r) => setImmediate(r));
+    await env.kill();
+    await inFlight.catch(() => {});
+    await env.restart();
+    const listed = (await env.d.client.call('ListContainers', { filter: { podSandboxId: pod } })).containers;
+    assert.ok(listed.length <= 1, `at most the one container: ${listed.length}`);
+    await env.removeAll();
+    assert.deepEqual(inventory(env), emptyInventory(), `after a SIGKILL during ${phase}`);
+    assert.deepEqual(runscProcesses(env.dir), [], `no runsc process left after a SIGKILL during ${phase}`);
+  }
+});

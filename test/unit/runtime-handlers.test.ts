@@ -1,0 +1,125 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigSchema } from '../../src/config/schema.js';
+import { CricketError } from '../../src/core/errors.js';
+import { ContainerConfig, MountPropagation, NamespaceMode, PodSandboxConfig, RunPodSandboxRequest, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
+import { allowedPodAnnotations } from '../../src/oci/annotations.js';
+import { buildSpec, type HostFacts } from '../../src/oci/spec.js';
+import { resolveHandler, sandboxRuntimeArgs } from '../../src/runtime/handler.js';
+import { checkSandboxContainer } from '../../src/services/containers/sandbox-limits.js';
+import { planPod } from '../../src/services/pods/validate.js';
+
+const config = ConfigSchema.parse({
+  daemon: { run_root: '/run/ck' },
+  runtime: {
+    handlers: {
+      runc: {},
+      runsc: { path: '/usr/bin/runsc', runtime_type: 'sandbox', runtime_args: ['--platform=systrap'], allowed_annotations: ['dev.gvisor.*', 'exact.key'] },
+      tuned: { path: '/usr/bin/runsc', runtime_type: 'sandbox', runtime_args: ['--network=none', '--overlay2', 'none', '--oci-seccomp=false'] },
+    },
+  },
+});
+
+const isInvalid = (re: RegExp) => (e: unknown) => e instanceof CricketError && e.code === 'InvalidArgument' && re.test(e.message);
+
+test('handler types: oci keeps its runtime_args as they are; sandbox (runsc) gets the flags this host needs unless set', () => {
+  const runc = resolveHandler(config, '')!;
+  assert.deepEqual([runc.name, runc.type, runc.path, runc.root, runc.args], ['runc', 'oci', '/usr/sbin/runc', '/run/ck/runc', []]);
+  const runsc = resolveHandler(config, 'runsc')!;
+  assert.equal(runsc.type, 'sandbox');
+  assert.equal(runsc.root, '/run/ck/runsc');
+  assert.deepEqual(runsc.args, ['--platform=systrap', '--network=host', '--overlay2=root:memory', '--oci-seccomp']);
+  assert.deepEqual(resolveHandler(config, 'tuned')!.args, ['--network=none', '--overlay2', 'none', '--oci-seccomp=false'], 'a flag the handler sets itself is not added again');
+  assert.deepEqual(sandboxRuntimeArgs(['-network=sandbox']), ['-network=sandbox', '--overlay2=root:memory', '--oci-seccomp']);
+  assert.equal(resolveHandler(config, 'kata'), undefined);
+  assert.throws(() => ConfigSchema.parse({ runtime: { handlers: { x: { runtime_type: 'vm' } } } }));
+});
+
+test('allowed_annotations: exact keys and "prefix*" only; none by default', () => {
+  const pod = { 'dev.gvisor.spec.mount.x': 'a', 'exact.key': 'b', 'exact.key2': 'c', other: 'd' };
+  assert.deepEqual(allowedPodAnnotations(pod, ['dev.gvisor.*', 'exact.key']), { 'dev.gvisor.spec.mount.x': 'a', 'exact.key': 'b' });
+  assert.deepEqual(allowedPodAnnotations(pod, []), {});
+});
+
+const facts: HostFacts = {
+  bounding: new Set(['CAP_CHOWN', 'CAP_SYS_ADMIN']),
+  arch: 'x64',
+  apparmorEnabled: false,
+  cpuCount: 2,
+  cgroupV2: false,
+  ownOomScoreAdj: 0,
+  clampOomScoreAdj: true,
+  hugepageSizes: [],
+};
+function spec(cfg: DeepPartial<ContainerConfig>, handler?: Parameters<typeof buildSpec>[0]['handler'], podPrivileged = false) {
+  return buildSpec({
+    config: ContainerConfig.fromPartial({ metadata: { name: 'c' }, image: { image: 'i' }, ...cfg }),
+    image: { Cmd: ['sh'] },
+    sandbox: {
+      config: PodSandboxConfig.fromPartial({ linux: { securityContext: { privileged: podPrivileged } } }),
+      hostname: 'h',
+      netnsPath: '/n',
+      ipcnsPath: '/i',
+      utsnsPath: '/u',
+      pidnsPath: undefined,
+      hostsPath: '/hosts',
+      resolvConfPath: '/resolv',
+      shmPath: '/shm',
+    },
+    user: { uid: 0, gid: 0, additionalGids: [], home: '/root', username: 'root' },
+    rootfsPath: '/r',
+    cgroupsPath: '/cg',
+    hostnamePath: undefined,
+    mounts: [],
+    devices: [],
+    targetPidnsPath: undefined,
+    localhostSeccomp: undefined,
+    facts,
+    handler,
+  }).spec;
+}
+
+test('the spec for a sandbox handler: pod annotations let in, join annotations dropped, privileged without host devices', () => {
+  const ann = { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'x', 'io.kubernetes.cri-o.ContainerType': 'container', mine: '1', 'dev.gvisor.a': 'container wins' };
+  const h = { sandboxed: true, privilegedWithoutHostDevices: true, podAnnotations: { 'dev.gvisor.a': 'pod', 'dev.gvisor.b': 'pod' } };
+  assert.deepEqual(spec({ annotations: ann }, h).annotations, { mine: '1', 'dev.gvisor.a': 'container wins', 'dev.gvisor.b': 'pod' });
+  assert.deepEqual(spec({ annotations: ann }).annotations, ann, 'runc sees the annotations as given');
+
+  const priv = { linux: { securityContext: { privileged: true } } };
+  assert.deepEqual(spec(priv, undefined, true).linux.resources.devices, [{ allow: true, access: 'rwm' }]);
+  assert.deepEqual(spec(priv, h, true).linux.resources.devices, [{ allow: false, access: 'rwm' }], 'no host device is opened');
+
+  // gVisor takes the hostname from the spec, not from the pod's UTS namespace file.
+  const plain = spec({});
+  assert.equal(plain.hostname, undefined);
+  assert.deepEqual(plain.linux.namespaces.find((n) => n.type === 'uts'), { type: 'uts', path: '/u' });
+  const gv = spec({}, h);
+  assert.equal(gv.hostname, 'h');
+  assert.deepEqual(gv.linux.namespaces.find((n) => n.type === 'uts'), { type: 'uts' });
+});
+
+test('what a gVisor container cannot have is refused before anything is made', () => {
+  const c = (cfg: DeepPartial<ContainerConfig>) => () => checkSandboxContainer(ContainerConfig.fromPartial(cfg), 'runsc');
+  const ns = (o: DeepPartial<NonNullable<NonNullable<ContainerConfig['linux']>['securityContext']>['namespaceOptions']>) => ({ linux: { securityContext: { namespaceOptions: o } } });
+  assert.doesNotThrow(c({}));
+  assert.doesNotThrow(c(ns({ pid: NamespaceMode.CONTAINER, network: NamespaceMode.POD, ipc: NamespaceMode.POD })));
+  assert.throws(c(ns({ pid: NamespaceMode.NODE })), isInvalid(/host PID namespace/));
+  assert.doesNotThrow(c(ns({ pid: NamespaceMode.POD })), 'POD, the proto default, gives the container its own PID namespace');
+  assert.throws(c(ns({ pid: NamespaceMode.TARGET, targetId: 'x' })), isInvalid(/TARGET/));
+  assert.throws(c(ns({ pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.NODE })), isInvalid(/host IPC/));
+  assert.throws(c({ mounts: [{ containerPath: '/m', hostPath: '/tmp', propagation: MountPropagation.PROPAGATION_BIDIRECTIONAL }] }), isInvalid(/\/m .*rshared/));
+  assert.doesNotThrow(c({ mounts: [{ containerPath: '/m', hostPath: '/tmp', propagation: MountPropagation.PROPAGATION_HOST_TO_CONTAINER }] }));
+});
+
+test('a sandbox pod: no pod init for a POD PID namespace; host PID and IPC refused', () => {
+  const req = (handler: string, pid: NamespaceMode, ipc = NamespaceMode.POD) =>
+    RunPodSandboxRequest.fromPartial({
+      runtimeHandler: handler,
+      config: { metadata: { name: 'p', namespace: 'n', uid: 'u' }, linux: { securityContext: { namespaceOptions: { pid, ipc } } } },
+    });
+  assert.equal(planPod(req('runc', NamespaceMode.POD), config, 'node').sharedPid, true);
+  assert.equal(planPod(req('runsc', NamespaceMode.POD), config, 'node').sharedPid, false);
+  assert.throws(() => planPod(req('runsc', NamespaceMode.NODE), config, 'node'), isInvalid(/"runsc".*host PID/));
+  assert.throws(() => planPod(req('runsc', NamespaceMode.CONTAINER, NamespaceMode.NODE), config, 'node'), isInvalid(/host IPC/));
+  assert.throws(() => planPod(req('kata', NamespaceMode.POD), config, 'node'), isInvalid(/"kata" is not configured; known handlers: runc, runsc, tuned/));
+});
