@@ -24,6 +24,7 @@ metadata:
   labels: { app: demo }
 spec:
   restartPolicy: OnFailure
+  terminationGracePeriodSeconds: 1
   volumes:
     - name: shared
       emptyDir: {}
@@ -156,6 +157,7 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
       `kind: Pod
 metadata: { name: probed }
 spec:
+  terminationGracePeriodSeconds: 1
   volumes:
     - { name: mem, emptyDir: { medium: Memory, sizeLimit: 16Mi } }
   containers:
@@ -182,6 +184,7 @@ spec:
 kind: Pod
 metadata: { name: secured }
 spec:
+  terminationGracePeriodSeconds: 1
   securityContext: { runAsUser: 1000, runAsGroup: 1000 }
   containers:
     - name: secured
@@ -222,7 +225,7 @@ spec:
 
   await t.test('manifest_dir: a file added is played, play --down leaves it alone, removing the file removes its pod', async () => {
     const staticFile = join(env.dir, 'manifests', 'static.yaml');
-    writeFileSync(staticFile, `kind: Pod\nmetadata: { name: static }\nspec:\n  containers:\n    - { name: s, image: ${env.image.ref}, command: [sleep, '1000'] }\n`);
+    writeFileSync(staticFile, `kind: Pod\nmetadata: { name: static }\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - { name: s, image: ${env.image.ref}, command: [sleep, '1000'] }\n`);
     for (let i = 0; ; i++) {
       const p = (await rows()).find((x) => x.name === 'static');
       if (p?.status === 'Running') break;

@@ -200,3 +200,11 @@ test("kubelet's back-off: 10 s doubling to 5 min, from 10 s again after 10 min r
   assert.deepEqual([0, 1, 2, 3, 4, 5, 6].map((n) => restartDelayMs(n, 1000) / 1000), [10, 20, 40, 80, 160, 300, 300]);
   assert.equal(restartDelayMs(6, 600_000), 10_000);
 });
+
+test('examples/web.yaml (the README quick start) parses with no warnings', async () => {
+  const { readFileSync } = await import('node:fs');
+  const root = new URL('../../../', import.meta.url).pathname;
+  const { pods, warnings } = parseManifests(readFileSync(`${root}examples/web.yaml`, 'utf8'), 'examples/web.yaml');
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(pods.map((p) => [p.name, p.initContainers.length, p.containers[0]!.ports[0]!.hostPort]), [['web', 1, 8080]]);
+});

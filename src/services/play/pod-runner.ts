@@ -96,10 +96,19 @@ export class PodRunner {
   /** Stops and removes the pod and its volumes; the runner does nothing after. */
   async down(): Promise<void> {
     this.#down = true;
+    this.#status = 'Terminating';
     await this.#running?.catch(() => {});
     this.stopProbes();
     const { items } = await this.#d.cri('ListPodSandbox', { filter: { labelSelector: { [LABEL_UID]: this.uid } } });
     for (const p of items) {
+      // Each container gets the pod's grace period (SIGTERM, then SIGKILL), as kubelet
+      // stops them, before the sandbox goes (StopPodSandbox alone would not wait).
+      const { containers } = await this.#d.cri('ListContainers', { filter: { podSandboxId: p.id } });
+      await Promise.all(
+        containers
+          .filter((c) => c.state === ContainerState.CONTAINER_RUNNING)
+          .map((c) => this.#d.cri('StopContainer', { containerId: c.id, timeout: BigInt(this.manifest.terminationGracePeriodSeconds) })),
+      );
       await this.#d.cri('StopPodSandbox', { podSandboxId: p.id });
       await this.#d.cri('RemovePodSandbox', { podSandboxId: p.id });
     }

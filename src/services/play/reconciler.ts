@@ -159,9 +159,12 @@ export class Reconciler implements Play {
   async #remove(key: string): Promise<void> {
     const r = this.#runners.get(key);
     if (!r) return;
-    this.#runners.delete(key);
-    this.#sources.delete(key);
+    // Listed (Terminating) until its containers have had their grace period and the pod is gone.
     await r.down();
+    if (this.#runners.get(key) === r) {
+      this.#runners.delete(key);
+      this.#sources.delete(key);
+    }
     await this.#records.delete(key);
   }
 

@@ -59,7 +59,7 @@ export interface PlayPodStatus {
   namespace: string;
   /** Containers running / containers, e.g. "1/2". */
   ready: string;
-  /** Running, Completed, Error, CrashLoopBackOff, ErrImagePull, Init:0/1, ContainerCreating, Pending. */
+  /** Running, Completed, Error, CrashLoopBackOff, ErrImagePull, Init:0/1, ContainerCreating, Pending, Terminating. */
   status: string;
   restarts: number;
   /** Milliseconds since the epoch when the pod was first played. */
