@@ -24,7 +24,7 @@ interface FakeCtr {
   cmd: string[];
 }
 
-function fakeCri(clock: { now: number }) {
+function fakeCri(clock: { now: number }, images: { present: boolean; pullFails?: boolean } = { present: true }) {
   const pods = new Map<string, { id: string; labels: Record<string, string>; state: PodSandboxState }>();
   const ctrs = new Map<string, FakeCtr>();
   const calls: string[] = [];
@@ -61,8 +61,10 @@ function fakeCri(clock: { now: number }) {
         return { status: { ...toCri(c), exitCode: c.exitCode, startedAt: ns(c.startedAt), finishedAt: ns(c.finishedAt) } };
       }
       case 'ImageStatus':
-        return { image: { id: 'sha256:x' } };
+        return images.present ? { image: { id: 'sha256:x' } } : {};
       case 'PullImage':
+        if (images.pullFails) throw new Error('RegistryUnavailable: no route');
+        images.present = true;
         return { imageRef: 'sha256:x' };
       case 'CreateContainer': {
         const c: FakeCtr = { id: id(), pod: req.podSandboxId, name: req.config.metadata.name, attempt: req.config.metadata.attempt, state: ContainerState.CONTAINER_CREATED, exitCode: 0, startedAt: 0, finishedAt: 0, cmd: req.config.command };
@@ -204,6 +206,31 @@ test("back-off: 10 s, 20 s, 40 s ... between restarts; from 10 s again after 10 
   wakes.length = 0;
   await r.sync();
   assert.equal(wakes[0]! - clock.now, 10_000);
+});
+
+test('imagePullPolicy: Never with no image is ErrImageNeverPull; a failed pull is ErrImagePull, retried; IfNotPresent pulls once, Always each start', async () => {
+  const yaml = (policy: string) => `kind: Pod\nmetadata: { name: p }\nspec:\n  containers:\n    - { name: main, image: busybox:1, imagePullPolicy: ${policy} }\n`;
+  const clock = { now: 1_000_000 };
+  let f = fakeCri(clock, { present: false });
+  let r = runnerFor(yaml('Never'), clock, f);
+  await r.sync();
+  assert.equal((await r.row()).status, 'ErrImageNeverPull');
+  assert.equal(f.byName('main'), undefined);
+  const wakes: number[] = [];
+  const images = { present: false, pullFails: true };
+  f = fakeCri(clock, images);
+  r = runnerFor(yaml('IfNotPresent'), clock, f, wakes);
+  await r.sync();
+  assert.equal((await r.row()).status, 'ErrImagePull');
+  assert.equal(wakes.length, 1, 'a retry is asked for');
+  images.pullFails = false;
+  await r.sync();
+  assert.equal((await r.row()).status, 'Running');
+  assert.equal(f.calls.filter((c) => c === 'PullImage').length, 2);
+  f = fakeCri(clock);
+  r = runnerFor(yaml('Always'), clock, f);
+  await r.sync();
+  assert.equal(f.calls.filter((c) => c === 'PullImage').length, 1, 'Always pulls even when present');
 });
 
 test('a restarted daemon adopts its pod by uid; a pod that is not ready is made again', async () => {
