@@ -117,7 +117,7 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
   await t.test('init first, then both containers; the flaky one restarts with back-off', async () => {
     const r = await play(file);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'played pod/default/demo\n');
+    assert.equal(r.stdout, 'pod/default/demo created\n');
     assert.match(r.stderr, /demo\.yaml:\d+: spec\.containers\[1\]\.lifecycle is not supported/);
     const { seen, row } = await until((p) => p?.restarts === 1, 'a first restart of flaky');
     assert.ok([...seen].some((s) => s === 'CrashLoopBackOff'), `back-off shown: ${[...seen].join(', ')}`);
@@ -144,6 +144,7 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
   await t.test('playing the same file again converges', async () => {
     const r = await play(file);
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'pod/default/demo unchanged\n');
     const pods = (await env.d.client.call('ListPodSandbox', {})).items.filter((p) => p.id !== foreign.podSandboxId);
     assert.equal(pods.length, 1);
     assert.equal(pods[0]!.id, firstSandbox);
@@ -218,7 +219,7 @@ spec:
     const doomed = await wait('doomed', (p) => (p?.restarts ?? 0) >= 1, 'doomed restarted by its liveness probe');
     assert.ok(doomed.restarts >= 1);
     const down = await play('--down', probes);
-    assert.equal(down.stdout, 'removed pod/default/probed\nremoved pod/default/doomed\nremoved pod/default/secured\n');
+    assert.equal(down.stdout, 'pod/default/probed deleted\npod/default/doomed deleted\npod/default/secured deleted\n');
     const { readFileSync } = await import('node:fs');
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(join(env.d.root, 'play', 'volumes')), 'the tmpfs went with its pod');
   });
@@ -249,7 +250,7 @@ spec:
   await t.test('play --down removes the pod, its containers and its volumes', async () => {
     const r = await play('--down', file);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'removed pod/default/demo\n');
+    assert.equal(r.stdout, 'pod/default/demo deleted\n');
     const left = (await env.d.client.call('ListPodSandbox', {})).items;
     assert.deepEqual(left.map((p) => [p.id, p.state]), [[foreign.podSandboxId, 0]], 'only the pod the reconciler did not make is left, untouched');
     assert.equal((await env.d.client.call('ListContainers', {})).containers.length, 0);

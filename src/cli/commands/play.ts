@@ -40,7 +40,8 @@ export function playCommand(io: CliIo): Command {
       const req = { fileName: file, manifest: text, logDir: resolve(opts.logDir) };
       const r = opts.down ? await s.cricket.playDown(req) : await s.cricket.playApply(req);
       for (const w of r.warnings) io.err(`warning: ${w}\n`);
-      for (const p of r.pods) io.out(`${opts.down ? 'removed' : 'played'} pod/${p}\n`);
+      // kubectl apply's lines: pod/<namespace>/<name> created | unchanged | recreated | deleted.
+      r.pods.forEach((p, i) => io.out(`pod/${p} ${r.actions[i] ?? (opts.down ? 'deleted' : 'played')}\n`));
       if (opts.status) await printStatus(io, s, opts.output);
     });
 }

@@ -4,6 +4,8 @@ export interface PlayResult {
   pods: string[];
   /** Fields not supported, each with its file and line. */
   warnings: string[];
+  /** Per pod: created, unchanged, recreated, deleted or skipped. */
+  actions: string[];
 }
 
 export interface PlayedPod {

@@ -110,6 +110,7 @@ export class Reconciler implements Play {
   async apply(text: string, file: string, logDir: string, source = 'play'): Promise<PlayResult> {
     const { pods, warnings } = parseManifests(text, file);
     const names: string[] = [];
+    const actions: string[] = [];
     for (const m of pods) {
       const key = keyOf(m);
       names.push(`${m.namespace}/${m.name}`);
@@ -118,12 +119,15 @@ export class Reconciler implements Play {
       if (old && owner !== source && (owner !== 'play' || source !== 'play')) {
         // A pod of manifest_dir and one played by hand may not take each other over.
         warnings.push(`${file}: pod ${m.namespace}/${m.name} is already played from ${owner === 'play' ? 'cricket play' : owner}; left as it is`);
+        actions.push('skipped');
         continue;
       }
       if (old && JSON.stringify(old.manifest) === JSON.stringify(m)) {
         void old.sync();
+        actions.push('unchanged');
         continue;
       }
+      actions.push(old ? 'recreated' : 'created');
       if (old) {
         this.#runners.delete(key);
         await old.down();
@@ -136,13 +140,14 @@ export class Reconciler implements Play {
       this.#sources.set(key, source);
       void r.sync();
     }
-    return { pods: names, warnings };
+    return { pods: names, warnings, actions };
   }
 
   /** Removes the pods a manifest file names (those it made; others are not its to remove). */
   async down(text: string, file: string): Promise<PlayResult> {
     const { pods, warnings } = parseManifests(text, file);
     const names: string[] = [];
+    const actions: string[] = [];
     for (const m of pods) {
       const key = keyOf(m);
       if (!this.#runners.has(key)) continue;
@@ -152,8 +157,9 @@ export class Reconciler implements Play {
       }
       await this.#remove(key);
       names.push(`${m.namespace}/${m.name}`);
+      actions.push('deleted');
     }
-    return { pods: names, warnings };
+    return { pods: names, warnings, actions };
   }
 
   async #remove(key: string): Promise<void> {

@@ -45,6 +45,11 @@ export interface PlayReply {
   pods: string[];
   /** Fields the reconciler does not support, each with its line: ignored, not dropped silently. */
   warnings: string[];
+  /**
+   * What happened to each of pods, in its order: created, unchanged, recreated (its
+   * manifest changed), deleted, or skipped (another source owns it; see warnings).
+   */
+  actions: string[];
 }
 
 export interface PlayStatusRequest {
@@ -198,7 +203,7 @@ export const PlayRequest: MessageFns<PlayRequest> = {
 };
 
 function createBasePlayReply(): PlayReply {
-  return { pods: [], warnings: [] };
+  return { pods: [], warnings: [], actions: [] };
 }
 
 export const PlayReply: MessageFns<PlayReply> = {
@@ -208,6 +213,9 @@ export const PlayReply: MessageFns<PlayReply> = {
     }
     for (const v of message.warnings) {
       writer.uint32(18).string(v!);
+    }
+    for (const v of message.actions) {
+      writer.uint32(26).string(v!);
     }
     return writer;
   },
@@ -241,6 +249,14 @@ export const PlayReply: MessageFns<PlayReply> = {
             message.warnings.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.actions.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -257,6 +273,7 @@ export const PlayReply: MessageFns<PlayReply> = {
     return {
       pods: globalThis.Array.isArray(object?.pods) ? object.pods.map((e: any) => globalThis.String(e)) : [],
       warnings: globalThis.Array.isArray(object?.warnings) ? object.warnings.map((e: any) => globalThis.String(e)) : [],
+      actions: globalThis.Array.isArray(object?.actions) ? object.actions.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -268,6 +285,9 @@ export const PlayReply: MessageFns<PlayReply> = {
     if (message.warnings?.length) {
       obj.warnings = message.warnings;
     }
+    if (message.actions?.length) {
+      obj.actions = message.actions;
+    }
     return obj;
   },
 
@@ -278,6 +298,7 @@ export const PlayReply: MessageFns<PlayReply> = {
     const message = createBasePlayReply();
     message.pods = object.pods?.map((e) => e) || [];
     message.warnings = object.warnings?.map((e) => e) || [];
+    message.actions = object.actions?.map((e) => e) || [];
     return message;
   },
 };
