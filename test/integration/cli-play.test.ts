@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setUpCliEnv, type CliEnv } from './cli-env.js';
 
@@ -32,6 +32,8 @@ spec:
       configMap: { name: demo-config }
     - name: sec
       secret: { secretName: demo-secret, items: [{ key: token, path: nested/token }] }
+    - name: hooks
+      hostPath: { path: HOOKS_DIR }
   initContainers:
     - name: init
       image: ${image}
@@ -48,12 +50,15 @@ spec:
           valueFrom: { fieldRef: { fieldPath: metadata.namespace } }
         - name: TOKEN
           valueFrom: { secretKeyRef: { name: demo-secret, key: token } }
-      volumeMounts: [{ name: shared, mountPath: /shared }, { name: cfg, mountPath: /etc/cfg }, { name: sec, mountPath: /etc/sec }]
+      volumeMounts: [{ name: shared, mountPath: /shared }, { name: cfg, mountPath: /etc/cfg }, { name: sec, mountPath: /etc/sec }, { name: hooks, mountPath: /hooks }]
+      lifecycle:
+        postStart: { exec: { command: [sh, -c, 'echo started > /hooks/post'] } }
+        preStop: { exec: { command: [sh, -c, 'echo stopping > /hooks/pre'] } }
     - name: flaky
       image: ${image}
       command: [sh, -c, 'n=$(cat /shared/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /shared/count; echo run-$n; [ $n -ge 3 ] && exec sleep 1000; exit 1']
       volumeMounts: [{ name: shared, mountPath: /shared }]
-      lifecycle: { preStop: { exec: { command: [true] } } }
+      terminationMessagePath: /dev/termination-log
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -75,7 +80,9 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
   });
   t.after(() => env.cleanup());
   const file = join(env.dir, 'demo.yaml');
-  writeFileSync(file, manifest(env.image.ref));
+  const hooks = join(env.dir, 'hooks');
+  mkdirSync(hooks);
+  writeFileSync(file, manifest(env.image.ref).replace('HOOKS_DIR', hooks));
   const play = (...args: string[]) => env.cli(['play', '--log-dir', env.logs, ...args]);
   const rows = async (): Promise<Row[]> => {
     const r = await env.cli(['get', 'pods', '-o', 'json']);
@@ -118,7 +125,7 @@ test('cricket play', { timeout: 240_000 }, async (t) => {
     const r = await play(file);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'pod/default/demo created\n');
-    assert.match(r.stderr, /demo\.yaml:\d+: spec\.containers\[1\]\.lifecycle is not supported/);
+    assert.match(r.stderr, /demo\.yaml:\d+: spec\.containers\[1\]\.terminationMessagePath is not supported/);
     const { seen, row } = await until((p) => p?.restarts === 1, 'a first restart of flaky');
     assert.ok([...seen].some((s) => s === 'CrashLoopBackOff'), `back-off shown: ${[...seen].join(', ')}`);
     firstSandbox = row!.sandboxId;
@@ -251,6 +258,8 @@ spec:
     const r = await play('--down', file);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'pod/default/demo deleted\n');
+    assert.equal(readFileSync(join(hooks, 'post'), 'utf8'), 'started\n', 'postStart ran');
+    assert.equal(readFileSync(join(hooks, 'pre'), 'utf8'), 'stopping\n', 'preStop ran before the stop');
     const left = (await env.d.client.call('ListPodSandbox', {})).items;
     assert.deepEqual(left.map((p) => [p.id, p.state]), [[foreign.podSandboxId, 0]], 'only the pod the reconciler did not make is left, untouched');
     assert.equal((await env.d.client.call('ListContainers', {})).containers.length, 0);

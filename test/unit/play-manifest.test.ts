@@ -35,7 +35,8 @@ spec:
       ports: [{ containerPort: 80, hostPort: 8080 }]
       volumeMounts: [{ name: v, mountPath: /v }, { name: h, mountPath: /h, readOnly: true }]
       securityContext: { privileged: true }
-      lifecycle: { postStart: { exec: { command: [x] } } }
+      lifecycle: { postStart: { exec: { command: [x] } }, preStop: { sleep: { seconds: 2 } } }
+      stdin: true
 `;
 
 test('a Pod: every supported field read, unsupported ones warned about with their line', () => {
@@ -55,7 +56,8 @@ test('a Pod: every supported field read, unsupported ones warned about with thei
   assert.deepEqual(c.volumeMounts[1], { name: 'h', mountPath: '/h', readOnly: true });
   assert.deepEqual(p.volumes, [{ name: 'v', emptyDir: { medium: 'Memory' } }, { name: 'h', hostPath: { path: '/srv' } }]);
   assert.equal(c.securityContext.privileged, true);
-  assert.ok(warnings.some((w) => /^p\.yaml:31: spec\.containers\[0\]\.lifecycle is not supported/.test(w)), warnings.join('\n'));
+  assert.deepEqual(c.lifecycle, { postStart: { exec: { command: ['x'] } }, preStop: { sleepSeconds: 2 } });
+  assert.ok(warnings.some((w) => /^p\.yaml:32: spec\.containers\[0\]\.stdin is not supported/.test(w)), warnings.join('\n'));
   assert.ok(!warnings.some((w) => /emptyDir/.test(w)), warnings.join('\n'));
 });
 

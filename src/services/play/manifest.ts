@@ -43,6 +43,13 @@ export interface SecuritySpec {
   seccompProfile?: { type: 'RuntimeDefault' | 'Unconfined' | 'Localhost'; localhostProfile: string };
 }
 
+/** A postStart or preStop hook: one action, as a probe's (no timings). */
+export interface HookSpec {
+  exec?: { command: string[] };
+  httpGet?: { path: string; port: number; host: string; scheme: 'HTTP' | 'HTTPS' };
+  sleepSeconds?: number;
+}
+
 export interface ContainerSpec {
   name: string;
   image: string;
@@ -58,6 +65,7 @@ export interface ContainerSpec {
   startupProbe?: ProbeSpec;
   resources: ResourcesSpec;
   securityContext: SecuritySpec;
+  lifecycle: { postStart?: HookSpec; preStop?: HookSpec };
 }
 
 export interface VolumeSpec {
@@ -195,8 +203,8 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
   const m = r.map(
     node,
     path,
-    ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'envFrom', 'workingDir', 'ports', 'volumeMounts', 'livenessProbe', 'readinessProbe', 'startupProbe', 'resources', 'securityContext'],
-    ['lifecycle', 'stdin', 'tty', 'terminationMessagePath', 'terminationMessagePolicy'],
+    ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'envFrom', 'workingDir', 'ports', 'volumeMounts', 'livenessProbe', 'readinessProbe', 'startupProbe', 'resources', 'securityContext', 'lifecycle'],
+    [ 'stdin', 'tty', 'terminationMessagePath', 'terminationMessagePolicy'],
   );
   const name = r.str(m.get('name'), `${path}.name`, undefined, node);
   if (!DNS_LABEL.test(name)) r.fail(m.get('name'), `${path}.name`, `"${name}" is not a DNS label (a-z, 0-9, -)`);
@@ -268,6 +276,7 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
   return {
     ...probes,
     resources: resources(r, m.get('resources'), `${path}.resources`),
+    lifecycle: lifecycle(r, m.get('lifecycle'), `${path}.lifecycle`),
     securityContext: security(r, m.get('securityContext'), `${path}.securityContext`, false),
     name,
     image,
@@ -380,6 +389,41 @@ function collectConfig(r: Reader, doc: Document): void {
   for (const [k, v] of Object.entries(r.stringMap(top.get('stringData'), `${kind} ${name}.stringData`))) data.set(k, Buffer.from(v).toString('base64'));
   (kind === 'ConfigMap' ? r.config.configMaps : r.config.secrets).set(`${ns}/${name}`, data);
   r.warnings.push(...warnings);
+}
+
+function lifecycle(r: Reader, node: Node | undefined, path: string): ContainerSpec['lifecycle'] {
+  const m = r.map(node, path, ['postStart', 'preStop'], ['stopSignal']);
+  const out: ContainerSpec['lifecycle'] = {};
+  for (const kind of ['postStart', 'preStop'] as const) {
+    const n = m.get(kind);
+    if (n === undefined) continue;
+    const hp = `${path}.${kind}`;
+    const h = r.map(n, hp, ['exec', 'httpGet', 'sleep'], ['tcpSocket']);
+    const actions = ['exec', 'httpGet', 'sleep'].filter((a) => h.has(a));
+    if (actions.length !== 1) r.fail(n, hp, 'needs exactly one of exec, httpGet, sleep');
+    if (h.has('exec')) {
+      const e = r.map(h.get('exec'), `${hp}.exec`, ['command']);
+      const command = r.strings(e.get('command'), `${hp}.exec.command`);
+      if (command.length === 0) r.fail(h.get('exec'), `${hp}.exec.command`, 'is required');
+      out[kind] = { exec: { command } };
+    } else if (h.has('httpGet')) {
+      const g = r.map(h.get('httpGet'), `${hp}.httpGet`, ['path', 'port', 'host', 'scheme'], ['httpHeaders']);
+      const portNode = g.get('port');
+      if (portNode === undefined) r.fail(h.get('httpGet'), `${hp}.httpGet.port`, 'is required');
+      out[kind] = {
+        httpGet: {
+          path: r.str(g.get('path'), `${hp}.httpGet.path`, '/'),
+          port: r.int(portNode, `${hp}.httpGet.port`, 0, 1, 65535),
+          host: r.str(g.get('host'), `${hp}.httpGet.host`, ''),
+          scheme: r.oneOf(g.get('scheme'), `${hp}.httpGet.scheme`, ['HTTP', 'HTTPS'] as const, 'HTTP'),
+        },
+      };
+    } else {
+      const sl = r.map(h.get('sleep'), `${hp}.sleep`, ['seconds']);
+      out[kind] = { sleepSeconds: r.int(sl.get('seconds'), `${hp}.sleep.seconds`, 0, 0) };
+    }
+  }
+  return out;
 }
 
 function probe(r: Reader, node: Node, path: string, kind: string): ProbeSpec {

@@ -9,7 +9,7 @@ import { restartDelayMs } from './backoff.js';
 import type { CriCall } from './cri-caller.js';
 import type { ContainerSpec, PodManifest } from './manifest.js';
 import type { PlayedPod } from './api.js';
-import { ContainerProbes } from './prober.js';
+import { ContainerProbes, runHook } from './prober.js';
 
 export const LABEL_UID = 'io.cricket.play.uid';
 export const LABEL_POD = 'io.cricket.play.pod';
@@ -104,11 +104,7 @@ export class PodRunner {
       // Each container gets the pod's grace period (SIGTERM, then SIGKILL), as kubelet
       // stops them, before the sandbox goes (StopPodSandbox alone would not wait).
       const { containers } = await this.#d.cri('ListContainers', { filter: { podSandboxId: p.id } });
-      await Promise.all(
-        containers
-          .filter((c) => c.state === ContainerState.CONTAINER_RUNNING)
-          .map((c) => this.#d.cri('StopContainer', { containerId: c.id, timeout: BigInt(this.manifest.terminationGracePeriodSeconds) })),
-      );
+      await Promise.all(containers.filter((c) => c.state === ContainerState.CONTAINER_RUNNING).map((c) => this.#stopWithHook(c)));
       await this.#d.cri('StopPodSandbox', { podSandboxId: p.id });
       await this.#d.cri('RemovePodSandbox', { podSandboxId: p.id });
     }
@@ -117,6 +113,24 @@ export class PodRunner {
       if (v.emptyDir?.medium === 'Memory' && (await isMountPoint(dir))) await unmountShm(dir);
     }
     await rm(this.#d.volumesDir, { recursive: true, force: true });
+  }
+
+  /** kubelet's container stop: the preStop hook within the grace period, then SIGTERM with what is left of it. */
+  async #stopWithHook(c: Container): Promise<void> {
+    const grace = this.manifest.terminationGracePeriodSeconds;
+    const spec = [...this.manifest.initContainers, ...this.manifest.containers].find((s) => s.name === c.metadata?.name);
+    const started = this.#now();
+    const hook = spec?.lifecycle.preStop;
+    if (hook && grace > 0) {
+      const ok = await runHook(this.#d.cri, hook, { containerId: c.id, host: this.#hookHost() }, grace);
+      if (!ok) this.#d.log.warn({ pod: this.#key(), container: spec?.name }, 'play: preStop hook failed');
+    }
+    const left = Math.max(0, grace - Math.ceil((this.#now() - started) / 1000));
+    await this.#d.cri('StopContainer', { containerId: c.id, timeout: BigInt(left) });
+  }
+
+  #hookHost(): string {
+    return this.manifest.hostNetwork ? '127.0.0.1' : this.#podIp;
   }
 
   /** Daemon shutdown or down: no more probe runs. */
@@ -213,8 +227,7 @@ export class PodRunner {
         cri: this.#d.cri,
         onUnhealthy: (why) => {
           this.#d.log.info({ pod: this.#key(), container: spec.name, why }, 'play: container unhealthy; stopping it');
-          void this.#d
-            .cri('StopContainer', { containerId: id, timeout: BigInt(this.manifest.terminationGracePeriodSeconds) })
+          void this.#stopWithHook(c)
             .catch((err: unknown) => this.#d.log.warn({ err: (err as Error).message }, 'play: stopping an unhealthy container failed'))
             .then(() => this.sync());
         },
@@ -309,6 +322,15 @@ export class PodRunner {
     const { containerId } = await cri('CreateContainer', { podSandboxId: this.#sandboxId, config, sandboxConfig: this.#podConfig() });
     this.#containerIds.add(containerId);
     await cri('StartContainer', { containerId });
+    const post = spec.lifecycle.postStart;
+    if (post) {
+      // kubelet: a failed postStart hook kills the container, which then restarts per policy.
+      const ok = await runHook(cri, post, { containerId, host: this.#hookHost() }, postStartTimeoutSeconds(this.manifest.terminationGracePeriodSeconds));
+      if (!ok) {
+        this.#d.log.warn({ pod: this.#key(), container: spec.name }, 'play: postStart hook failed; stopping the container');
+        await cri('StopContainer', { containerId, timeout: 0n });
+      }
+    }
     // One more pass sees it running (its probes start there).
     this.#again = true;
     return true;
@@ -408,6 +430,11 @@ export function linuxOf(spec: ContainerSpec, pod: PodManifest): DeepPartial<Linu
         : {}),
     },
   };
+}
+
+/** The time a postStart hook may take: kubelet gives it none of its own; ours is bounded by the grace period, at least 30 s. */
+function postStartTimeoutSeconds(grace: number): number {
+  return Math.max(30, grace);
 }
 
 /** Whether a path is a mount point now (/proc/self/mountinfo's fifth field, octal escapes as the kernel writes them). */

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { CriCall } from './cri-caller.js';
-import type { ContainerSpec, ProbeSpec } from './manifest.js';
+import type { ContainerSpec, HookSpec, ProbeSpec } from './manifest.js';
 
 export interface ProbeTarget {
   containerId: string;
@@ -42,6 +42,16 @@ export async function probeOnce(cri: CriCall, p: ProbeSpec, t: ProbeTarget): Pro
     });
   }
   return false;
+}
+
+/** A lifecycle hook run to its end (exec, httpGet) or for its sleep, within timeoutSeconds; true if it succeeded. */
+export async function runHook(cri: CriCall, h: HookSpec, t: ProbeTarget, timeoutSeconds: number): Promise<boolean> {
+  if (h.sleepSeconds !== undefined) {
+    await new Promise((r) => setTimeout(r, Math.min(h.sleepSeconds!, timeoutSeconds) * 1000));
+    return true;
+  }
+  const base = { initialDelaySeconds: 0, periodSeconds: 1, successThreshold: 1, failureThreshold: 1, timeoutSeconds: Math.max(1, timeoutSeconds) };
+  return probeOnce(cri, { ...base, ...(h.exec ? { exec: h.exec } : {}), ...(h.httpGet ? { httpGet: h.httpGet } : {}) }, t);
 }
 
 /**
