@@ -27,9 +27,7 @@ import { createContainers } from '../services/containers/area.js';
 import { createStreaming } from '../services/streaming/area.js';
 import { backgroundContext } from '../core/context.js';
 import { NO_METRICS, secondsSince, type Metrics } from '../core/metrics.js';
-import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
-import { MetricsServer } from '../metrics/metrics-server.js';
-import { OtelTracing } from '../tracing/otel-tracing.js';
+import type { MetricsServer } from '../metrics/metrics-server.js';
 import { sysHelper } from '../host/sys-helper.js';
 
 export interface RunningDaemon {
@@ -70,13 +68,19 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
   setMaxListeners(0, shutdown.signal);
   let server: CriServer | undefined;
   let metricsServer: MetricsServer | undefined;
-  const tracing = config.tracing.endpoint === '' ? undefined : new OtelTracing({ endpoint: config.tracing.endpoint, serviceName: 'cricketd', serviceVersion: VERSION });
+  // prom-client and the OpenTelemetry SDK are loaded only when switched on: imported at
+  // start they cost every daemon several MB it never uses (both are off by default).
+  const tracing =
+    config.tracing.endpoint === ''
+      ? undefined
+      : new (await import('../tracing/otel-tracing.js')).OtelTracing({ endpoint: config.tracing.endpoint, serviceName: 'cricketd', serviceVersion: VERSION });
   let areas: Area[] = [];
   let reconciler: Reconciler | undefined;
   try {
     let metrics: Metrics = NO_METRICS;
     if (config.metrics.address !== '') {
       // Bound first: a taken address stops the start before any state is touched.
+      const [{ PrometheusMetrics }, { MetricsServer }] = await Promise.all([import('../metrics/prometheus-metrics.js'), import('../metrics/metrics-server.js')]);
       const prom = new PrometheusMetrics();
       metricsServer = new MetricsServer(prom);
       const at = await metricsServer.listen(config.metrics.address);
