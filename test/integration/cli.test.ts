@@ -114,7 +114,9 @@ test('cricket CLI against a real daemon', { timeout: 300_000 }, async (t) => {
     assert.equal(cat.stdout, 'piped in\n');
     const sync = await env.cli(['exec', '-s', 'web', 'echo', 'synced']);
     assert.equal(sync.stdout, 'synced\n');
-    const tty = await env.inTerminal(['exec', '-it', 'web', 'sh', '-c', 'tty; stty size; exit 4'], 77);
+    // The terminal size travels on its own stream and may land just after the command
+    // starts (as with kubectl): the command waits for it rather than racing it.
+    const tty = await env.inTerminal(['exec', '-it', 'web', 'sh', '-c', 'tty; until [ "$(stty size)" = "30 77" ]; do sleep 0.1; done; stty size; exit 4'], 77);
     assert.equal(tty.code, 4, tty.stdout);
     assert.match(tty.stdout, /\/dev\/pts\/\d+\r*\n/);
     assert.match(tty.stdout, /30 77/);
