@@ -8,5 +8,5 @@ protoc \
   --plugin=protoc-gen-ts_proto=node_modules/.bin/protoc-gen-ts_proto \
   --ts_proto_out=src/gen \
   --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,forceLong=bigint,importSuffix=.js,env=node,useExactTypes=false \
-  -I proto proto/runtime/v1/api.proto
+  -I proto proto/runtime/v1/api.proto proto/cricket/v1/cricket.proto
 node scripts/gen-methods.mjs

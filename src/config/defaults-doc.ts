@@ -62,6 +62,10 @@ const DOCS: Record<string, string> = {
   logs: 'Container log files.',
   'logs.allowed_roots':
     'A pod\'s log_directory must be under one of these; empty allows any absolute path.\nExample: ["/var/log/pods"], kubelet\'s layout.',
+  pods: 'Pods cricketd runs from Kubernetes manifests itself (`cricket play`).',
+  'pods.manifest_dir':
+    'Directory of Pod manifests (*.yaml, *.yml) kept running, as kubelet\'s staticPodPath: a file added is played,\nchanged is converged, removed takes its pods with it. Empty: off.',
+  'pods.log_dir': 'Where the log directories of pods from manifest_dir go (cricket play passes its own).',
 };
 
 export function configDocs(): Readonly<Record<string, string>> {

@@ -117,6 +117,14 @@ export const ConfigSchema = z.strictObject({
         .default([]),
     })
     .prefault({}),
+  pods: z
+    .strictObject({
+      // Like kubelet's staticPodPath: every *.yaml / *.yml here is played and kept
+      // running, and its pods removed when the file goes. Empty: off.
+      manifest_dir: optPath,
+      log_dir: absPath('/var/log/pods'),
+    })
+    .prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -14,6 +14,9 @@ import { assertSocketFree } from '../server/socket-guard.js';
 import { Readiness } from '../server/readiness.js';
 import type { Deps } from '../services/deps.js';
 import { buildHandlers } from '../services/handlers.js';
+import { buildCricketHandlers } from '../services/cricket/handlers.js';
+import { criCaller } from '../services/play/cri-caller.js';
+import { Reconciler } from '../services/play/reconciler.js';
 import { CniConfigSource } from '../cni/cni-config-loader.js';
 import { EventBus } from '../services/events/event-bus.js';
 import { RuntimeSettings } from '../services/node/runtime-settings.js';
@@ -72,6 +75,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
       ? undefined
       : new (await import('../tracing/otel-tracing.js')).OtelTracing({ endpoint: config.tracing.endpoint, serviceName: 'cricketd', serviceVersion: VERSION });
   let areas: Area[] = [];
+  let reconciler: Reconciler | undefined;
   try {
     let metrics: Metrics = NO_METRICS;
     if (config.metrics.address !== '') {
@@ -109,10 +113,22 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
     pods.attachContainers(containers);
     const streaming = await createStreaming(deps, { containers, pods });
     areas = [images, pods, containers, streaming];
+    const handlers = buildHandlers(deps, areas);
+    // `cricket play`'s pods: driven through the same CRI handlers kubelet's calls reach.
+    const play = new Reconciler({
+      root: config.daemon.root,
+      cri: criCaller(handlers, () => backgroundContext(log, 'play', shutdown.signal)),
+      log,
+      events: deps.events,
+      manifestDir: config.pods.manifest_dir,
+      dirLogDir: config.pods.log_dir,
+    });
+    reconciler = play;
     server = new CriServer(
       { socketPath: config.daemon.listen, maxMessageBytes: config.daemon.grpc_max_message_bytes },
       { log, readiness, shutdown: shutdown.signal, metrics, tracing },
-      buildHandlers(deps, areas),
+      handlers,
+      buildCricketHandlers({ images, play }),
     );
     // The socket opens before recovery so kubelet sees UNAVAILABLE (retry) rather
     // than "connection refused" while we reload state.
@@ -126,6 +142,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
     for (const area of areas) await area.recover(recovery);
     metrics.recovered(secondsSince(recoveryStart));
     readiness.markServing();
+    await play.start(recovery);
     log.info('cricketd ready');
     if (notifier) {
       const err = await notifier.ready('serving the CRI');
@@ -186,6 +203,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
       async stop() {
         await notifier?.stopping();
         readiness.markDraining();
+        reconciler?.close();
         shutdown.abort();
         await srv.stop(config.daemon.shutdown_grace_seconds * 1000);
         for (const area of [...areas].reverse()) await area.close().catch((err: unknown) => log.warn({ err }, 'area close failed'));
@@ -197,6 +215,7 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
         lock.release();
       },
       forceStop() {
+        reconciler?.close();
         srv.forceStop();
         lock.release();
       },

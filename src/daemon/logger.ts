@@ -1,13 +1,18 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 /**
  * Structured logs to stdout (the service manager collects them). Credentials never
  * reach a log line: request bodies are not logged, and these paths are redacted in
  * case an error object carries them.
  */
-export function createLogger(level: string): Logger {
+export function createLogger(level: string, o: { human?: boolean } = {}): Logger {
   // Synchronous writes: a line logged just before exit (start-up failure, shutdown)
-  // must not be lost, and our volume is a few lines per RPC.
+  // must not be lost, and our volume is a few lines per RPC. On a terminal (make run),
+  // lines a person reads: time, level, message, then the fields; JSON otherwise.
+  const dest: DestinationStream = o.human
+    ? pretty({ sync: true, destination: 1, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true })
+    : pino.destination({ dest: 1, sync: true });
   return pino({
     level,
     base: { pid: process.pid },
@@ -16,5 +21,5 @@ export function createLogger(level: string): Logger {
       paths: ['auth', '*.auth', '*.password', '*.identityToken', '*.registryToken', 'headers.authorization'],
       censor: '[redacted]',
     },
-  }, pino.destination({ dest: 1, sync: true }));
+  }, dest);
 }

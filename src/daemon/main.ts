@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   } catch (err) {
     die((err as Error).message, 2);
   }
-  const log = createLogger(config.daemon.log_level);
+  const log = createLogger(config.daemon.log_level, { human: process.stdout.isTTY === true });
   // SIGHUP's default is to end the process: until the daemon can reload, one is kept for later.
   let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
   let hupWhileStarting = false;

@@ -1,5 +1,8 @@
 import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { ImageServiceService, RuntimeServiceService } from '../gen/runtime/v1/api.js';
+import { CricketService } from '../gen/cricket/v1/cricket.js';
+import type { CricketHandlers } from '../core/cricket-rpc.js';
+import { cricketImplementation } from './cricket-service.js';
 import { failedPrecondition } from '../core/errors.js';
 import type { Handlers } from '../core/rpc.js';
 import { UndecodableRequest } from './rpc-types.js';
@@ -45,7 +48,7 @@ export class CriServer {
   readonly #opts: GrpcServerOptions;
   #bound = false;
 
-  constructor(opts: GrpcServerOptions, deps: WrapDeps, handlers: Handlers) {
+  constructor(opts: GrpcServerOptions, deps: WrapDeps, handlers: Handlers, cricket: CricketHandlers = {}) {
     this.#opts = opts;
     this.#server = new Server({
       'grpc.max_receive_message_length': opts.maxMessageBytes,
@@ -57,6 +60,8 @@ export class CriServer {
     const impls = buildImplementations(deps, handlers);
     this.#server.addService(lenient(RuntimeServiceService), impls['RuntimeService'] as never);
     this.#server.addService(lenient(ImageServiceService), impls['ImageService'] as never);
+    // Cricket's own service (cricket.v1: pull progress) on the same socket.
+    this.#server.addService(lenient(CricketService), cricketImplementation(deps, cricket));
   }
 
   async start(): Promise<void> {

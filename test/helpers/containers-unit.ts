@@ -36,6 +36,9 @@ export function fakeImages(host: FakeContainerHost): ImagesArea & { held: Set<st
     close: async () => {},
     held,
     lookup: (ref) => (ref === 'busybox:1' || ref === IMAGE.id ? IMAGE : undefined),
+    pullWatched: async () => {
+      throw new Error('the containers tests pull nothing');
+    },
     retain: (_id, holder) => {
       host.record(`retain ${holder}`);
       held.add(holder);

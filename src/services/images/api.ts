@@ -1,5 +1,7 @@
 import type { Area } from '../areas.js';
 import type { OciImageRunConfig } from '../../oci/types.js';
+import type { OpContext } from '../../core/context.js';
+import type { AuthConfig } from '../../gen/runtime/v1/api.js';
 
 export type { OciImageRunConfig };
 
@@ -18,6 +20,23 @@ export interface LocalImage {
   readonly sizeBytes: number;
 }
 
+/** A layer's place in a pull: see PullTracker (pull-tracker.ts) for the order. */
+export type PullLayerState = 'waiting' | 'downloading' | 'unpacking' | 'done' | 'exists';
+
+/** A picture of a pull in progress, taken whenever a watcher asks. */
+export interface PullSnapshot {
+  readonly phase: 'resolving' | 'layers' | 'done';
+  readonly layers: readonly { digest: string; size: number; done: number; state: PullLayerState }[];
+  readonly totalBytes: number;
+  readonly doneBytes: number;
+}
+
+/** What PullImage takes, as the cricket.v1 progress RPC passes it on. */
+export interface PullRequest {
+  readonly image: string;
+  readonly auth?: AuthConfig | undefined;
+}
+
 /** Issue 3: registry client, content store, unpack, image RPCs. */
 export interface ImagesArea extends Area {
   /** Resolves an image reference (id, id prefix, digest reference, tag, or short name) to a local image. */
@@ -25,4 +44,10 @@ export interface ImagesArea extends Area {
   /** Marks an image as used by a holder (a container id) so RemoveImage refuses it. */
   retain(imageId: string, holder: string): void;
   release(imageId: string, holder: string): void;
+  /**
+   * PullImage with a window on its progress: `watch` gets the pull's tracker at once
+   * (a pull of the same reference already running is joined, and so is its tracker).
+   * Resolves with the image id.
+   */
+  pullWatched(ctx: OpContext, req: PullRequest, watch: (progress: { snapshot(): PullSnapshot }) => void): Promise<string>;
 }

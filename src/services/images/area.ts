@@ -17,7 +17,8 @@ import { makeListImages, makeStreamImages } from './list-images.js';
 import { makePullImage } from './pull-image.js';
 import { Puller } from './puller.js';
 import { emptyRegistriesConf, loadRegistriesConf, type RegistriesConf } from '../../registry/registries-conf.js';
-import { RegistryClient } from '../../registry/registry-client.js';
+import { credentialsFromAuth, RegistryClient } from '../../registry/registry-client.js';
+import { invalidArgument } from '../../core/errors.js';
 import { makeRemoveImage } from './remove-image.js';
 
 
@@ -200,6 +201,10 @@ export async function createImages(
       } catch {
         return undefined;
       }
+    },
+    pullWatched: async (ctx, req, watch) => {
+      if (req.image === '') throw invalidArgument('a pull needs the image reference, e.g. docker.io/library/busybox:latest');
+      return puller.pull(ctx, req.image, credentialsFromAuth(req.auth), watch);
     },
     retain: (id, holder) => images.retain(id, holder),
     release: (id, holder) => images.release(id, holder),

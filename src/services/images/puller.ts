@@ -12,6 +12,8 @@ import { formatReference, type ImageReference, parseReference, repoName, withDom
 import { endpointsFor, type Endpoint, type RegistriesConf } from '../../registry/registries-conf.js';
 import { type Credentials, type RegistryClient, registryUnavailable } from '../../registry/registry-client.js';
 import { Limiter, SharedWork } from '../../core/shared-work.js';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import { ByteCounts, PullTracker } from './pull-tracker.js';
 
 export interface PullerDeps {
   content: ContentStore;
@@ -39,6 +41,9 @@ export class Puller {
   readonly #unpacks = new SharedWork<void>();
   readonly #downloads: Limiter;
   readonly #unpackLimit = new Limiter(2);
+  readonly #bytes = new ByteCounts();
+  /** One tracker per shared pull (same key as #pulls), gone when that pull ends. */
+  readonly #trackers = new Map<string, PullTracker>();
   #active = 0;
   #idleWaiters: (() => void)[] = [];
   #gate: Promise<unknown> | undefined;
@@ -59,12 +64,25 @@ export class Puller {
     return new Promise((r) => this.#idleWaiters.push(r));
   }
 
-  /** Pulls `image` and returns the image id (config digest). */
-  async pull(ctx: OpContext, image: string, creds: Credentials): Promise<string> {
+  /**
+   * Pulls `image` and returns the image id (config digest). `watch`, if given, gets the
+   * pull's progress tracker before any work starts (joined pulls share one).
+   */
+  async pull(ctx: OpContext, image: string, creds: Credentials, watch?: (t: PullTracker) => void): Promise<string> {
     const ref = parseReference(image);
     const credKey = creds.username || creds.identityToken || creds.registryToken ? sha256Of(JSON.stringify(creds)).slice(7, 23) : 'anon';
-    return this.#pulls.run(`${formatReference(ref)}|${credKey}`, ctx.signal, (signal) =>
-      this.#track(() => this.#pullAny({ ...ctx, signal }, ref, creds)),
+    const key = `${formatReference(ref)}|${credKey}`;
+    let tracker = this.#trackers.get(key);
+    if (!tracker) {
+      tracker = new PullTracker(this.#bytes);
+      this.#trackers.set(key, tracker);
+    }
+    const t = tracker;
+    watch?.(t);
+    return this.#pulls.run(key, ctx.signal, (signal) =>
+      this.#track(() => this.#pullAny({ ...ctx, signal }, ref, creds, t)).finally(() => {
+        if (this.#trackers.get(key) === t) this.#trackers.delete(key);
+      }),
     );
   }
 
@@ -96,7 +114,7 @@ export class Puller {
     }
   }
 
-  async #pullAny(ctx: OpContext, ref: ImageReference, creds: Credentials): Promise<string> {
+  async #pullAny(ctx: OpContext, ref: ImageReference, creds: Credentials, tracker: PullTracker): Promise<string> {
     const conf = await this.#d.loadConf();
     const tries = pullCandidates(ref, conf);
     const errors: CricketError[] = [];
@@ -108,7 +126,7 @@ export class Puller {
       }
       for (const ep of endpoints) {
         try {
-          return await this.#pullFrom(ctx, cand, ep, creds);
+          return await this.#pullFrom(ctx, cand, ep, creds, tracker);
         } catch (err) {
           const e = err instanceof CricketError ? err : wrap(err, `pull from ${ep.host}`);
           if (isCode(e, 'Canceled') || isCode(e, 'DeadlineExceeded')) throw e;
@@ -132,7 +150,7 @@ export class Puller {
     throw new CricketError(best.code, msg, { cause: best });
   }
 
-  async #pullFrom(ctx: OpContext, ref: ImageReference, ep: Endpoint, creds: Credentials): Promise<string> {
+  async #pullFrom(ctx: OpContext, ref: ImageReference, ep: Endpoint, creds: Credentials, tracker: PullTracker): Promise<string> {
     const { client, content, images } = this.#d;
     const top = await client.getManifest(ctx, ep, ref.digest ?? ref.tag!, creds);
     if (ref.digest !== undefined && top.digest !== ref.digest) {
@@ -166,10 +184,11 @@ export class Puller {
       chainIds.push(i === 0 ? diffId : sha256Of(`${chainIds[i - 1]} ${diffId}`));
     }
     await mkdir(images.layersDir, { recursive: true, mode: 0o700 });
+    tracker.setLayers(layers);
     // Every layer downloads (bounded) and unpacks as soon as its blob is in; layer
     // dirs are independent of each other, so order does not matter until the record.
     const results = await Promise.allSettled(
-      layers.map((l, i) => this.#ensureLayer(ctx, ep, l, creds, cfg.diffIds[i]!, chainIds[i]!)),
+      layers.map((l, i) => this.#ensureLayer(ctx, ep, l, creds, cfg.diffIds[i]!, chainIds[i]!, tracker)),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -208,35 +227,51 @@ export class Puller {
       };
       await images.persist({ record, configDoc: JSON.parse(configBytes.toString('utf8')) as Record<string, unknown> });
     });
+    tracker.finish();
     ctx.log.info({ image: formatReference(ref), id, from: ep.host, mirror: ep.mirror }, 'image pulled');
     return id;
   }
 
-  async #fetchBlob(ctx: OpContext, ep: Endpoint, d: Descriptor, creds: Credentials): Promise<void> {
+  async #fetchBlob(ctx: OpContext, ep: Endpoint, d: Descriptor, creds: Credentials, tracker?: PullTracker): Promise<void> {
     const { content, client } = this.#d;
     if (await content.has(d.digest)) return;
+    // A joined download may already be under way: its bytes are counted by digest.
+    if (this.#bytes.get(d.digest) !== undefined) tracker?.mark(d.digest, 'downloading');
     await this.#blobs.run(d.digest, ctx.signal, (signal) =>
       this.#downloads.run(async () => {
         if (await content.has(d.digest)) return;
         const c = { ...ctx, signal };
-        const body = await client.openBlob(c, ep, d.digest, creds);
+        const counter = this.#bytes.open(d.digest);
+        tracker?.mark(d.digest, 'downloading');
         try {
-          await content.ingest(d.digest, d.size, body, signal);
+          const body = await client.openBlob(c, ep, d.digest, creds);
+          await content.ingest(d.digest, d.size, counted(body, counter), signal);
           this.#d.downloaded?.(d.size);
         } catch (err) {
           if (err instanceof CricketError || signal.aborted) throw err;
           // The body broke off (connection reset, no progress within the timeout).
           throw registryUnavailable(`download of ${d.digest} from ${ep.host} failed: ${(err as Error).message}`, err);
+        } finally {
+          this.#bytes.close(d.digest, counter);
         }
       }),
     );
   }
 
-  async #ensureLayer(ctx: OpContext, ep: Endpoint, d: Descriptor, creds: Credentials, diffId: string, chainId: string): Promise<void> {
+  async #ensureLayer(
+    ctx: OpContext,
+    ep: Endpoint,
+    d: Descriptor,
+    creds: Credentials,
+    diffId: string,
+    chainId: string,
+    tracker: PullTracker,
+  ): Promise<void> {
     const { images, content, layerFs } = this.#d;
     const dir = images.layerDir(chainId);
-    if (await exists(dir)) return;
-    await this.#fetchBlob(ctx, ep, d, creds);
+    if (await exists(dir)) return tracker.mark(d.digest, 'exists');
+    await this.#fetchBlob(ctx, ep, d, creds, tracker);
+    tracker.mark(d.digest, 'unpacking');
     await this.#unpacks.run(chainId, ctx.signal, (signal) =>
       this.#unpackLimit.run(async () => {
         if (await exists(dir)) return;
@@ -251,6 +286,7 @@ export class Puller {
         }
       }),
     );
+    tracker.mark(d.digest, 'done');
   }
 }
 
@@ -265,6 +301,17 @@ export function pullCandidates(ref: ImageReference, conf: RegistriesConf): Image
   }
   if (conf.unqualifiedSearch.length === 0) return [{ ...ref, shortName: false }];
   return conf.unqualifiedSearch.map((reg) => withDomain(ref, reg));
+}
+
+/** The body with its bytes counted as they pass (errors of the body carry through). */
+function counted(body: Readable, counter: { n: number }): Readable {
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      counter.n += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  return pipeline(body, t, () => {});
 }
 
 function uniq(xs: string[]): string[] {
