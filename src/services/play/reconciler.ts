@@ -8,9 +8,13 @@ import type { OpContext } from '../../core/context.js';
 import { JsonRecordDir } from '../../store/json-record.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { CriCall } from './cri-caller.js';
-import { parseManifests, type PodManifest } from './manifest.js';
+import type { PodManifest } from './manifest.js';
 import { PodRunner, type PodRow } from './pod-runner.js';
 import type { Play, PlayResult } from './api.js';
+
+// The manifest parser (and the yaml library under it) is loaded on the first play: a
+// daemon nobody plays manifests to never carries it.
+const loadParser = async () => (await import('./manifest.js')).parseManifests;
 
 const RecordSchema = z.object({
   v: z.literal(1),
@@ -108,7 +112,7 @@ export class Reconciler implements Play {
 
   /** Plays a manifest file: new pods made, changed ones made again, equal ones left as they are. */
   async apply(text: string, file: string, logDir: string, source = 'play'): Promise<PlayResult> {
-    const { pods, warnings } = parseManifests(text, file);
+    const { pods, warnings } = (await loadParser())(text, file);
     const names: string[] = [];
     const actions: string[] = [];
     for (const m of pods) {
@@ -145,7 +149,7 @@ export class Reconciler implements Play {
 
   /** Removes the pods a manifest file names (those it made; others are not its to remove). */
   async down(text: string, file: string): Promise<PlayResult> {
-    const { pods, warnings } = parseManifests(text, file);
+    const { pods, warnings } = (await loadParser())(text, file);
     const names: string[] = [];
     const actions: string[] = [];
     for (const m of pods) {
