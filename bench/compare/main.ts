@@ -8,7 +8,7 @@ import { startRegistry, type TestRegistry } from '../../test/helpers/registry.js
 import { pct } from '../lib-stats.js';
 import { containerdVersion, startContainerd } from './containerd.js';
 import { startCricket } from './cricket.js';
-import { cpuParts, cpuSample, cpuSecondsBetween, loadAverage, pssKiB, TICK_S } from './procfs.js';
+import { cpuParts, cpuSample, cpuSecondsBetween, loadAverage, privateKiB, pssKiB, TICK_S } from './procfs.js';
 import type { Runtime } from './runtime.js';
 import { sweepDeadRuns, sweepRun, writeRunRecord, BASE_PREFIX } from './sweep.js';
 import { startMany, startPod, stopPod, timed, type PodHandle, type StartTimes, type StopTimes } from './workload.js';
@@ -107,6 +107,7 @@ async function memoryRows(rts: [Runtime, Runtime], pods: number): Promise<void> 
   });
   printRow(rows[rows.length - 1]!);
   notes.push(`memory with ${pods} pods read at once, before settling: ${fmtMiB(mib(busy[0]!))} / ${fmtMiB(mib(busy[1]!))}`);
+  notes.push(`memory with ${pods} pods, daemon private memory (USS; PSS also shares code pages with other processes): ${fmtMiB(mib(privateKiB(rts[0].daemonPid())))} / ${fmtMiB(mib(privateKiB(rts[1].daemonPid())))}`);
 }
 
 type CallKind = { label: string; method: MethodName; req: (pods: PodHandle[], i: number) => object };

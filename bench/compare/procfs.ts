@@ -15,6 +15,22 @@ export function pssKiB(pid: number): number {
   }
 }
 
+/**
+ * Private memory (USS: Private_Clean + Private_Dirty) of one process in KiB, 0 if gone.
+ * PSS also counts a share of pages shared with other processes — for cricketd, node's
+ * ~41 MiB of code, divided among every node process on the machine — so a daemon's PSS
+ * moves with what else runs; its private memory does not.
+ */
+export function privateKiB(pid: number): number {
+  try {
+    const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const f = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? 0);
+    return f('Private_Clean') + f('Private_Dirty');
+  } catch {
+    return 0;
+  }
+}
+
 /** A process's own CPU (utime+stime) and that of the children it reaped (cutime+cstime), in clock ticks (USER_HZ, 100 on Linux x86); undefined if gone. */
 export function cpuParts(pid: number): { self: number; children: number } | undefined {
   try {
