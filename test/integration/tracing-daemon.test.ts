@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { pushBusyboxImage } from '../helpers/oci-image.js';
 import { imagesConfigToml, startRegistry } from '../helpers/registry.js';
 import { tempDir } from '../helpers/daemon.js';
-import { podConfig, setUp } from './pods-env.js';
+import { assertNothingLeft, podConfig, setUp } from './pods-env.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -75,6 +75,16 @@ test('tracing: a span per RPC continuing the caller\'s W3C trace, with children 
   const metadata = { traceparent: `00-${traceId}-${parentId}-01` };
   const config = podConfig(env, 'traced');
   const { podSandboxId } = await c.call('RunPodSandbox', { config }, { metadata });
+  try {
+    await traced(podSandboxId);
+  } finally {
+    // The pod (netns, veth, IP, container) goes before the daemon does.
+    await c.call('StopPodSandbox', { podSandboxId }).catch(() => {});
+    await c.call('RemovePodSandbox', { podSandboxId }).catch(() => {});
+  }
+  assertNothingLeft(env, podSandboxId, {});
+
+  async function traced(podSandboxId: string): Promise<void> {
   await c.call('PullImage', { image: { image: image.ref } }, { metadata });
   const { containerId } = await c.call(
     'CreateContainer',
@@ -108,4 +118,5 @@ test('tracing: a span per RPC continuing the caller\'s W3C trace, with children 
   assert.equal(status.status?.code, 2, 'ERROR');
   const code = status.attributes?.find((a) => a.key === 'rpc.grpc.status_code')?.value;
   assert.equal(Number(code?.['intValue']), 5, 'NOT_FOUND');
+  }
 });
