@@ -107,6 +107,20 @@ test('RemoveContainer kills a running container, undoes all CreateContainer did,
   await running(u);
 });
 
+test('a container is stopped and removed by the runtime it was made with, even once its handler is gone from the config', async (t) => {
+  const u = containersUnit(t);
+  await recoverContainers(ctx(), u.deps);
+  const id = await running(u);
+  // The handler table no longer has it (a reload, or a restart with another config).
+  const deps = { ...u.deps, runtime: (h: string): never => { throw new CricketError('InvalidArgument', `runtime handler "${h}" is not configured`); } };
+  u.host.log.length = 0;
+  await makeStopContainer(deps)(ctx(), { containerId: id, timeout: 0n });
+  await makeRemoveContainer(deps)(ctx(), { containerId: id });
+  assert.equal(u.deps.store.get(id), undefined);
+  assert.ok(u.host.log.includes('runc kill <id> SIGKILL') && u.host.log.includes('runc delete <id>'), u.host.log.join(', '));
+  assert.deepEqual(leftovers(u), []);
+});
+
 test('a RemoveContainer cut short is finished by the retry', async (t) => {
   const u = containersUnit(t);
   await recoverContainers(ctx(), u.deps);

@@ -71,6 +71,7 @@ export function makeContainersDeps(
     dirs,
     host,
     runtime: (handler) => runtimeFor(config, host, handler),
+    runtimeOf: (c) => host.runtime(c.meta.runtimePath, c.meta.runtimeRoot, c.meta.runtimeArgs),
     facts: () => (facts ??= host.readHostFacts(config.runtime.restrict_oom_score_adj)),
   };
   return deps;

@@ -10,6 +10,7 @@ import type { ExitWatcher } from '../../runtime/exit-watcher.js';
 import type { ContainerHost, OciRuntimeCalls } from './container-host.js';
 import type { ContainerStore } from './container-store.js';
 import type { EventBus } from '../events/event-bus.js';
+import type { Container } from './container-store.js';
 
 export interface ContainerDirs {
   /** <run_root>/containers/<id>: bundle, rootfs mount point, conmon files. */
@@ -35,8 +36,15 @@ export interface ContainersDeps {
   readonly dirs: ContainerDirs;
   /** Mounts, files, conmon, the OCI runtime, stats: the real host or a fake in tests. */
   readonly host: ContainerHost;
-  /** The OCI runtime of a pod's handler (runtimeFor over host). */
+  /** The OCI runtime of a pod's handler (runtimeFor over host), for a new container. */
   runtime(handler: string): OciRuntimeCalls;
+  /**
+   * The runtime an existing container was made with, from its record (binary, --root,
+   * global flags): it is stopped and removed by that one even after its handler was
+   * changed or dropped from the config (RemovePodSandbox of a runsc pod once runsc was
+   * taken out of the config failed with "handler not configured").
+   */
+  runtimeOf(c: Container): OciRuntimeCalls;
   /** The host's facts, read once: they do not change while the daemon runs. */
   facts(): HostFacts;
 }

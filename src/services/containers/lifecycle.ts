@@ -47,7 +47,7 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
   }
   c.starting = true;
   try {
-    const runtime = deps.runtime(c.meta.runtimeHandler);
+    const runtime = deps.runtimeOf(c);
     try {
       await runtime.start(ctx, c.id);
     } catch (err) {
@@ -110,7 +110,7 @@ export async function stopContainer(ctx: OpContext, deps: ContainersDeps, c: Con
   if (c.status.state !== 'running') return;
   c.stopping = true;
   try {
-    const runtime = deps.runtime(c.meta.runtimeHandler);
+    const runtime = deps.runtimeOf(c);
     if (timeoutSec > 0) {
       await runtime.kill(ctx, c.id, c.meta.stopSignal);
       if (await waitExit(deps, c, timeoutSec * 1000)) return await releaseRuntime(ctx, deps, c);
@@ -145,7 +145,7 @@ async function waitExit(deps: ContainersDeps, c: Container, ms: number): Promise
 async function releaseRuntime(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
   if (c.runtimeReleased || c.status.state !== 'exited' || deps.store.get(c.id) !== c) return;
   try {
-    await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
+    await deps.runtimeOf(c).delete(ctx, c.id);
     // Nothing runs on the rootfs any more (containerd's shim unmounts it at task delete
     // too); the writable layer stays, for stats and until RemoveContainer.
     await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
@@ -169,7 +169,7 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
   try {
     if (c.status.state === 'running') await stopContainer(ctx, deps, c, 0);
     if (!c.runtimeReleased) {
-      await deps.runtime(c.meta.runtimeHandler).delete(ctx, c.id);
+      await deps.runtimeOf(c).delete(ctx, c.id);
       await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
     }
     // runsc leaves the cgroup, a lock file and a socket of a sandbox that died before it

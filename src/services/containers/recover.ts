@@ -25,7 +25,7 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
     if (c.status.state === 'exited') continue;
     const { itemCtx, done } = itemContext(ctx, timeoutMs);
     try {
-      const st = await deps.runtime(c.meta.runtimeHandler).state(itemCtx, c.id);
+      const st = await deps.runtimeOf(c).state(itemCtx, c.id);
       if (st === undefined || st.status === 'stopped') {
         const code = await deps.exits.check(c.id);
         if (code === undefined) {

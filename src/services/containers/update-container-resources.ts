@@ -34,7 +34,7 @@ export function makeUpdateContainerResources(deps: ContainersDeps): UnaryHandler
           memoryLimitBytes: resources.memory?.limit !== undefined ? BigInt(resources.memory.limit) : undefined,
         });
       } else {
-        await deps.runtime(c.meta.runtimeHandler).update(ctx, c.id, update);
+        await deps.runtimeOf(c).update(ctx, c.id, update);
       }
       c.status = { ...c.status, resources: toBase64(LinuxContainerResources, req.linux!) };
       await deps.store.update(c);
