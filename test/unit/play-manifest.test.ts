@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseManifests, parseQuantity } from '../../src/services/play/manifest.js';
+import { parseManifests } from '../../src/services/play/manifest.js';
+import { parseQuantity } from '../../src/services/play/quantity.js';
 import { linuxOf } from '../../src/services/play/pod-runner.js';
 import { restartDelayMs } from '../../src/services/play/backoff.js';
 import { CricketError } from '../../src/core/errors.js';

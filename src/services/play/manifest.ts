@@ -1,110 +1,17 @@
 import { LineCounter, parseAllDocuments, isMap, isSeq, isScalar, type Document, type Node } from 'yaml';
 import { invalidArgument } from '../../core/errors.js';
+import { parseQuantity } from './quantity.js';
+import type { ContainerSpec, EnvVar, ParsedManifests, PodManifest, ProbeSpec, ResourcesSpec, SecuritySpec, VolumeSpec } from './manifest-types.js';
 
 // Kubernetes Pod manifests (and the pod template of a workload) into the subset the
 // reconciler runs. Every field is looked at: a known one is read and checked, an
 // unknown or unsupported one is named in a warning, never silently dropped. An invalid
 // one is InvalidArgument naming the field and its line.
 
-export interface EnvVar {
-  name: string;
-  value?: string;
-  /** metadata.name | metadata.namespace | metadata.uid | status.podIP | spec.nodeName */
-  fieldPath?: string;
-}
-
-/** A liveness, readiness or startup probe: one action and kubelet's timings. */
-export interface ProbeSpec {
-  exec?: { command: string[] };
-  httpGet?: { path: string; port: number; host: string; scheme: 'HTTP' | 'HTTPS' };
-  tcpSocket?: { port: number; host: string };
-  initialDelaySeconds: number;
-  periodSeconds: number;
-  timeoutSeconds: number;
-  successThreshold: number;
-  failureThreshold: number;
-}
-
-/** What CRI takes of a container's resources (kubelet's conversion, see resourcesOf()). */
-export interface ResourcesSpec {
-  /** CPU in millicores; undefined when not given. */
-  cpuRequestMilli?: number;
-  cpuLimitMilli?: number;
-  memoryLimitBytes?: number;
-}
-
-export interface SecuritySpec {
-  runAsUser?: number;
-  runAsGroup?: number;
-  privileged?: boolean;
-  readOnlyRootFilesystem?: boolean;
-  allowPrivilegeEscalation?: boolean;
-  capabilities?: { add: string[]; drop: string[] };
-  seccompProfile?: { type: 'RuntimeDefault' | 'Unconfined' | 'Localhost'; localhostProfile: string };
-}
-
-/** A postStart or preStop hook: one action, as a probe's (no timings). */
-export interface HookSpec {
-  exec?: { command: string[] };
-  httpGet?: { path: string; port: number; host: string; scheme: 'HTTP' | 'HTTPS' };
-  sleepSeconds?: number;
-}
-
-export interface ContainerSpec {
-  name: string;
-  image: string;
-  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
-  command: string[];
-  args: string[];
-  env: EnvVar[];
-  workingDir: string;
-  ports: { containerPort: number; hostPort: number; protocol: 'TCP' | 'UDP' | 'SCTP' }[];
-  volumeMounts: { name: string; mountPath: string; readOnly: boolean }[];
-  livenessProbe?: ProbeSpec;
-  readinessProbe?: ProbeSpec;
-  startupProbe?: ProbeSpec;
-  resources: ResourcesSpec;
-  securityContext: SecuritySpec;
-  lifecycle: { postStart?: HookSpec; preStop?: HookSpec };
-}
-
-export interface VolumeSpec {
-  name: string;
-  /** medium Memory: a tmpfs of sizeBytes (default: half the node's memory, as tmpfs's own default). */
-  emptyDir?: { medium: string; sizeBytes?: number };
-  hostPath?: { path: string };
-  /** A configMap or secret volume: its files (relative path, base64 bytes), taken from the ConfigMap/Secret in the same file. */
-  files?: { path: string; dataB64: string }[];
-}
-
-/** A ConfigMap's or Secret's data, key → base64 bytes. */
 type ConfigData = Map<string, string>;
 interface ConfigObjects {
   configMaps: Map<string, ConfigData>;
   secrets: Map<string, ConfigData>;
-}
-
-export interface PodManifest {
-  name: string;
-  namespace: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  hostname: string;
-  hostNetwork: boolean;
-  restartPolicy: 'Always' | 'OnFailure' | 'Never';
-  terminationGracePeriodSeconds: number;
-  runtimeClassName: string;
-  dnsConfig?: { servers: string[]; searches: string[]; options: string[] };
-  /** Pod-level runAsUser/runAsGroup/seccompProfile: each container's default. */
-  securityContext: Pick<SecuritySpec, 'runAsUser' | 'runAsGroup' | 'seccompProfile'>;
-  initContainers: ContainerSpec[];
-  containers: ContainerSpec[];
-  volumes: VolumeSpec[];
-}
-
-export interface ParsedManifests {
-  pods: PodManifest[];
-  warnings: string[];
 }
 
 const WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'ReplicaSet']);
@@ -288,20 +195,6 @@ function container(r: Reader, node: Node, path: string): ContainerSpec {
     ports,
     volumeMounts,
   };
-}
-
-/** Kubernetes quantities: cpu as millicores ("500m", "0.5", "2"), memory as bytes ("64Mi", "1G", "1000"). */
-export function parseQuantity(text: string, kind: 'cpu' | 'memory'): number | undefined {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$/.exec(text);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const suffix = m[2] ?? '';
-  if (kind === 'cpu') {
-    if (suffix === 'm') return Math.round(n);
-    return suffix === '' ? Math.round(n * 1000) : undefined;
-  }
-  const mult: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50 };
-  return suffix === 'm' ? undefined : Math.round(n * mult[suffix]!);
 }
 
 function resources(r: Reader, node: Node | undefined, path: string): ResourcesSpec {

@@ -7,7 +7,7 @@ import { isCode } from '../../core/errors.js';
 import { ContainerState, NamespaceMode, PodSandboxState, Protocol, SecurityProfile_ProfileType, type LinuxContainerConfig, type Container, type ContainerConfig, type DeepPartial, type PodSandboxConfig } from '../../gen/runtime/v1/api.js';
 import { restartDelayMs } from './backoff.js';
 import type { CriCall } from './cri-caller.js';
-import type { ContainerSpec, PodManifest } from './manifest.js';
+import type { ContainerSpec, PodManifest } from './manifest-types.js';
 import type { PlayedPod } from './api.js';
 import { ContainerProbes, runHook } from './prober.js';
 

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { CriCall } from './cri-caller.js';
-import type { ContainerSpec, HookSpec, ProbeSpec } from './manifest.js';
+import type { ContainerSpec, HookSpec, ProbeSpec } from './manifest-types.js';
 
 export interface ProbeTarget {
   containerId: string;

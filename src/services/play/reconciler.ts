@@ -8,7 +8,7 @@ import type { OpContext } from '../../core/context.js';
 import { JsonRecordDir } from '../../store/json-record.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { CriCall } from './cri-caller.js';
-import type { PodManifest } from './manifest.js';
+import type { PodManifest } from './manifest-types.js';
 import { PodRunner, type PodRow } from './pod-runner.js';
 import type { Play, PlayResult } from './api.js';
 
