@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CGROUP_ROOT, isCgroupV2, parseKeyed } from './cgroups.js';
+import { CGROUP_ROOT, isCgroupV2, num, parseKeyed, readOpt } from './cgroups.js';
 
 /**
  * What a container's cgroup tells for the cAdvisor-named CRI metrics
@@ -101,18 +101,6 @@ function readV1(path: string, root: string): CgroupMetrics {
   };
 }
 
-function readOpt(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function num(s: string | undefined): bigint | undefined {
-  const t = s?.trim();
-  return t && /^\d+$/.test(t) ? BigInt(t) : undefined;
-}
 
 const us = (v: bigint | undefined) => (v === undefined ? undefined : v * 1000n);
 

@@ -377,7 +377,8 @@ export async function applyLimits(path: string, l: CgroupLimits, root = CGROUP_R
   if (l.memoryLimitBytes && l.memoryLimitBytes > 0n) await writeFile(join(root, 'memory', path, 'memory.limit_in_bytes'), String(l.memoryLimitBytes));
 }
 
-function readOpt(file: string): string | undefined {
+/** A cgroup file's text, or undefined when it does not exist (a controller or level absent). */
+export function readOpt(file: string): string | undefined {
   try {
     return readFileSync(file, 'utf8');
   } catch {
@@ -385,7 +386,8 @@ function readOpt(file: string): string | undefined {
   }
 }
 
-function num(s: string | undefined): bigint | undefined {
+/** A cgroup file's single number, or undefined (absent, empty, "max"). */
+export function num(s: string | undefined): bigint | undefined {
   const t = s?.trim();
   if (!t || !/^\d+$/.test(t)) return undefined;
   return BigInt(t);

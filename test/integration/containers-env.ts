@@ -2,7 +2,7 @@
 // loopback registry with a busybox image, a daemon using it, host-network pods (no CNI
 // needed), and helpers to run a container to completion.
 import { status } from '@grpc/grpc-js';
-import { mkdirSync, readdirSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CriCallError } from '../../src/client/cri-client.js';
 import {
@@ -145,3 +145,11 @@ export function leftovers(env: Env, id?: string): string[] {
 export function isCode(code: status) {
   return (e: unknown) => e instanceof CriCallError && e.code === code;
 }
+
+/** A CRI log file's messages, without the timestamp, stream and tag of each line. */
+export const logText = (path: string) =>
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ').slice(3).join(' '))
+    .join('\n');

@@ -6,7 +6,7 @@ import { status } from '@grpc/grpc-js';
 import { ContainerState, MountPropagation } from '../../src/gen/runtime/v1/api.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { pushBusyboxImage, type PushedImage } from '../helpers/oci-image.js';
-import { create, createStart, ctrConfig, isCode, leftovers, runPod, setUpEnv, waitExited, waitState, type Env } from './containers-env.js';
+import { create, createStart, ctrConfig, isCode, leftovers, logText, runPod, setUpEnv, waitExited, waitState, type Env } from './containers-env.js';
 
 // Kubernetes' ImageVolume: a CRI mount whose `image` is set mounts that image's layers,
 // read-only, at the container path, straight from the unpacked layers.
@@ -27,13 +27,6 @@ before(async () => {
 after(async () => {
   await env?.cleanup();
 });
-
-const logText = (path: string) =>
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split(' ').slice(3).join(' '))
-    .join('\n');
 
 /** Mount points of our mount namespace under a daemon's run root that belong to a container's image volumes. */
 function volumeMounts(): string[] {

@@ -7,7 +7,7 @@ import { status } from '@grpc/grpc-js';
 import { ContainerState, SecurityProfile_ProfileType, SupplementalGroupsPolicy } from '../../src/gen/runtime/v1/api.js';
 import { pushBusyboxImage } from '../helpers/oci-image.js';
 import { decodeCapMask } from '../../src/host/capabilities.js';
-import { createStart, ctrConfig, isCode, runPod, setUpEnv, waitExited, waitState, type Env } from './containers-env.js';
+import { createStart, ctrConfig, isCode, logText, runPod, setUpEnv, waitExited, waitState, type Env } from './containers-env.js';
 
 let env: Env;
 let pod: Awaited<ReturnType<typeof runPod>>;
@@ -18,13 +18,6 @@ before(async () => {
 after(async () => {
   await env?.cleanup();
 });
-
-const logText = (path: string) =>
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split(' ').slice(3).join(' '))
-    .join('\n');
 
 async function runToEnd(cmd: string, extra: Parameters<typeof ctrConfig>[2] = {}) {
   const id = await createStart(env, pod, ctrConfig(env, ['sh', '-c', cmd], extra));

@@ -1,6 +1,13 @@
 import { UsageError } from '../exit-codes.js';
 
 /** Repeatable --label key=value into a map (crictl's form). */
+/** `--last N`: a whole count; anything else is a usage error. */
+export function parseLast(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--last takes a count, not "${v}"`);
+  return n;
+}
+
 export function collectLabel(v: string, prev: Record<string, string> = {}): Record<string, string> {
   const i = v.indexOf('=');
   if (i <= 0) throw new UsageError(`--label takes key=value, not "${v}"`);

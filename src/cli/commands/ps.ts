@@ -1,12 +1,11 @@
 import { Command } from 'commander';
 import { Container, containerStateToJSON } from '../../gen/runtime/v1/api.js';
 import type { CliIo } from '../cli-io.js';
-import { UsageError } from '../exit-codes.js';
 import { ago, shortId, stateName } from '../format/human.js';
 import { parseFormat, renderData } from '../format/output.js';
 import { renderTable } from '../format/table.js';
 import { resolvePodIn } from '../resolve.js';
-import { collectLabel, matchesLabels, stateMatches } from './list-filters.js';
+import { collectLabel, parseLast, matchesLabels, stateMatches } from './list-filters.js';
 
 interface PsOptions {
   all?: boolean;
@@ -32,11 +31,7 @@ export function psCommand(io: CliIo): Command {
     .option('--label <key=value>', 'only containers with this label (repeatable)', collectLabel)
     .option('--image <image>', 'only containers whose image reference contains this')
     .option('-l, --latest', 'only the newest')
-    .option('--last <n>', 'only the newest N', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new UsageError(`--last takes a count, not "${v}"`);
-      return n;
-    })
+    .option('--last <n>', 'only the newest N', parseLast)
     .option('-q, --quiet', 'print ids only')
     .option('-o, --output <format>', 'table, json or yaml', 'table')
     .option('--no-trunc', 'full ids')
