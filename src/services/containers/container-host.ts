@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { applyLimits, readCgroupStats, readOomKills, readSwapUsage, removeLeafCgroup } from '../../host/cgroups.js';
 import { diskUsage } from '../../host/disk-usage.js';
+import { discard, sweepDiscarded } from '../../host/discard.js';
 import { readCgroupMetrics } from '../../host/cgroup-metrics.js';
 import { netDevCounters } from '../../host/netns.js';
 import { readHostFacts } from '../../runtime/host-facts.js';
@@ -46,6 +47,10 @@ export interface ContainerHost {
   makeDir(path: string, mode?: number): Promise<void>;
   /** rm -rf; nothing there is not an error. */
   removeAll(path: string): Promise<void>;
+  /** rm -rf whose deleting goes on in the background (host/discard.ts): RemoveContainer's. */
+  discard: typeof discard;
+  /** Deletes what discards cut short by a crash left in a directory. */
+  sweepDiscarded: typeof sweepDiscarded;
   writeFile(path: string, text: string): Promise<void>;
   writeFileAtomic: typeof writeFileAtomic;
   /** A JSON file's value, or undefined when it is missing or unreadable. */
@@ -95,6 +100,8 @@ export const realContainerHost: ContainerHost = {
   readFileInRoot,
   makeDir: async (path, mode) => void (await mkdir(path, { recursive: true, mode })),
   removeAll: (path) => rm(path, { recursive: true, force: true }),
+  discard,
+  sweepDiscarded,
   writeFile: (path, text) => writeFile(path, text),
   writeFileAtomic,
   readJson: (path) => readFile(path, 'utf8').then(JSON.parse).catch(() => undefined),

@@ -180,11 +180,12 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
     }
     // The record lists every image volume mounted (a crash before the record is the orphan clean-up's).
     if (c.meta.imageVolumes.length > 0) await deps.host.unmountUnder(join(c.meta.bundleDir, IMAGE_VOLUMES_DIR), ctx.signal);
-    // Independent of each other, and all redone by a retry while the records stand.
+    // Independent of each other, and all redone by a retry while the records stand. The
+    // trees are renamed aside and deleted in the background (host/discard.ts).
     await Promise.all([
-      deps.host.removeAll(c.meta.bundleDir),
-      deps.host.removeAll(join(deps.dirs.sockets, c.id)),
-      deps.host.removeLayerDirs(c.meta.layerDir),
+      deps.host.discard(c.meta.bundleDir),
+      deps.host.discard(join(deps.dirs.sockets, c.id)),
+      deps.host.discard(c.meta.layerDir),
       deps.exits.forget(c.id),
     ]);
     await deps.store.remove(c);
