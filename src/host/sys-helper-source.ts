@@ -37,9 +37,16 @@
  *           {pid} or {pid: -1, message, stderr}. conmon double-forks: the monitor outlives
  *           this helper and is reaped by the daemon's subreaper.
  *   cancel  {target}: kills the child of the run/conmon request with that id, if any
+ *   execfifo {path, pid, timeoutMs}: starts a runc-created container the way `runc start`
+ *           does it (libcontainer's exec()): open the container's exec.fifo for reading,
+ *           which lets the waiting `runc init` write a byte and exec the process; read to
+ *           EOF (the exec closed the fifo), then remove the fifo, which is what makes
+ *           runc report the container running. {started: false} when there is no fifo
+ *           (another runtime's layout, or not a created container): the caller runs the
+ *           runtime's start instead. The init gone before writing is an error, as in runc.
  */
 export const SYS_HELPER_SOURCE = String.raw`
-import base64, ctypes, json, os, selectors, signal, socket, struct, subprocess, sys, threading, time, fcntl
+import base64, ctypes, json, os, select, selectors, signal, socket, struct, subprocess, sys, threading, time, fcntl
 libc = ctypes.CDLL(None, use_errno=True)
 # Die with the daemon (PR_SET_PDEATHSIG = 1, SIGKILL); stdin EOF also ends the loop.
 libc.prctl(1, 9)
@@ -285,8 +292,53 @@ def do_cancel(r):
             pass
     return {'was': proc is not None}
 
-OPS = {'mount': do_mount, 'umount': do_umount, 'pin': do_pin, 'netdev': do_netdev, 'run': do_run, 'conmon': do_conmon, 'cancel': do_cancel}
-THREADED = {'run', 'conmon'}
+def init_alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+def do_execfifo(r):
+    path, pid = r['path'], r['pid']
+    try:
+        # Non-blocking: with no writer (the init died) a blocking open would wait for ever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return {'started': False}
+    deadline = time.monotonic() + r['timeoutMs'] / 1000.0
+    data = b''
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP)
+        while True:
+            if time.monotonic() > deadline:
+                raise Fail(110, 'start: the container process did not take its start signal within %d ms' % r['timeoutMs'])
+            if not poller.poll(100):
+                # Quiet for 100 ms: is the init still there to write? (runc checks the same.)
+                if not init_alive(pid):
+                    break
+                continue
+            try:
+                chunk = os.read(fd, 64)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                # POLLHUP before any writer came is not possible (Linux counts writers
+                # since the open); EOF after the byte means the exec happened.
+                if data or not init_alive(pid):
+                    break
+                continue
+            data += chunk
+    finally:
+        os.close(fd)
+    if not data:
+        raise Fail(0, 'cannot start the container: its process is already gone')
+    os.unlink(path)
+    return {'started': True}
+
+OPS = {'mount': do_mount, 'umount': do_umount, 'pin': do_pin, 'netdev': do_netdev, 'run': do_run, 'conmon': do_conmon, 'cancel': do_cancel, 'execfifo': do_execfifo}
+THREADED = {'run', 'conmon', 'execfifo'}
 out = sys.stdout
 out_lock = threading.Lock()
 

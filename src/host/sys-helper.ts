@@ -29,9 +29,10 @@ export interface SysRequestMap {
     res: { pid: number; message: string; stderr: string; timedOut?: boolean; closed?: boolean };
   };
   cancel: { req: { target: number }; res: { was: boolean } };
+  execfifo: { req: { path: string; pid: number; timeoutMs: number }; res: { started: boolean } };
 }
-/** Ops that run a program: served on a thread of their own, timed by the helper itself. */
-const CHILD_OPS: ReadonlySet<SysOp> = new Set(['run', 'conmon']);
+/** Ops that run or wait on a program: served on a thread of their own, timed by the helper itself. */
+const CHILD_OPS: ReadonlySet<SysOp> = new Set(['run', 'conmon', 'execfifo']);
 /** How long past a child op's own timeout the helper may take to answer before it is deemed stuck. */
 const CHILD_OP_GRACE_MS = 10_000;
 export type MountFlag = 'ro' | 'nosuid' | 'nodev' | 'noexec' | 'bind' | 'rec';

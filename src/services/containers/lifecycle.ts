@@ -49,7 +49,7 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
   try {
     const runtime = deps.runtimeOf(c);
     try {
-      await runtime.start(ctx, c.id);
+      await runtime.start(ctx, c.id, c.status.pid);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       // The process runc created still waits to be started, and conmon with it: end
