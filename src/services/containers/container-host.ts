@@ -51,7 +51,8 @@ export interface ContainerHost {
   discard: typeof discard;
   /** Deletes what discards cut short by a crash left in a directory. */
   sweepDiscarded: typeof sweepDiscarded;
-  writeFile(path: string, text: string): Promise<void>;
+  /** A plain write, for bundle files: the bundle lives in the run root, which a reboot empties, so no fsync. */
+  writeFile(path: string, text: string, mode?: number): Promise<void>;
   writeFileAtomic: typeof writeFileAtomic;
   /** A JSON file's value, or undefined when it is missing or unreadable. */
   readJson(path: string): Promise<unknown>;
@@ -102,7 +103,7 @@ export const realContainerHost: ContainerHost = {
   removeAll: (path) => rm(path, { recursive: true, force: true }),
   discard,
   sweepDiscarded,
-  writeFile: (path, text) => writeFile(path, text),
+  writeFile: (path, text, mode) => writeFile(path, text, mode !== undefined ? { mode } : {}),
   writeFileAtomic,
   readJson: (path) => readFile(path, 'utf8').then(JSON.parse).catch(() => undefined),
   exists: existsSync,

@@ -11,7 +11,7 @@ import { restrictOomScoreAdj } from '../../host/pod-init.js';
 import { DEFAULT_SHM_BYTES } from '../../host/shm.js';
 import type { UnaryHandler } from '../../core/rpc.js';
 import { cleanupContext } from '../../cni/cni-manager.js';
-import { writePodHosts, writePodResolvConf } from './pod-files.js';
+import { RUN_ROOT_FILE, writePodHosts, writePodResolvConf } from './pod-files.js';
 import { CREATED_CGROUPS_FILE, DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
 import { publishPodEvent } from './pod-events.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
@@ -66,11 +66,11 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       const cgroupParent = plan.cgroupParent !== '' ? plan.cgroupParent : `${DEFAULT_CGROUP_PARENT}/${id}`;
       // Noted before creating too: a crash inside ensureCgroup, or before the note
       // below, would otherwise leave cgroups that recovery cannot find.
-      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(missingCgroupDirs(cgroupParent)));
+      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(missingCgroupDirs(cgroupParent)), 0o600, RUN_ROOT_FILE);
       const createdCgroups = await step('create pod cgroup', () => deps.host.ensureCgroup(cgroupParent));
       rb.push('remove pod cgroup', () => deps.host.removeCgroup(createdCgroups));
       // Noted beside the pins so recovery can undo a creation that a crash interrupted.
-      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(createdCgroups));
+      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(createdCgroups), 0o600, RUN_ROOT_FILE);
 
       const nsDir = join(podDir, 'ns');
       const netnsPath = plan.hostNetwork ? undefined : join(nsDir, 'net');
