@@ -229,6 +229,7 @@ export class FakeContainerHost implements ContainerHost {
   sweepDiscarded: ContainerHost['sweepDiscarded'] = async (dir) => {
     this.record(`sweep ${this.label(dir)}`);
   };
+  waitUntilSignalReaches: ContainerHost['waitUntilSignalReaches'] = async () => {};
   removeAll: ContainerHost['removeAll'] = async (path) => {
     // rm -rf through a mounted rootfs would delete the container's files, not the mount.
     for (const m of this.mounts) if (m === path || m.startsWith(`${path}/`)) throw new Error(`rm ${path}: ${m} is still mounted`);

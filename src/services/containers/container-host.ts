@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { applyLimits, readCgroupStats, readOomKills, readSwapUsage, removeLeafCgroup } from '../../host/cgroups.js';
 import { diskUsage } from '../../host/disk-usage.js';
+import { waitUntilSignalReaches } from '../../host/signal-ready.js';
 import { discard, sweepDiscarded } from '../../host/discard.js';
 import { readCgroupMetrics } from '../../host/cgroup-metrics.js';
 import { netDevCounters } from '../../host/netns.js';
@@ -60,6 +61,9 @@ export interface ContainerHost {
   /** The names in a directory; none when it does not exist. */
   listDir(path: string): string[];
 
+  /** Waits (briefly) until a just-started init would get its stop signal rather than drop it. */
+  waitUntilSignalReaches: typeof waitUntilSignalReaches;
+
   // The OCI runtime and conmon.
   runtime(path: string, root: string, args: readonly string[]): OciRuntimeCalls;
   createWithConmon: typeof createWithConmon;
@@ -108,6 +112,7 @@ export const realContainerHost: ContainerHost = {
   readJson: (path) => readFile(path, 'utf8').then(JSON.parse).catch(() => undefined),
   exists: existsSync,
   listDir: (path) => (existsSync(path) ? readdirSync(path) : []),
+  waitUntilSignalReaches,
   runtime: (path, root, args) => new OciRuntime(path, root, args),
   createWithConmon,
   killConmon,

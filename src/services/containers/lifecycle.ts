@@ -8,6 +8,8 @@ import type { ContainersDeps } from './containers-deps.js';
 import { containerEvent } from './to-cri.js';
 
 const nowNs = () => String(BigInt(Date.now()) * 1_000_000n);
+/** How long after its start a container's program is given to install its stop-signal handler. */
+const HANDLER_GRACE_MS = 1000;
 /** How long to wait for an exit after SIGKILL before calling the container stuck. */
 const KILL_WAIT_MS = 15_000;
 
@@ -112,6 +114,13 @@ export async function stopContainer(ctx: OpContext, deps: ContainersDeps, c: Con
   try {
     const runtime = deps.runtimeOf(c);
     if (timeoutSec > 0) {
+      // Just started, its program may not have its handler yet: an init of its own PID
+      // namespace would drop the signal (host/signal-ready.ts). Waited for only within the
+      // first moments of its life; a gVisor container's pid is its sandbox, not the program.
+      const sinceStart = Date.now() - Number(BigInt(c.status.startedAt) / 1_000_000n);
+      if (c.meta.runtimeType !== 'sandbox' && sinceStart < HANDLER_GRACE_MS) {
+        await deps.host.waitUntilSignalReaches(c.status.pid, c.meta.stopSignal as NodeJS.Signals, Math.min(HANDLER_GRACE_MS - sinceStart, timeoutSec * 1000));
+      }
       await runtime.kill(ctx, c.id, c.meta.stopSignal);
       if (await waitExit(deps, c, timeoutSec * 1000)) return await releaseRuntime(ctx, deps, c);
     }
