@@ -127,12 +127,21 @@ export async function waitState(env: Env, id: string, state: ContainerState, max
 
 export const waitExited = (env: Env, id: string, maxMs?: number) => waitState(env, id, ContainerState.CONTAINER_EXITED, maxMs);
 
-/** Everything a container leaves under the daemon's dirs: bundles, layers, records. */
-export function leftovers(env: Env, id?: string): string[] {
+/**
+ * Everything a container leaves under the daemon's dirs: bundles, layers, records. A
+ * removal's trees renamed aside (`.removed-*`, deleted in the background by the daemon)
+ * are waited for, up to 30 s; one still there then is reported as left over.
+ */
+export async function leftovers(env: Env, id?: string): Promise<string[]> {
+  for (let i = 0; i < 3000 && listLeftovers(env, id).some((p) => p.includes('/.removed-')); i++) await new Promise((r) => setTimeout(r, 10));
+  return listLeftovers(env, id);
+}
+
+function listLeftovers(env: Env, id?: string): string[] {
   const out: string[] = [];
   const check = (dir: string, skip: string[] = []) => {
     if (!existsSync(dir)) return;
-    for (const n of readdirSync(dir)) if (!skip.includes(n) && (!id || n.startsWith(id))) out.push(join(dir, n));
+    for (const n of readdirSync(dir)) if (!skip.includes(n) && (!id || n.startsWith(id) || n.startsWith(`.removed-${id}`))) out.push(join(dir, n));
   };
   check(join(env.d.runRoot, 'containers'), ['exits', 'attach']);
   check(join(env.d.runRoot, 'containers', 'exits'));

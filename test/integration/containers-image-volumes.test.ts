@@ -72,7 +72,7 @@ test('an image volume shows the image read-only, holds the image, survives a res
   await waitExited(env, id);
   await env.d.client.call('RemoveContainer', { containerId: id });
   assert.deepEqual(volumeMounts(), [], 'no mount left');
-  assert.deepEqual(leftovers(env, id), []);
+  assert.deepEqual(await leftovers(env, id), []);
   await removeVol(); // free once the container is gone
   await env.d.client.call('PullImage', { image: { image: vol.ref } });
   await env.d.client.call('StopPodSandbox', { podSandboxId: pod.id });
@@ -86,7 +86,7 @@ test('an image volume of an image not on the node is NotFound naming it, and not
     create(env, pod, ctrConfig(env, ['true'], { mounts: [{ containerPath: '/vol', image: { image: ghost }, readonly: true }] })),
     (e: unknown) => isCode(status.NOT_FOUND)(e) && String((e as Error).message).includes(ghost),
   );
-  assert.deepEqual(leftovers(env), []);
+  assert.deepEqual(await leftovers(env), []);
   assert.deepEqual(volumeMounts(), []);
   await env.d.client.call('StopPodSandbox', { podSandboxId: pod.id });
   await env.d.client.call('RemovePodSandbox', { podSandboxId: pod.id });

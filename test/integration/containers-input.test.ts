@@ -91,7 +91,7 @@ test('bad CreateContainer input is refused with the right code and leaves nothin
       return true;
     });
   }
-  assert.deepEqual(leftovers(env), []);
+  assert.deepEqual(await leftovers(env), []);
   assert.equal(existsSync(join(env.dir, 'made')), false, 'nothing was created through the escaping symlink');
   assert.equal(mountsMentioning(join(env.d.runRoot, 'containers')), 0, 'no rootfs mount left');
   // The name was never kept: the same name/attempt now works, then is a duplicate.
@@ -102,7 +102,7 @@ test('bad CreateContainer input is refused with the right code and leaves nothin
   await c.call('StopPodSandbox', { podSandboxId: pod.id });
   await assert.rejects(create(env, pod, ctrConfig(env, ['true'])), isCode(status.FAILED_PRECONDITION));
   await c.call('RemovePodSandbox', { podSandboxId: pod.id });
-  assert.deepEqual(leftovers(env), []);
+  assert.deepEqual(await leftovers(env), []);
 });
 
 test('a create whose caller gave up is kept for the retry with the same name and attempt', async () => {
@@ -120,7 +120,7 @@ test('a create whose caller gave up is kept for the retry with the same name and
   await waitState(env, containerId, ContainerState.CONTAINER_RUNNING);
   await env.d.client.call('StopPodSandbox', { podSandboxId: pod.id });
   await env.d.client.call('RemovePodSandbox', { podSandboxId: pod.id });
-  assert.deepEqual(leftovers(env), []);
+  assert.deepEqual(await leftovers(env), []);
 });
 
 test('UpdateContainerResources, ReopenContainerLog and stats work on a running container', async () => {
@@ -195,6 +195,6 @@ test('containers survive a daemon restart; an exit while the daemon is down is n
   await assert.rejects(create(env, pod, ctrConfig(env, ['true'], { metadata: { name: (await d2.client.call('ContainerStatus', { containerId: long })).status!.metadata!.name, attempt: 0 } })), isCode(status.ALREADY_EXISTS));
   await d2.client.call('StopPodSandbox', { podSandboxId: pod.id });
   await d2.client.call('RemovePodSandbox', { podSandboxId: pod.id });
-  assert.deepEqual(leftovers(env), []);
+  assert.deepEqual(await leftovers(env), []);
   assert.equal(readdirSync(join(env.d.runRoot, 'containers', 'exits')).length, 0);
 });

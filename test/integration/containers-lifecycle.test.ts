@@ -84,7 +84,7 @@ test('a container runs to its exit code; logs are CRI lines with P and F; status
   await env.d.client.call('RemoveContainer', { containerId: id });
   await env.d.client.call('RemoveContainer', { containerId: id }); // idempotent
   await assert.rejects(env.d.client.call('ContainerStatus', { containerId: id }), isCode(status.NOT_FOUND));
-  assert.deepEqual(leftovers(env, id), []);
+  assert.deepEqual(await leftovers(env, id), []);
   assert.ok(existsSync(logPath), 'the log file stays for kubelet');
   for (let i = 0; i < 400 && !events.some((e) => e.containerId === id && e.containerEventType === ContainerEventType.CONTAINER_DELETED_EVENT); i++) {
     await new Promise((r) => setTimeout(r, 25));
@@ -129,7 +129,7 @@ test('a container runs to its exit code; logs are CRI lines with P and F; status
   assert.equal(podStopped()?.podSandboxStatus?.state, PodSandboxState.SANDBOX_NOTREADY);
   assert.equal(podStopped()?.containersStatuses.find((c) => c.id === sleeper)?.state, ContainerState.CONTAINER_EXITED, "the pod's STOPPED event lists its stopped container");
   await env.d.client.call('RemovePodSandbox', { podSandboxId: pod.id });
-  assert.deepEqual(leftovers(env), []);
+  assert.deepEqual(await leftovers(env), []);
 });
 
 test('StopContainer: the stop signal is honoured, SIGKILL follows the grace period, 0 kills at once, unknown ids succeed', async () => {
@@ -178,7 +178,7 @@ test('StopContainer: the stop signal is honoured, SIGKILL follows the grace peri
   const running = await createStart(env, pod, ctrConfig(env, ['sleep', '1000']));
   await waitState(env, running, ContainerState.CONTAINER_RUNNING);
   await env.d.client.call('RemoveContainer', { containerId: running });
-  assert.deepEqual(leftovers(env, running), []);
+  assert.deepEqual(await leftovers(env, running), []);
   const last = await createStart(env, pod, ctrConfig(env, ['sleep', '1000']));
   await waitState(env, last, ContainerState.CONTAINER_RUNNING);
   await env.d.client.call('StopPodSandbox', { podSandboxId: pod.id });
@@ -186,7 +186,7 @@ test('StopContainer: the stop signal is honoured, SIGKILL follows the grace peri
   assert.equal(s.state, ContainerState.CONTAINER_EXITED);
   await assert.rejects(env.d.client.call('StartContainer', { containerId: last }), isCode(status.FAILED_PRECONDITION));
   await env.d.client.call('RemovePodSandbox', { podSandboxId: pod.id });
-  assert.deepEqual(leftovers(env), []);
+  assert.deepEqual(await leftovers(env), []);
 });
 
 export async function waitForLog(e: Env, id: string, text: string): Promise<void> {
