@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CRICKETD, removeDir, tempDir } from '../helpers/daemon.js';
@@ -37,15 +37,27 @@ function runUntilReady(cmd: string, cmdArgs: string[]): Promise<Run> {
 
 /**
  * script(1) forwards SIGTERM to its child and may be gone before the daemon under it has
- * finished stopping; the daemon removes its pid file as it exits, so wait for that (and
- * make sure, if a stopping daemon hangs, that the test does not leave it behind).
+ * finished stopping (or the daemon may go with the terminal's hangup, leaving its pid
+ * file): wait until the pid the daemon wrote is no longer alive, and make sure, should
+ * it hang, that the test does not leave it behind.
  */
 async function waitForExit(runRoot: string): Promise<void> {
-  const pidFile = join(runRoot, 'cricketd.pid');
-  for (let i = 0; i < 200 && existsSync(pidFile); i++) await sleep(25);
-  if (!existsSync(pidFile)) return;
-  const pid = Number.parseInt(readFileSync(pidFile, 'utf8'), 10);
-  if (Number.isInteger(pid)) process.kill(pid, 'SIGKILL');
+  let pid: number;
+  try {
+    pid = Number.parseInt(readFileSync(join(runRoot, 'cricketd.pid'), 'utf8'), 10);
+  } catch {
+    return; // removed: the daemon finished its stop
+  }
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 400 && alive(); i++) await sleep(25);
+  if (alive()) process.kill(pid, 'SIGKILL');
 }
 
 test('cricketd prints human lines on a terminal and JSON in a pipe', async (t) => {
