@@ -80,6 +80,10 @@ export class RecordStore<M extends RecordMeta, S extends Versioned, R extends St
   readonly #byId = new Map<string, R>();
   readonly #names = new Map<string, string>();
   readonly #parking = new Parking<string>();
+  /** Records whose removal has begun: a status write after it would bring the file back. */
+  readonly #removed = new WeakSet<R>();
+  /** The last write under way per id: writes of one record happen one after another, in call order. */
+  readonly #writing = new Map<string, Promise<unknown>>();
 
   constructor(root: string, kind: RecordKind<M, S, R>) {
     this.#kind = kind;
@@ -106,31 +110,63 @@ export class RecordStore<M extends RecordMeta, S extends Versioned, R extends St
    * handles, so their order buys nothing.
    */
   async add(r: R): Promise<void> {
-    const [meta, status] = await Promise.allSettled([this.#meta.put(r.meta.id, r.meta), this.#status.put(r.meta.id, r.status)]);
-    if (meta.status === 'rejected') throw meta.reason;
-    if (status.status === 'rejected') throw status.reason;
+    await this.#serial(r.meta.id, async () => {
+      const [meta, status] = await Promise.allSettled([this.#meta.put(r.meta.id, r.meta), this.#status.put(r.meta.id, r.status)]);
+      if (meta.status === 'rejected') throw meta.reason;
+      if (status.status === 'rejected') throw status.reason;
+    });
     this.#byId.set(r.meta.id, r);
   }
 
-  /** Writes the current status. */
+  /**
+   * Writes the current status. Writes of one record are serialised (two renames racing
+   * could leave the older status on disk), and one that comes after the record's removal
+   * began is dropped: an exit seen while the container is being removed would otherwise
+   * write its status file back after the removal deleted it.
+   */
   async update(r: R): Promise<void> {
-    await this.#status.put(r.meta.id, r.status);
+    await this.#serial(r.meta.id, async () => {
+      if (!this.#removed.has(r)) await this.#status.put(r.meta.id, r.status);
+    });
   }
 
-  /** Deletes the records (status first), then forgets the resource, its name and its parking. */
+  /** Deletes the records, then forgets the resource, its name and its parking. */
   async remove(r: R): Promise<void> {
     const id = r.meta.id;
-    await this.removeRecords(id);
+    this.#removed.add(r);
+    try {
+      await this.removeRecords(id);
+    } catch (err) {
+      this.#removed.delete(r); // still there, for the retry; its status writes go on
+      throw err;
+    }
     this.#byId.delete(id);
     const key = this.#kind.nameKey(r.meta);
     this.releaseName(key, id);
     this.#parking.drop(key, id);
   }
 
-  /** Deletes the records only (status first): a create's rollback, a half-written record. */
+  /** Deletes the records only: a create's rollback, a half-written record. */
   async removeRecords(id: string): Promise<void> {
-    await Promise.all([this.#status.unlink(id), this.#meta.unlink(id)]);
-    await Promise.all([this.#status.sync(), this.#meta.sync()]);
+    await this.#serial(id, async () => {
+      await Promise.all([this.#status.unlink(id), this.#meta.unlink(id)]);
+      await Promise.all([this.#status.sync(), this.#meta.sync()]);
+    });
+  }
+
+  /** Runs fn after every earlier write of this id has finished (whatever its outcome). */
+  #serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#writing.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#writing.set(id, tail);
+    void tail.then(() => {
+      if (this.#writing.get(id) === tail) this.#writing.delete(id);
+    });
+    return next;
   }
 
   get(id: string): R | undefined {

@@ -194,3 +194,25 @@ test('atomic writes: a failed write leaves the old record and no temp file', asy
   assert.equal((await records.get('x'))?.name, 'new');
   await assert.rejects(records.put('../escape', { v: 1, id: 'e', name: 'e' }), /not a safe file name/);
 });
+
+test('writes of one record are in call order, and a status write after its removal began never brings the file back', async (t) => {
+  const dir = tempDir('cricket-records-');
+  t.after(() => removeDir(dir));
+  const s = new RecordStore(dir, kind(false));
+  const a = thing(A, 'alpha');
+  await s.add(a);
+  // Many updates at once, each with its own value: the last one called is the one on disk.
+  const writes: Promise<void>[] = [];
+  for (let n = 1; n <= 20; n++) {
+    a.status = { v: 2, n };
+    writes.push(s.update(new Thing(a.meta, { v: 2, n }) as never));
+  }
+  await Promise.all(writes);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'status', `${A}.json`), 'utf8')).n, 20);
+  // An exit recorded while the removal runs: its write is dropped, not replayed after it.
+  const removing = s.remove(a);
+  const late = s.update(a);
+  await Promise.all([removing, late]);
+  assert.equal(existsSync(join(dir, 'status', `${A}.json`)), false, 'no status written back');
+  assert.equal(existsSync(join(dir, 'meta', `${A}.json`)), false);
+});
