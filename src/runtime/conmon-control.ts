@@ -9,18 +9,27 @@ import { conmonFiles } from './conmon.js';
 const REOPEN_LOGS = '2 0 0\n';
 
 /**
- * SIGKILLs the conmon named in the bundle's pid file, if that pid still is conmon for
- * this container (its command line names the id), so a reused pid is never hit.
+ * SIGKILLs the conmon named in the bundle's pid file, and a joining gVisor container's
+ * holder, if that pid still is one for this container (its command line names the id),
+ * so a reused pid is never hit.
  */
 export function killConmon(bundleDir: string, id: string): void {
-  try {
-    const pid = Number(readFileSync(conmonFiles(bundleDir).conmonPidFile, 'utf8').trim());
-    if (!(pid > 0) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id)) return;
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // no pid file, or the process is gone
+  for (const file of [conmonFiles(bundleDir).conmonPidFile, `${bundleDir}/${HOLDER_PID_FILE}`]) {
+    try {
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (!(pid > 0) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id)) continue;
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // no pid file, or the process is gone
+    }
   }
 }
+
+/**
+ * The pid of a joining gVisor container's holder (scripts/runsc-join.sh), which conmon
+ * waits on: killed with conmon, or it would wait for its start forever, reparented.
+ */
+export const HOLDER_PID_FILE = 'holder.pid';
 
 /** conmon saw the container's cgroup run out of memory. Synchronous: callers decide an exit's reason without an await. */
 export function conmonSawOom(bundleDir: string): boolean {

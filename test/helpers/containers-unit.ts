@@ -67,6 +67,7 @@ export function fakePods(dir: string): PodsArea & { pod: SandboxView } {
     cgroupParent: '/cricket/pod',
     logDirectory: join(dir, 'logs'),
     ips: [],
+    gvisorSandboxId: undefined,
   };
   return {
     handlers: {},

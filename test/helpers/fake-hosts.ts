@@ -57,6 +57,11 @@ export function fakePodHost(log: string[], failAt: string | undefined): { host: 
       if (pid !== undefined) state.inits.delete(pid);
       log.push('undo init');
     },
+    startSandboxInfra: async () => (await act('sandbox'), 5151),
+    removeSandboxInfra: async () => void log.push('undo sandbox'),
+    sandboxInfraAlive: () => true,
+    readSandboxNote: () => undefined,
+    removeLeafCgroup: async () => {},
     isMountPoint: (p) => state.pinned.has(p),
     isPodInit: (pid) => state.inits.has(pid),
     findPodInit: () => [...state.inits][0],
@@ -306,6 +311,7 @@ export class FakeContainerHost implements ContainerHost {
     majorPageFaults: 0n,
     processCount: 1n,
   });
+  sandboxContainerUsage: ContainerHost['sandboxContainerUsage'] = async () => ({ cpuUsageNs: 2_000n, memoryUsageBytes: 8192n, processCount: 2n });
   readCgroupMetrics: ContainerHost['readCgroupMetrics'] = () => ({
     cpuUserNs: 3_000_000_000n,
     cpuSystemNs: 1_000_000_000n,

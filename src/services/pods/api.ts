@@ -23,6 +23,8 @@ export interface SandboxView {
   readonly cgroupParent: string;
   readonly logDirectory: string;
   readonly ips: readonly string[];
+  /** The pod's gVisor sandbox that its containers join (runsc's id for it); undefined for other handlers. */
+  readonly gvisorSandboxId: string | undefined;
 }
 
 /** Issue 4: sandboxes, namespaces, CNI, pod RPCs. */

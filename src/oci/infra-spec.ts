@@ -1,0 +1,58 @@
+import type { OciSpec } from './types.js';
+
+/** runsc's annotations: which container of a sandbox this is, and whose sandbox it joins. */
+export const CONTAINER_TYPE_ANNOTATION = 'io.kubernetes.cri.container-type';
+export const SANDBOX_ID_ANNOTATION = 'io.kubernetes.cri.sandbox-id';
+
+export interface InfraSpecInput {
+  /** The pod id: runsc's id of the sandbox and of its infra container. */
+  sandboxId: string;
+  rootfsPath: string;
+  /** The host's catatonit (static), bound read-only at /catatonit. */
+  catatonitPath: string;
+  hostname: string;
+  /** The pod's pinned network namespace; undefined for a host-network pod. */
+  netnsPath: string | undefined;
+  /** The sandbox's cgroup (gVisor's kernel, gofers and every container of the pod live in it). */
+  cgroupsPath: string;
+}
+
+/**
+ * The OCI spec of a gVisor pod's infra container: `catatonit -P` (sleeps, reaps) as
+ * the sandbox's first process, on an empty read-only rootfs, no capabilities. Its
+ * annotations make runsc create a new sandbox; the pod's containers name it to join.
+ * Pure, like buildSpec.
+ */
+export function buildInfraSpec(input: InfraSpecInput): OciSpec {
+  const namespaces: { type: string; path?: string }[] = [{ type: 'mount' }, { type: 'pid' }, { type: 'ipc' }, { type: 'uts' }];
+  if (input.netnsPath) namespaces.push({ type: 'network', path: input.netnsPath });
+  const none: string[] = [];
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: ['/catatonit', '-P'],
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      cwd: '/',
+      capabilities: { bounding: none, effective: none, permitted: none, inheritable: none, ambient: none },
+      noNewPrivileges: true,
+    },
+    root: { path: input.rootfsPath, readonly: true },
+    hostname: input.hostname,
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/catatonit', type: 'bind', source: input.catatonitPath, options: ['rbind', 'ro'] },
+    ],
+    annotations: { [CONTAINER_TYPE_ANNOTATION]: 'sandbox', [SANDBOX_ID_ANNOTATION]: input.sandboxId },
+    linux: {
+      resources: {},
+      cgroupsPath: input.cgroupsPath,
+      namespaces,
+      devices: [],
+      maskedPaths: [],
+      readonlyPaths: [],
+    },
+  };
+}
