@@ -275,3 +275,33 @@ test('a daemon SIGKILLed while runsc creates or starts a container: after the re
     assert.deepEqual(runscProcesses(env.dir), [], `no runsc process left after a SIGKILL during ${phase}`);
   }
 });
+
+test("a runsc pod over its pod cgroup's memory limit: its sandbox is OOM-killed and its containers are reported OOMKilled", { timeout: 240_000 }, async (t) => {
+  const env = await setUpDurEnv({ extraToml: RUNSC_HANDLER_TOML });
+  t.after(() => env.cleanup());
+  const c = env.d.client;
+  const podCfg = env.podConfig('oom');
+  const { podSandboxId: pod } = await c.call('RunPodSandbox', { config: podCfg, runtimeHandler: 'runsc' });
+  // What kubelet does for a pod whose containers all have limits: the pod cgroup gets
+  // their sum. gVisor's kernel, gofers and every container of the pod are charged there.
+  const memcg = join('/sys/fs/cgroup/memory', podCfg.linux!.cgroupParent!);
+  const limit = String(160 << 20);
+  writeFileSync(join(memcg, 'memory.limit_in_bytes'), limit);
+  if (existsSync(join(memcg, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(memcg, 'memory.memsw.limit_in_bytes'), limit);
+  const idle = env.ctrConfig('idle', ['sleep', '1000']);
+  const { containerId: idleId } = await c.call('CreateContainer', { podSandboxId: pod, config: idle, sandboxConfig: podCfg });
+  await c.call('StartContainer', { containerId: idleId });
+  const hog = env.ctrConfig('hog', ['sh', '-c', 'dd if=/dev/zero bs=1M count=1024 2>/dev/null | tail -c 900000000 >/dev/null; echo survived']);
+  const { containerId: hogId } = await c.call('CreateContainer', { podSandboxId: pod, config: hog, sandboxConfig: podCfg });
+  await c.call('StartContainer', { containerId: hogId });
+  for (const id of [hogId, idleId]) {
+    const s = await waitExited(env, id);
+    assert.equal(s.reason, 'OOMKilled', `${id === hogId ? 'hog' : 'idle'}: ${s.reason} ${s.exitCode} ${s.message}`);
+    assert.equal(s.exitCode, 137);
+  }
+  assert.doesNotMatch(readFileSync((await c.call('ContainerStatus', { containerId: hogId })).status!.logPath, 'utf8'), /survived/);
+  await env.removeAll();
+  assert.deepEqual(inventory(env), emptyInventory());
+  assert.deepEqual(runscProcesses(env.dir), []);
+  assert.deepEqual(holderProcesses(env.dir), []);
+});

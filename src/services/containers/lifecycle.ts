@@ -129,6 +129,19 @@ export async function stopContainer(ctx: OpContext, deps: ContainersDeps, c: Con
   }
 }
 
+/**
+ * A created, never started container that joined its pod's gVisor sandbox, when the
+ * pod stops: it can never start (the sandbox goes), and its holder, waiting for the
+ * start in the sandbox's memory cgroup, would keep runsc from removing that cgroup. So
+ * it is deleted from runsc, which ends the holder; conmon reports the exit (137).
+ */
+export async function endUnstartedJoined(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
+  if (c.status.state !== 'created' || c.meta.joinedSandbox === undefined || c.starting || c.removing) return;
+  c.status = { ...c.status, message: "its pod's gVisor sandbox was stopped before the container was started" };
+  await deps.runtimeOf(c).delete(ctx, c.id);
+  if (!(await waitExit(deps, c, KILL_WAIT_MS))) await recordExit(deps, c, 137);
+}
+
 async function waitExit(deps: ContainersDeps, c: Container, ms: number): Promise<boolean> {
   if (await c.waitExit(ms)) return true;
   await deps.exits.check(c.id);
