@@ -77,6 +77,7 @@ export function fakePods(dir: string): PodsArea & { pod: SandboxView } {
     get: (id) => (POD_ID.startsWith(id) && id !== '' ? pod : undefined),
     status: (id) => (id === POD_ID ? { id: POD_ID, metadata: pod.config.metadata, state: PodSandboxState.SANDBOX_READY } : undefined),
     attachContainers: () => {},
+    checkSandbox: async () => {},
   };
 }
 

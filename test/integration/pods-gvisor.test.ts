@@ -300,6 +300,8 @@ test("a runsc pod over its pod cgroup's memory limit: its sandbox is OOM-killed 
     assert.equal(s.exitCode, 137);
   }
   assert.doesNotMatch(readFileSync((await c.call('ContainerStatus', { containerId: hogId })).status!.logPath, 'utf8'), /survived/);
+  // Nothing can run in the pod any more: NOTREADY, so kubelet makes it anew.
+  assert.equal((await c.call('PodSandboxStatus', { podSandboxId: pod })).status!.state, PodSandboxState.SANDBOX_NOTREADY);
   await env.removeAll();
   assert.deepEqual(inventory(env), emptyInventory());
   assert.deepEqual(runscProcesses(env.dir), []);

@@ -39,6 +39,8 @@ export async function recordExit(deps: ContainersDeps, c: Container, exitCode: n
   if (c.starting) c.stoppedEventDeferred = true;
   else deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STOPPED_EVENT));
   deps.log.info({ container: c.id, exitCode, reason: c.status.reason }, 'container exited');
+  // Its pod's gVisor sandbox may have gone with it (OOM-killed): the pod is NOTREADY then.
+  if (c.meta.joinedSandbox !== undefined) void deps.pods.checkSandbox(c.meta.podSandboxId).catch(() => {});
 }
 
 export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {

@@ -34,4 +34,6 @@ export interface PodsArea extends Area {
   /** The CRI status of a pod (exact id) as PodSandboxStatus reports it: what container events carry for kubelet's evented PLEG. */
   status(id: string): DeepPartial<PodSandboxStatus> | undefined;
   attachContainers(containers: ContainersArea): void;
+  /** A container of the pod exited: is the pod's gVisor sandbox still there? (NOTREADY if not.) */
+  checkSandbox(id: string): Promise<void>;
 }
