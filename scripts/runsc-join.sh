@@ -113,6 +113,12 @@ case $cmd in
     id=${rest[-1]}
     bundle=$(bundle_of "$id")
     [ -n "$bundle" ] && [ -p "$bundle/start" ] || { echo "cricket-runsc-join start: container $id has no holder fifo (bundle '${bundle}')" >&2; exit 1; }
+    # Without its holder nothing would answer (conmon died, or it was killed).
+    holder=$(cat "$bundle/holder.pid" 2>/dev/null)
+    if [ -z "$holder" ] || ! grep -qF "$id" "/proc/$holder/cmdline" 2>/dev/null; then
+      echo "cricket-runsc-join start: the holder of container $id is gone (did its conmon die?)" >&2
+      exit 1
+    fi
     # Opened read-write: neither open blocks, whether or not the other side is there.
     exec 4<>"$bundle/started" 5<>"$bundle/start"
     echo start >&5
