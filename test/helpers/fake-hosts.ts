@@ -9,6 +9,7 @@ import type { HostFacts } from '../../src/oci/spec.js';
 import type { ConmonCreate } from '../../src/runtime/conmon.js';
 import type { ContainerHost, OciRuntimeCalls } from '../../src/services/containers/container-host.js';
 import type { PodHost, PodNetwork } from '../../src/services/pods/pod-host.js';
+import { readSandboxNote } from '../../src/runtime/pod-sandbox.js';
 
 // Fakes of the two host seams, for unit tests of the use cases without root. Each
 // logs the calls made on it in order, and the call named `failAt` throws instead.
@@ -60,7 +61,7 @@ export function fakePodHost(log: string[], failAt: string | undefined): { host: 
     startSandboxInfra: async () => (await act('sandbox'), 5151),
     removeSandboxInfra: async () => void log.push('undo sandbox'),
     sandboxInfraAlive: () => true,
-    readSandboxNote: () => undefined,
+    readSandboxNote,
     removeLeafCgroup: async () => {},
     isMountPoint: (p) => state.pinned.has(p),
     isPodInit: (pid) => state.inits.has(pid),

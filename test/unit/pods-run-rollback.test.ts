@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { ConfigSchema, defaultConfig } from '../../src/config/schema.js';
@@ -164,4 +164,13 @@ test("a gVisor pod: its sandbox is the last step, undone first when it fails; St
   log.length = 0;
   await makeStopPodSandbox(again)(ctx(), { podSandboxId: podSandboxId! });
   assert.deepEqual(log, ['undo sandbox', 'undo cni']);
+
+  // A RunPodSandbox cut short after its sandbox note: recovery removes that sandbox too.
+  const orphan = 'e'.repeat(64);
+  mkdirSync(join(dir, 'run', orphan, 'ns'), { recursive: true });
+  writeFileSync(join(dir, 'run', orphan, 'sandbox.json'), JSON.stringify({ ...infra, id: orphan, bundleDir: join(dir, 'run', orphan, 'infra') }));
+  log.length = 0;
+  await recoverSandboxes(ctx(), { ...again, store: new SandboxStore(join(dir, 'root')) });
+  assert.equal(log[0], 'undo sandbox', log.join(', '));
+  assert.equal(existsSync(join(dir, 'run', orphan)), false);
 });
