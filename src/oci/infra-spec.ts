@@ -1,3 +1,4 @@
+import { DEFAULT_CAPABILITIES } from './capabilities.js';
 import type { OciSpec } from './types.js';
 
 /** runsc's annotations: which container of a sandbox this is, and whose sandbox it joins. */
@@ -19,13 +20,16 @@ export interface InfraSpecInput {
 
 /**
  * The OCI spec of a gVisor pod's infra container: `catatonit -P` (sleeps, reaps) as
- * the sandbox's first process, on an empty read-only rootfs, no capabilities. Its
- * annotations make runsc create a new sandbox; the pod's containers name it to join.
- * Pure, like buildSpec.
+ * the sandbox's first process, on an empty read-only rootfs. Its annotations make runsc
+ * create a new sandbox; the pod's containers name it to join. Its capabilities are a
+ * default container's: with --network=host the sandbox process makes the host socket
+ * calls of every container of the pod with the capabilities runsc gave it from this
+ * spec (with none, a container's bind to port 80 is refused: EACCES). Pure, like buildSpec.
  */
 export function buildInfraSpec(input: InfraSpecInput): OciSpec {
   const namespaces: { type: string; path?: string }[] = [{ type: 'mount' }, { type: 'pid' }, { type: 'ipc' }, { type: 'uts' }];
   if (input.netnsPath) namespaces.push({ type: 'network', path: input.netnsPath });
+  const caps = [...DEFAULT_CAPABILITIES];
   const none: string[] = [];
   return {
     ociVersion: '1.0.2',
@@ -35,7 +39,7 @@ export function buildInfraSpec(input: InfraSpecInput): OciSpec {
       args: ['/catatonit', '-P'],
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       cwd: '/',
-      capabilities: { bounding: none, effective: none, permitted: none, inheritable: none, ambient: none },
+      capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: none, ambient: none },
       noNewPrivileges: true,
     },
     root: { path: input.rootfsPath, readonly: true },

@@ -136,6 +136,9 @@ test('a runsc pod serves HTTP on its IP and a hostPort, runs the gVisor kernel, 
   const table = await c().call('ExecSync', { containerId: sideId, cmd: ['ps', '-o', 'comm'], timeout: 30n });
   assert.match(table.stdout.toString(), /httpd/, 'PID mode POD: one process table for the pod');
   assert.match(table.stdout.toString(), /catatonit/, "the pod's infra process is the sandbox's init");
+  // A low port: the sandbox binds its containers' host sockets with the infra spec's capabilities.
+  const low = await c().call('ExecSync', { containerId: sideId, cmd: ['httpd', '-p', '80', '-h', '/'], timeout: 30n });
+  assert.equal(low.exitCode, 0, `bind to port 80: ${low.stderr.toString()}`);
   const own = { ...env.ctrConfig('own', ['sh', '-c', 'ps -o comm; exit 4']), linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } };
   const { containerId: ownId } = await c().call('CreateContainer', { podSandboxId: pod, config: own, sandboxConfig: podCfg });
   await c().call('StartContainer', { containerId: ownId });

@@ -117,7 +117,8 @@ test("a gVisor pod's infra container: catatonit -P on a read-only empty rootfs, 
   assert.deepEqual(s.annotations, { 'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': 'p'.repeat(64) });
   assert.deepEqual(s.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/n' });
   assert.deepEqual(s.mounts.find((m) => m.destination === '/catatonit'), { destination: '/catatonit', type: 'bind', source: '/usr/bin/catatonit', options: ['rbind', 'ro'] });
-  assert.deepEqual(s.process.capabilities.bounding, []);
+  assert.ok(s.process.capabilities.bounding.includes('CAP_NET_BIND_SERVICE'), "a default container's set: the sandbox binds its containers' host sockets");
+  assert.ok(!s.process.capabilities.bounding.includes('CAP_SYS_ADMIN'));
   assert.equal(s.hostname, 'web');
   assert.equal(s.linux.cgroupsPath, '/cricket/p/p');
   const hostNet = buildInfraSpec({ sandboxId: 'p', rootfsPath: '/r', catatonitPath: '/c', hostname: 'node', netnsPath: undefined, cgroupsPath: '/c' });
