@@ -1,4 +1,4 @@
-import { DEFAULT_CAPABILITIES } from './capabilities.js';
+import { computeCapabilities } from './capabilities.js';
 import type { OciSpec } from './types.js';
 
 /** runsc's annotations: which container of a sandbox this is, and whose sandbox it joins. */
@@ -16,20 +16,25 @@ export interface InfraSpecInput {
   netnsPath: string | undefined;
   /** The sandbox's cgroup (gVisor's kernel, gofers and every container of the pod live in it). */
   cgroupsPath: string;
+  /** A privileged pod (security_context.privileged): its sandbox gets every capability the daemon holds. */
+  privileged: boolean;
+  /** The daemon's bounding set: no capability beyond it can be handed out. */
+  bounding: ReadonlySet<string>;
 }
 
 /**
  * The OCI spec of a gVisor pod's infra container: `catatonit -P` (sleeps, reaps) as
  * the sandbox's first process, on an empty read-only rootfs. Its annotations make runsc
  * create a new sandbox; the pod's containers name it to join. Its capabilities are a
- * default container's: with --network=host the sandbox process makes the host socket
- * calls of every container of the pod with the capabilities runsc gave it from this
- * spec (with none, a container's bind to port 80 is refused: EACCES). Pure, like buildSpec.
+ * default container's, or all of them for a privileged pod: with --network=host the
+ * sandbox process makes the host socket calls of every container of the pod with the
+ * capabilities runsc gave it from this spec (with none, a container's bind to port 80
+ * is refused: EACCES). Pure, like buildSpec.
  */
 export function buildInfraSpec(input: InfraSpecInput): OciSpec {
   const namespaces: { type: string; path?: string }[] = [{ type: 'mount' }, { type: 'pid' }, { type: 'ipc' }, { type: 'uts' }];
   if (input.netnsPath) namespaces.push({ type: 'network', path: input.netnsPath });
-  const caps = [...DEFAULT_CAPABILITIES];
+  const caps = computeCapabilities({ privileged: input.privileged, add: [], drop: [], ambient: [], bounding: input.bounding }).bounding;
   const none: string[] = [];
   return {
     ociVersion: '1.0.2',

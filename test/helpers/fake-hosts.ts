@@ -63,6 +63,7 @@ export function fakePodHost(log: string[], failAt: string | undefined): { host: 
     sandboxInfraAlive: () => true,
     readSandboxNote,
     removeLeafCgroup: async () => {},
+    boundingSet: () => new Set(['CAP_CHOWN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_ADMIN', 'CAP_SYS_ADMIN', 'CAP_KILL']),
     isMountPoint: (p) => state.pinned.has(p),
     isPodInit: (pid) => state.inits.has(pid),
     findPodInit: () => [...state.inits][0],

@@ -247,6 +247,16 @@ test('handler errors: unknown handler, missing or failing binary, and what gViso
   assert.deepEqual(inventory(env).cgroups.filter((g) => /\/[0-9a-f]{64}$/.test(g) && !g.endsWith(`/${pod}`)), [], 'no container cgroup is left');
   const runscRoot = join(env.daemonDir, 'run', 'runsc');
   assert.deepEqual((existsSync(runscRoot) ? readdirSync(runscRoot) : []).filter((n) => !n.includes(pod)), [], 'no runsc lock or socket is left but the pod sandbox\'s');
+
+  // A privileged pod boots its sandbox with every capability the daemon holds, and its privileged container runs.
+  const privCfg = { ...env.podConfig('priv'), linux: { ...env.podConfig('priv').linux, securityContext: { ...env.podConfig('priv').linux!.securityContext, privileged: true } } };
+  const { podSandboxId: privPod } = await c.call('RunPodSandbox', { config: privCfg, runtimeHandler: 'runsc' });
+  const privCtr = { ...env.ctrConfig('privileged', ['sh', '-c', 'grep CapEff /proc/self/status']), linux: { securityContext: { privileged: true } } };
+  const { containerId: privId } = await c.call('CreateContainer', { podSandboxId: privPod, config: privCtr, sandboxConfig: privCfg });
+  await c.call('StartContainer', { containerId: privId });
+  const privSt = await waitExited(env, privId);
+  assert.equal(privSt.exitCode, 0, readFileSync(privSt.logPath, 'utf8'));
+  assert.match(readFileSync(privSt.logPath, 'utf8'), /CapEff:\s+0*[0-9a-f]{8,}/);
 });
 
 test('a daemon SIGKILLed while runsc creates or starts a container: after the restart nothing of it is left once the pod is removed', { timeout: 240_000 }, async (t) => {

@@ -111,17 +111,20 @@ test("a container joining its pod's gVisor sandbox: the join annotations name th
 });
 
 test("a gVisor pod's infra container: catatonit -P on a read-only empty rootfs, in the pod's netns, named the sandbox", () => {
-  const s = buildInfraSpec({ sandboxId: 'p'.repeat(64), rootfsPath: '/b/rootfs', catatonitPath: '/usr/bin/catatonit', hostname: 'web', netnsPath: '/n', cgroupsPath: '/cricket/p/p' });
+  const bounding = new Set(['CAP_CHOWN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_ADMIN', 'CAP_SYS_ADMIN', 'CAP_KILL']);
+  const base = { sandboxId: 'p'.repeat(64), rootfsPath: '/b/rootfs', catatonitPath: '/usr/bin/catatonit', hostname: 'web', netnsPath: '/n', cgroupsPath: '/cricket/p/p', privileged: false, bounding };
+  const s = buildInfraSpec(base);
   assert.deepEqual(s.process.args, ['/catatonit', '-P']);
   assert.deepEqual(s.root, { path: '/b/rootfs', readonly: true });
   assert.deepEqual(s.annotations, { 'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': 'p'.repeat(64) });
   assert.deepEqual(s.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/n' });
   assert.deepEqual(s.mounts.find((m) => m.destination === '/catatonit'), { destination: '/catatonit', type: 'bind', source: '/usr/bin/catatonit', options: ['rbind', 'ro'] });
   assert.ok(s.process.capabilities.bounding.includes('CAP_NET_BIND_SERVICE'), "a default container's set: the sandbox binds its containers' host sockets");
-  assert.ok(!s.process.capabilities.bounding.includes('CAP_SYS_ADMIN'));
+  assert.deepEqual([...s.process.capabilities.bounding].sort(), ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'], 'the default set within the daemon bounding set');
+  assert.deepEqual([...buildInfraSpec({ ...base, privileged: true }).process.capabilities.bounding].sort(), [...bounding].sort(), 'a privileged pod: all the daemon holds');
   assert.equal(s.hostname, 'web');
   assert.equal(s.linux.cgroupsPath, '/cricket/p/p');
-  const hostNet = buildInfraSpec({ sandboxId: 'p', rootfsPath: '/r', catatonitPath: '/c', hostname: 'node', netnsPath: undefined, cgroupsPath: '/c' });
+  const hostNet = buildInfraSpec({ ...base, netnsPath: undefined });
   assert.equal(hostNet.linux.namespaces.find((n) => n.type === 'network'), undefined, 'a host-network pod: the host network');
 });
 

@@ -5,6 +5,7 @@ import { mountShm, unmountShm } from '../../host/shm.js';
 import { findStrayPlugins, killAndWait } from '../../host/stray-plugins.js';
 import type { OpContext } from '../../core/context.js';
 import { probeHandler } from '../../runtime/handler.js';
+import { ownBoundingSet } from '../../host/capabilities.js';
 import { readSandboxNote, removeSandboxInfra, sandboxInfraAlive, startSandboxInfra } from '../../runtime/pod-sandbox.js';
 import type { AttachRequest, Attachment } from '../../cni/cni-manager.js';
 
@@ -33,6 +34,8 @@ export interface PodHost {
   sandboxInfraAlive: typeof sandboxInfraAlive;
   readSandboxNote: typeof readSandboxNote;
   removeLeafCgroup: typeof removeLeafCgroup;
+  /** The daemon's capability bounding set (what a sandbox's infra spec may ask for). */
+  boundingSet: typeof ownBoundingSet;
   // Recovery: is what the pod runs on still there, and what a dead daemon left running.
   isMountPoint: typeof isMountPoint;
   isPodInit: typeof isPodInit;
@@ -61,6 +64,7 @@ export const realPodHost: PodHost = {
   sandboxInfraAlive,
   readSandboxNote,
   removeLeafCgroup,
+  boundingSet: ownBoundingSet,
   isMountPoint,
   isPodInit,
   findPodInit,

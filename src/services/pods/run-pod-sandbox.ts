@@ -166,6 +166,8 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
           hostname: plan.hostname,
           netnsPath,
           cgroupsPath,
+          privileged: plan.config.linux?.securityContext?.privileged ?? false,
+          bounding: deps.host.boundingSet(),
         });
         await step("start the pod's gVisor sandbox", () => deps.host.startSandboxInfra(work, infra, spec, podDir));
         sandboxInfra = infra;
