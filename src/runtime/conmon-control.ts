@@ -1,4 +1,4 @@
-import { constants, existsSync, readFileSync } from 'node:fs';
+import { constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { conmonFiles } from './conmon.js';
 
@@ -23,7 +23,29 @@ export function killConmon(bundleDir: string, id: string): void {
       // no pid file, or the process is gone
     }
   }
+  // A joining container's create may still be under way (its holder not forked or its
+  // pid not written yet), or its holder outlived a conmon killed earlier: every
+  // cricket-runsc-join process for this id goes too. They carry the id and the
+  // wrapper's name in their command line.
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      if (argv.includes(id) && argv.some((a) => a.endsWith(`/${JOIN_WRAPPER_NAME}`))) process.kill(Number(e), 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
 }
+
+/** The file name of the runtime wrapper conmon runs for a container joining a gVisor sandbox (bin/, from scripts/runsc-join.sh). */
+export const JOIN_WRAPPER_NAME = 'cricket-runsc-join';
 
 /**
  * The pid of a joining gVisor container's holder (scripts/runsc-join.sh), which conmon

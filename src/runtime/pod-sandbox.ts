@@ -7,6 +7,7 @@ import type { OpContext } from '../core/context.js';
 import { abortError, CricketError } from '../core/errors.js';
 import { run } from '../host/exec.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
+import { JOIN_WRAPPER_NAME } from './conmon-control.js';
 import { removeSandboxLeftovers } from './handler.js';
 
 /**
@@ -42,7 +43,7 @@ const RUNSC_TIMEOUT_MS = 60_000;
 
 /** The runtime conmon runs for a joining container: bin/cricket-runsc-join beside dist/ (make build and make install put it there). */
 export function joinWrapperPath(): string {
-  return fileURLToPath(new URL('../../../bin/cricket-runsc-join', import.meta.url));
+  return fileURLToPath(new URL(`../../../bin/${JOIN_WRAPPER_NAME}`, import.meta.url));
 }
 
 /** Global runsc flags for the wrapper: the handler's, plus which runsc to run. */

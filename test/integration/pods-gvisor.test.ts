@@ -286,6 +286,7 @@ test('a daemon SIGKILLed while runsc creates or starts a container: after the re
     await env.removeAll();
     assert.deepEqual(inventory(env), emptyInventory(), `after a SIGKILL during ${phase}`);
     assert.deepEqual(runscProcesses(env.dir), [], `no runsc process left after a SIGKILL during ${phase}`);
+    assert.deepEqual(holderProcesses(env.dir), [], `no holder left after a SIGKILL during ${phase}`);
   }
 });
 

@@ -187,6 +187,9 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
       await deps.runtimeOf(c).delete(ctx, c.id);
       await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
     }
+    // A container that joined a gVisor sandbox: nothing of its conmon and holder stays
+    // (a holder waiting for a start that runsc no longer knows of would wait forever).
+    if (c.meta.joinedSandbox !== undefined) deps.host.killConmon(c.meta.bundleDir, c.id);
     // runsc leaves the cgroup, a lock file and a socket of a sandbox that died before it
     // knew it (an OOM kill while starting): nothing to do when they are gone already.
     if (c.meta.runtimeType === 'sandbox') {
