@@ -257,6 +257,16 @@ test('handler errors: unknown handler, missing or failing binary, and what gViso
   const privSt = await waitExited(env, privId);
   assert.equal(privSt.exitCode, 0, readFileSync(privSt.logPath, 'utf8'));
   assert.match(readFileSync(privSt.logPath, 'utf8'), /CapEff:\s+0*[0-9a-f]{8,}/);
+
+  // A created, never started container when its pod stops: EXITED, and once the pods
+  // are removed nothing of it stays (its holder waited in the sandbox's memory cgroup).
+  const { containerId: idleId } = await c.call('CreateContainer', { podSandboxId: pod, config: env.ctrConfig('idle', ['sleep', '100']), sandboxConfig: cfg });
+  await c.call('StopPodSandbox', { podSandboxId: pod });
+  assert.equal((await c.call('ContainerStatus', { containerId: idleId })).status!.state, ContainerState.CONTAINER_EXITED);
+  await env.removeAll();
+  assert.deepEqual(holderProcesses(env.dir), []);
+  assert.deepEqual(runscProcesses(env.dir), []);
+  assert.deepEqual(inventory(env), emptyInventory());
 });
 
 test('a daemon SIGKILLed while runsc creates or starts a container: after the restart nothing of it is left once the pod is removed', { timeout: 240_000 }, async (t) => {
