@@ -95,9 +95,11 @@ case $cmd in
       if [ "$word" != start ]; then exit 137; fi # deleted before it was started
       "$runsc" "${globals[@]}" --log="$bundle/start.log" --log-format=text start "$id"
       rc=$?
+      # The answer, opened read-write: a starter that gave up (timed out) leaves no reader,
+      # and a plain write-open would block here for good, before the wait.
       {
         if [ $rc -eq 0 ]; then echo ok; else echo "runsc start exited with $rc: $(tail -c 1500 "$bundle/start.log" 2>/dev/null | tr '\n' ' ')"; fi
-      } >"$bundle/started"
+      } 1<>"$bundle/started"
       [ $rc -eq 0 ] || exit 128
       out=$("$runsc" "${globals[@]}" wait "$id" 2>"$bundle/wait.err" </dev/null)
       code=$(printf '%s' "$out" | sed -n 's/.*"exitStatus": *\([0-9]*\).*/\1/p')
