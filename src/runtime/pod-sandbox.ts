@@ -166,6 +166,18 @@ export async function sandboxContainerUsage(
   o: { runtimePath: string; runtimeRoot: string; runtimeArgs: readonly string[]; id: string },
   signal?: AbortSignal,
 ): Promise<SandboxContainerUsage | undefined> {
+  // Asked twice at most: once under load (load average 6) a running container's stats
+  // came back without CPU time (the call failed or had no total: not reproduced since);
+  // a container that ran at all has a total.
+  let usage: SandboxContainerUsage | undefined;
+  for (let attempt = 0; attempt < 2 && usage?.cpuUsageNs === undefined; attempt++) usage = (await readUsage(o, signal)) ?? usage;
+  return usage;
+}
+
+async function readUsage(
+  o: { runtimePath: string; runtimeRoot: string; runtimeArgs: readonly string[]; id: string },
+  signal?: AbortSignal,
+): Promise<SandboxContainerUsage | undefined> {
   const r = await run(o.runtimePath, ['--root', o.runtimeRoot, ...o.runtimeArgs, 'events', '--stats', o.id], {
     signal,
     timeoutMs: 10_000,
