@@ -43,6 +43,7 @@ build: node_modules/.installed
 	@mkdir -p bin
 	@install -m 0755 scripts/cricketd.sh bin/cricketd
 	@install -m 0755 scripts/cricket.sh bin/cricket
+	@install -m 0755 scripts/runsc-join.sh bin/cricket-runsc-join
 
 # A default pod network (bridge + host-local + portmap + bandwidth; cricketd brings lo up itself) when the host has none.
 cni-default:
@@ -89,6 +90,7 @@ install: build
 	install -d $(PREFIX)/lib/cricket/bin
 	install -m 0755 scripts/cricketd.sh $(PREFIX)/lib/cricket/bin/cricketd
 	install -m 0755 scripts/cricket.sh $(PREFIX)/lib/cricket/bin/cricket
+	install -m 0755 scripts/runsc-join.sh $(PREFIX)/lib/cricket/bin/cricket-runsc-join
 	ln -sf $(PREFIX)/lib/cricket/bin/cricketd $(PREFIX)/bin/cricketd
 	ln -sf $(PREFIX)/lib/cricket/bin/cricket $(PREFIX)/bin/cricket
 	@[ -f /etc/cricket/cricket.toml ] || ./bin/cricket config --defaults > /etc/cricket/cricket.toml

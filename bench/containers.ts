@@ -14,8 +14,10 @@ import { line } from './lib-stats.js';
 // whole pod start (RunPodSandbox → first container running), then the resident memory
 // of cricketd plus every conmon it started, with all 50 running. Then the same pod
 // start for RUNSC_PODS pods on gVisor (the runsc handler, when /usr/bin/runsc is
-// there), with the proportional memory (PSS) of each pod's runsc sandbox, gofer and
-// conmon: a gVisor pod's price beside a runc one's.
+// there), with the proportional memory (PSS) of each pod's runsc sandbox, gofers,
+// holders and conmons: a gVisor pod's price beside a runc one's. Then a second
+// container in each gVisor pod, which joins the pod's sandbox: its start and what it
+// adds to the PSS.
 
 const PODS = 50;
 const RUNSC_PODS = Number(process.env['BENCH_RUNSC_PODS'] ?? 10);
@@ -91,6 +93,8 @@ async function main(): Promise<void> {
     const startPods = async (handler: string, n: number) => {
       const createStart: number[] = [];
       const podStart: number[] = [];
+      const made: string[] = [];
+      const configs: DeepPartial<PodSandboxConfig>[] = [];
       for (let i = 0; i < n; i++) {
         const config: DeepPartial<PodSandboxConfig> = {
           metadata: { name: `bench-${handler}-${i}`, namespace: 'bench', uid: `uid-${handler}-${i}`, attempt: 0 },
@@ -101,6 +105,8 @@ async function main(): Promise<void> {
         const t0 = process.hrtime.bigint();
         const { podSandboxId } = await d.client.call('RunPodSandbox', { config, runtimeHandler: handler });
         pods.push(podSandboxId);
+        made.push(podSandboxId);
+        configs.push(config);
         const t1 = process.hrtime.bigint();
         const { containerId } = await d.client.call('CreateContainer', {
           podSandboxId,
@@ -112,7 +118,7 @@ async function main(): Promise<void> {
         createStart.push(Number(t2 - t1) / 1e6);
         podStart.push(Number(t2 - t0) / 1e6);
       }
-      return { createStart, podStart };
+      return { createStart, podStart, pods: made, configs };
     };
     const { createStart, podStart } = await startPods('runc', PODS);
     const daemonPid = Number(readFileSync(join(d.runRoot, 'cricketd.pid'), 'utf8'));
@@ -129,9 +135,40 @@ async function main(): Promise<void> {
       const gv = await startPods('runsc', RUNSC_PODS);
       console.log(line('runsc CreateContainer+StartContainer', gv.createStart));
       console.log(line('runsc pod start (runp + create + start)', gv.podStart));
-      const sandboxKiB = runscPids(d.runRoot).reduce((n, p) => n + pssKiB(p), 0);
-      const gvConmonKiB = conmonPids(d.runRoot).filter((p) => !before.has(p)).reduce((n, p) => n + pssKiB(p), 0);
-      console.log(`memory per runsc pod: ${((sandboxKiB + gvConmonKiB) / 1024 / RUNSC_PODS).toFixed(1)} MiB PSS (runsc sandbox + gofer + conmon, ${RUNSC_PODS} pods)`);
+      // runsc's processes: the sandbox, gofers, each joining container's holder (bin/cricket-runsc-join) and its `runsc wait`.
+      const gvKiB = () =>
+        runscPids(d.runRoot).reduce((n, p) => n + pssKiB(p), 0) + conmonPids(d.runRoot).filter((p) => !before.has(p)).reduce((n, p) => n + pssKiB(p), 0);
+      const onePerPod = gvKiB();
+      console.log(`memory per runsc pod: ${(onePerPod / 1024 / RUNSC_PODS).toFixed(1)} MiB PSS (one sandbox + gofers + holder + conmon, ${RUNSC_PODS} pods of one container)`);
+      const second: number[] = [];
+      for (const [i, podSandboxId] of gv.pods.entries()) {
+        const t0 = process.hrtime.bigint();
+        const { containerId } = await d.client.call('CreateContainer', {
+          podSandboxId,
+          config: { metadata: { name: 'side', attempt: 0 }, image: { image: image.ref }, command: ['sleep', '3600'], logPath: 'side/0.log' },
+          sandboxConfig: gv.configs[i],
+        });
+        await d.client.call('StartContainer', { containerId });
+        second.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      console.log(line('runsc second container of a pod (joins its sandbox): create + start', second));
+      console.log(`memory a second container adds to a runsc pod: ${((gvKiB() - onePerPod) / 1024 / RUNSC_PODS).toFixed(1)} MiB PSS (gofer + holder + conmon)`);
+      const kinds = new Map<string, number>();
+      for (const p of runscPids(d.runRoot)) {
+        const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+        const kind = argv.some((a) => a.endsWith('cricket-runsc-join'))
+          ? 'holder'
+          : argv.includes('boot')
+            ? 'sandbox'
+            : argv.includes('gofer')
+              ? 'gofer'
+              : argv.includes('wait')
+                ? 'runsc wait'
+                : 'other runsc';
+        kinds.set(kind, (kinds.get(kind) ?? 0) + pssKiB(p));
+      }
+      const perPod = (kib: number) => `${(kib / 1024 / RUNSC_PODS).toFixed(1)}`;
+      console.log(`  of which per pod of two containers (MiB PSS): ${[...kinds].map(([k, v]) => `${k} ${perPod(v)}`).join(', ')}`);
     }
   } finally {
     await tearDownBench(d, pods, net, reg, dir);

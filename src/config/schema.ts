@@ -19,7 +19,7 @@ export const HandlerSchema = z.strictObject({
   // runc's --root: where it keeps container state. Empty: <run_root>/<handler name>.
   root: optPath,
   // "oci": runc, crun — containers join the pod's pinned namespaces. "sandbox": gVisor's
-  // runsc — every container runs in a gVisor sandbox of its own (runtime/handler.ts).
+  // runsc — one gVisor sandbox per pod, which its containers join (runtime/handler.ts).
   runtime_type: z.enum(['oci', 'sandbox']).default('oci'),
   // Global flags given before every subcommand (e.g. ["--platform=systrap"]).
   runtime_args: z.array(z.string().min(1)).default([]),

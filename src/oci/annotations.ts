@@ -16,8 +16,8 @@ export function allowedPodAnnotations(pod: Readonly<Record<string, string>>, all
 
 /**
  * The annotations with which runsc makes a container JOIN an existing sandbox instead
- * of creating one (containerd's and CRI-O's spellings). Cricket gives every runsc
- * container a sandbox of its own, so a client's copy of these must not reach the spec.
+ * of creating one (containerd's and CRI-O's spellings). Cricket alone decides which
+ * sandbox a runsc container joins (its pod's), so a client's copy must not reach the spec.
  */
 export const SANDBOX_JOIN_ANNOTATIONS: readonly string[] = [
   'io.kubernetes.cri.container-type',

@@ -1,6 +1,7 @@
 import { invalidArgument } from '../core/errors.js';
 import { NamespaceMode, SecurityProfile_ProfileType, SupplementalGroupsPolicy, type ContainerConfig } from '../gen/runtime/v1/api.js';
 import { SANDBOX_JOIN_ANNOTATIONS } from './annotations.js';
+import { CONTAINER_TYPE_ANNOTATION, SANDBOX_ID_ANNOTATION } from './infra-spec.js';
 import { computeCapabilities } from './capabilities.js';
 import { buildMounts, checkContainerPath, type ResolvedMount } from './mounts.js';
 import { checkPayloadSize, mergeArgs, mergeEnv } from './process-args.js';
@@ -76,8 +77,15 @@ export interface SpecInput {
 
 /** A runtime handler's say in the spec. */
 export interface SpecHandler {
-  /** gVisor (runtime_type "sandbox"): each container its own sandbox; no join annotations. */
+  /** gVisor (runtime_type "sandbox"): a client's join annotations never reach the spec. */
   sandboxed: boolean;
+  /**
+   * The pod's gVisor sandbox this container joins (its id, the pod's): the join
+   * annotations name it, and PID mode POD shares the sandbox's PID namespace (no pid
+   * entry: runsc then puts the container in the sandbox's). Absent: a sandbox of its
+   * own (pods made before one sandbox per pod).
+   */
+  joinSandbox?: string;
   /** A privileged container's device cgroup is not opened to every host device. */
   privilegedWithoutHostDevices: boolean;
   /** Pod annotations the handler's allowed_annotations let in (container annotations win). */
@@ -145,6 +153,7 @@ export function buildSpec(input: SpecInput): SpecOutput {
     case NamespaceMode.NODE:
       break;
     case NamespaceMode.POD:
+      if (input.handler?.joinSandbox) break; // the gVisor sandbox's own, shared by the pod's containers
       namespaces.push(sandbox.pidnsPath ? { type: 'pid', path: sandbox.pidnsPath } : { type: 'pid' });
       break;
     case NamespaceMode.TARGET:
@@ -182,6 +191,10 @@ export function buildSpec(input: SpecInput): SpecOutput {
 
   const annotations: Record<string, string> = { ...input.handler?.podAnnotations, ...config.annotations };
   if (input.handler?.sandboxed) for (const k of SANDBOX_JOIN_ANNOTATIONS) delete annotations[k];
+  if (input.handler?.joinSandbox) {
+    annotations[CONTAINER_TYPE_ANNOTATION] = 'container';
+    annotations[SANDBOX_ID_ANNOTATION] = input.handler.joinSandbox;
+  }
 
   const strictGroups = sc?.supplementalGroupsPolicy === SupplementalGroupsPolicy.Strict;
   void strictGroups; // applied by resolveUser; kept here to make the dependency visible

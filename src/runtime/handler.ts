@@ -8,17 +8,19 @@ import { run } from '../host/exec.js';
  * A configured runtime handler as the driver uses it: the binary, its state root and
  * the global flags every call gets (--root first, then these).
  *
- * runtime_type "sandbox" is gVisor's runsc. Cricket runs EVERY container of such a pod
- * in a gVisor sandbox of its own, inside the pod's pinned network namespace, under
- * conmon like a runc container. Why not one sandbox per pod that later containers join
- * (runsc's annotations io.kubernetes.cri.container-type / sandbox-id): measured here,
- * a joining container's stdout/stderr are those of whoever runs `runsc start` (not of
- * conmon, which ran `runsc create`), and conmon cannot wait on a joining container's
- * pid (it exits at once). Logs, exit codes and attach would need a second monitor of
- * our own, durable across daemon SIGKILLs, in place of conmon. The cost of one sandbox
- * per container: the containers of a pod share the network namespace (pod IP,
- * localhost, ports) but not a PID or IPC namespace, and each container pays a
- * sandbox (~27 MB PSS, ~0.5 s to start). CRI-O ended up the same way on this host.
+ * runtime_type "sandbox" is gVisor's runsc: ONE gVisor sandbox per pod, inside the
+ * pod's pinned network namespace. RunPodSandbox starts it with an infra container
+ * (catatonit -P, runtime/pod-sandbox.ts) and every container of the pod joins it
+ * (runsc's annotations io.kubernetes.cri.container-type / sandbox-id), so the pod's
+ * containers share gVisor's kernel: its PID namespace in PID mode POD, IPC, UTS, and
+ * one sandbox's cost per pod. A joining container's stdout/stderr are those of whoever
+ * runs `runsc start` (not of `runsc create`'s caller), and conmon cannot wait on its
+ * pid; so conmon runs it through bin/cricket-runsc-join (scripts/runsc-join.sh), whose
+ * holder process, conmon's child, owns conmon's stdio and runs `runsc start` and
+ * `runsc wait` (logs, attach, TTYs, exit codes, durability across daemon SIGKILLs as
+ * for runc). A container's own resource limits do not bound it inside the shared
+ * sandbox: the pod's cgroup does (gVisor's model; kubelet sizes the pod cgroup).
+ * Containers of gVisor pods recorded before this each kept a sandbox of their own.
  */
 export interface RuntimeHandler {
   readonly name: string;

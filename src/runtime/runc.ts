@@ -90,11 +90,15 @@ export class OciRuntime {
     await run(this.path, this.#args('start', id), { signal: ctx.signal, timeoutMs: RUNC_TIMEOUT_MS });
   }
 
-  /** Sends a signal; a container that is already gone is not an error. */
+  /**
+   * Sends a signal; a container that is already gone is not an error. (A container
+   * that joined a gVisor sandbox and just exited is "PID 0: no such process" to runsc
+   * until its holder has reported the exit.)
+   */
   async kill(ctx: OpContext, id: string, signal: string, all = false): Promise<void> {
     const args = all ? this.#args('kill', '--all', id, signal) : this.#args('kill', id, signal);
     const r = await run(this.path, args, { signal: ctx.signal, timeoutMs: RUNC_TIMEOUT_MS, allowFailure: true });
-    if (r.exitCode !== 0 && !/not running|does not exist|process already finished|container not running/i.test(r.stderr)) {
+    if (r.exitCode !== 0 && !/not running|does not exist|process already finished|container not running|no such process/i.test(r.stderr)) {
       throw new CricketError('Internal', `runc kill ${id} ${signal}: ${r.stderr.trim().slice(-500)}`);
     }
   }

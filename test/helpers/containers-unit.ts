@@ -67,6 +67,7 @@ export function fakePods(dir: string): PodsArea & { pod: SandboxView } {
     cgroupParent: '/cricket/pod',
     logDirectory: join(dir, 'logs'),
     ips: [],
+    gvisorSandboxId: undefined,
   };
   return {
     handlers: {},
@@ -76,6 +77,7 @@ export function fakePods(dir: string): PodsArea & { pod: SandboxView } {
     get: (id) => (POD_ID.startsWith(id) && id !== '' ? pod : undefined),
     status: (id) => (id === POD_ID ? { id: POD_ID, metadata: pod.config.metadata, state: PodSandboxState.SANDBOX_READY } : undefined),
     attachContainers: () => {},
+    checkSandbox: async () => {},
   };
 }
 

@@ -9,6 +9,7 @@ import type { HostFacts } from '../../src/oci/spec.js';
 import type { ConmonCreate } from '../../src/runtime/conmon.js';
 import type { ContainerHost, OciRuntimeCalls } from '../../src/services/containers/container-host.js';
 import type { PodHost, PodNetwork } from '../../src/services/pods/pod-host.js';
+import { readSandboxNote } from '../../src/runtime/pod-sandbox.js';
 
 // Fakes of the two host seams, for unit tests of the use cases without root. Each
 // logs the calls made on it in order, and the call named `failAt` throws instead.
@@ -57,6 +58,12 @@ export function fakePodHost(log: string[], failAt: string | undefined): { host: 
       if (pid !== undefined) state.inits.delete(pid);
       log.push('undo init');
     },
+    startSandboxInfra: async () => (await act('sandbox'), 5151),
+    removeSandboxInfra: async () => void log.push('undo sandbox'),
+    sandboxInfraAlive: () => true,
+    readSandboxNote,
+    removeLeafCgroup: async () => {},
+    boundingSet: () => new Set(['CAP_CHOWN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_ADMIN', 'CAP_SYS_ADMIN', 'CAP_KILL']),
     isMountPoint: (p) => state.pinned.has(p),
     isPodInit: (pid) => state.inits.has(pid),
     findPodInit: () => [...state.inits][0],
@@ -312,6 +319,7 @@ export class FakeContainerHost implements ContainerHost {
     majorPageFaults: 0n,
     processCount: 1n,
   });
+  sandboxContainerUsage: ContainerHost['sandboxContainerUsage'] = async () => ({ cpuUsageNs: 2_000n, memoryUsageBytes: 8192n, processCount: 2n });
   readCgroupMetrics: ContainerHost['readCgroupMetrics'] = () => ({
     cpuUserNs: 3_000_000_000n,
     cpuSystemNs: 1_000_000_000n,

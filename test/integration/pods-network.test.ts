@@ -88,7 +88,7 @@ test('pods get IPs on the bridge, reach the host, each other and a hostPort; sto
   await assert.rejects(c.call('PodSandboxStats', { podSandboxId: unknown }), (e: CriCallError) => e.code === status.NOT_FOUND);
 });
 
-test('host-network pods skip CNI; a shared PID namespace runs catatonit until Stop', { skip: notOnRunsc('no host IPC, and no pod-wide PID namespace (each container is its own sandbox)') }, async (t) => {
+test('host-network pods skip CNI; a shared PID namespace runs catatonit until Stop', { skip: notOnRunsc('no host IPC; the pod-wide PID namespace is the sandbox\'s, without a host-side catatonit (pods-gvisor.test.ts)') }, async (t) => {
   const env = await setUp(t);
   const c = env.d.client;
   const host = await run(

@@ -9,6 +9,8 @@ import { makeContainerStatus } from '../../src/services/containers/container-sta
 import { makeCreateContainer } from '../../src/services/containers/create-container.js';
 import { recoverContainers } from '../../src/services/containers/recover.js';
 import { makeStartContainer } from '../../src/services/containers/start-container.js';
+import { ContainerStatsSampler } from '../../src/services/containers/container-stats.js';
+import { endUnstartedJoined } from '../../src/services/containers/lifecycle.js';
 import { containersUnit, create, createReq, ctx, leftovers } from '../helpers/containers-unit.js';
 
 // CreateContainer and StartContainer over a fake host: every host call is logged, and
@@ -181,4 +183,30 @@ test('gVisor: a sandbox OOM-killed while runsc start runs is the container OOMKi
   u.host.oomKills = 0;
   await assert.rejects(makeStartContainer(u.deps)(ctx(), { containerId: other }), (e: unknown) => e instanceof CricketError && e.code === 'Internal');
   assert.equal(u.deps.store.get(other)?.status.reason, 'StartError');
+});
+
+test("gVisor, one sandbox per pod: a container joins the pod's sandbox through cricket-runsc-join, its stats come from gVisor, and a never-started one ends when the pod stops", async (t) => {
+  const u = containersUnit(t);
+  u.config.runtime.handlers['runsc'] = HandlerSchema.parse({ path: '/usr/bin/runsc', runtime_type: 'sandbox' });
+  Object.assign(u.pods.pod, { runtimeHandler: 'runsc', gvisorSandboxId: u.pods.pod.id });
+  await u.deps.exits.start(); // conmon's exit files are seen as they land
+  const id = await create(u);
+  const meta = u.deps.store.get(id)!.meta;
+  assert.equal(meta.joinedSandbox, u.pods.pod.id);
+  assert.ok(meta.runtimePath.endsWith('/bin/cricket-runsc-join'), meta.runtimePath);
+  assert.ok(meta.runtimeArgs.includes('--cricket-runsc=/usr/bin/runsc'), meta.runtimeArgs.join(' '));
+  assert.equal(meta.runtimeRoot, u.deps.runtime('runsc').root, "runsc's own root: kill, state and exec reach the same containers");
+
+  const started = await create(u, { metadata: { name: 'started' } });
+  await makeStartContainer(u.deps)(ctx(), { containerId: started });
+  const sampler = new ContainerStatsSampler(u.host);
+  const st = await sampler.stats(u.deps.store.get(started)!);
+  assert.equal(st.memory?.workingSetBytes?.value, 8192n, "gVisor's count, not the (empty) container cgroup's");
+  assert.equal(st.cpu?.usageCoreNanoSeconds?.value, 2_000n);
+
+  // StopPodSandbox: the running one is stopped, the created one deleted from runsc (its holder ends) and EXITED.
+  await endUnstartedJoined(ctx(), u.deps, u.deps.store.get(id)!);
+  assert.ok(u.host.log.includes('runc delete <id>'), u.host.log.join('\n'));
+  assert.equal(u.deps.store.get(id)!.status.state, 'exited');
+  assert.equal(u.deps.store.get(id)!.status.exitCode, 137);
 });

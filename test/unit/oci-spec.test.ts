@@ -50,6 +50,7 @@ const sandbox = (extra: Partial<SandboxView> = {}): SandboxView => ({
   cgroupParent: '/kubepods/pod1',
   logDirectory: '/var/log/pods/x',
   ips: [],
+  gvisorSandboxId: undefined,
   ...extra,
 });
 

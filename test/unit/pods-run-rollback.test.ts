@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { defaultConfig } from '../../src/config/schema.js';
+import { ConfigSchema, defaultConfig } from '../../src/config/schema.js';
 import { backgroundContext } from '../../src/core/context.js';
 import { CricketError } from '../../src/core/errors.js';
 import { KeyedMutex } from '../../src/core/keyed-mutex.js';
@@ -133,4 +133,44 @@ test('recovery over the fake host: an intact pod stays READY, one whose pins or 
   assert.ok(log.includes('undo pin net') && log.includes('undo shm'), `the orphan's pins and shm are released: ${log.join(', ')}`);
   assert.equal(existsSync(join(dir, 'run', orphan)), false, 'the orphan run dir is gone');
   assert.ok(existsSync(join(dir, 'run', intact)), 'a recorded pod keeps its run dir');
+});
+
+test("a gVisor pod: its sandbox is the last step, undone first when it fails; Stop removes it; recovery marks a pod whose sandbox is gone NOTREADY", async (t) => {
+  const dir = tempDir('cricket-run-rb-');
+  t.after(() => removeDir(dir));
+  const withRunsc = (d: PodsDeps): PodsDeps => ({
+    ...d,
+    config: ConfigSchema.parse({ ...d.config, runtime: { ...d.config.runtime, handlers: { ...d.config.runtime.handlers, runsc: { path: '/usr/bin/runsc', runtime_type: 'sandbox' } } } }),
+  });
+  const gvReq = () => req({ runtimeHandler: 'runsc', config: { metadata: { name: 'g', namespace: 'n', uid: 'ug' }, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } } });
+  const log: Log = [];
+  await assert.rejects(makeRunPodSandbox(withRunsc(deps(dir, log, 'sandbox')))(ctx(), gvReq()), /sandbox failed on purpose/);
+  assert.deepEqual(log, ['do cgroup', 'do pin', 'do shm', 'do cni', 'undo sandbox', 'undo cni', 'undo shm', 'undo pin uts', 'undo pin ipc', 'undo pin net', 'undo cgroup'], 'no host-side pod init: the sandbox has its own');
+  assert.deepEqual(readdirSync(join(dir, 'run')), []);
+
+  log.length = 0;
+  const d = withRunsc(deps(dir, log));
+  const { podSandboxId } = await makeRunPodSandbox(d)(ctx(), gvReq());
+  const infra = d.store.get(podSandboxId!)!.meta.sandboxInfra!;
+  assert.equal(infra.id, podSandboxId);
+  assert.equal(infra.runtimePath, '/usr/bin/runsc');
+  assert.ok(infra.cgroupsPath.endsWith(`/${podSandboxId}`), infra.cgroupsPath);
+  assert.ok(d.store.get(podSandboxId!)!.view().gvisorSandboxId === podSandboxId, 'containers see which sandbox to join');
+
+  // Recovery: the sandbox process is gone → NOTREADY.
+  const again = { ...d, store: new SandboxStore(join(dir, 'root')), host: { ...d.host, sandboxInfraAlive: () => false } };
+  await recoverSandboxes(ctx(), again);
+  assert.equal(again.store.get(podSandboxId!)!.status.state, 'notready');
+  log.length = 0;
+  await makeStopPodSandbox(again)(ctx(), { podSandboxId: podSandboxId! });
+  assert.deepEqual(log, ['undo sandbox', 'undo cni']);
+
+  // A RunPodSandbox cut short after its sandbox note: recovery removes that sandbox too.
+  const orphan = 'e'.repeat(64);
+  mkdirSync(join(dir, 'run', orphan, 'ns'), { recursive: true });
+  writeFileSync(join(dir, 'run', orphan, 'sandbox.json'), JSON.stringify({ ...infra, id: orphan, bundleDir: join(dir, 'run', orphan, 'infra') }));
+  log.length = 0;
+  await recoverSandboxes(ctx(), { ...again, store: new SandboxStore(join(dir, 'root')) });
+  assert.equal(log[0], 'undo sandbox', log.join(', '));
+  assert.equal(existsSync(join(dir, 'run', orphan)), false);
 });

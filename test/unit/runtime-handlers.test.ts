@@ -7,6 +7,7 @@ import { allowedPodAnnotations } from '../../src/oci/annotations.js';
 import { buildSpec, type HostFacts } from '../../src/oci/spec.js';
 import { resolveHandler, sandboxRuntimeArgs } from '../../src/runtime/handler.js';
 import { checkSandboxContainer } from '../../src/services/containers/sandbox-limits.js';
+import { buildInfraSpec } from '../../src/oci/infra-spec.js';
 import { planPod } from '../../src/services/pods/validate.js';
 
 const config = ConfigSchema.parse({
@@ -98,13 +99,44 @@ test('the spec for a sandbox handler: pod annotations let in, join annotations d
   assert.deepEqual(gv.linux.namespaces.find((n) => n.type === 'uts'), { type: 'uts' });
 });
 
+test("a container joining its pod's gVisor sandbox: the join annotations name the pod, PID POD shares the sandbox's, CONTAINER its own", () => {
+  const h = { sandboxed: true, joinSandbox: 'p'.repeat(64), privilegedWithoutHostDevices: true, podAnnotations: {} };
+  const forged = { 'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': 'x' };
+  const pidOf = (s: ReturnType<typeof spec>) => s.linux.namespaces.filter((n) => n.type === 'pid');
+  const pod = spec({ annotations: forged, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } }, h);
+  assert.deepEqual(pod.annotations, { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'p'.repeat(64) }, "a client's copy never wins");
+  assert.deepEqual(pidOf(pod), [], "no pid entry: runsc puts the container in the sandbox's PID namespace");
+  const own = spec({ linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } }, h);
+  assert.deepEqual(pidOf(own), [{ type: 'pid' }]);
+});
+
+test("a gVisor pod's infra container: catatonit -P on a read-only empty rootfs, in the pod's netns, named the sandbox", () => {
+  const bounding = new Set(['CAP_CHOWN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_ADMIN', 'CAP_SYS_ADMIN', 'CAP_KILL']);
+  const base = { sandboxId: 'p'.repeat(64), rootfsPath: '/b/rootfs', catatonitPath: '/usr/bin/catatonit', hostname: 'web', netnsPath: '/n', cgroupsPath: '/cricket/p/p', privileged: false, bounding };
+  const s = buildInfraSpec(base);
+  assert.deepEqual(s.process.args, ['/catatonit', '-P']);
+  assert.deepEqual(s.root, { path: '/b/rootfs', readonly: true });
+  assert.deepEqual(s.annotations, { 'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': 'p'.repeat(64) });
+  assert.deepEqual(s.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/n' });
+  assert.deepEqual(s.mounts.find((m) => m.destination === '/catatonit'), { destination: '/catatonit', type: 'bind', source: '/usr/bin/catatonit', options: ['rbind', 'ro'] });
+  assert.ok(s.process.capabilities.bounding.includes('CAP_NET_BIND_SERVICE'), "a default container's set: the sandbox binds its containers' host sockets");
+  assert.deepEqual([...s.process.capabilities.bounding].sort(), ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'], 'the default set within the daemon bounding set');
+  assert.deepEqual([...buildInfraSpec({ ...base, privileged: true }).process.capabilities.bounding].sort(), [...bounding].sort(), 'a privileged pod: all the daemon holds');
+  assert.equal(s.hostname, 'web');
+  assert.equal(s.linux.cgroupsPath, '/cricket/p/p');
+  const hostNet = buildInfraSpec({ ...base, netnsPath: undefined });
+  assert.equal(hostNet.linux.namespaces.find((n) => n.type === 'network'), undefined, 'a host-network pod: the host network');
+});
+
 test('what a gVisor container cannot have is refused before anything is made', () => {
-  const c = (cfg: DeepPartial<ContainerConfig>) => () => checkSandboxContainer(ContainerConfig.fromPartial(cfg), 'runsc');
+  const c = (cfg: DeepPartial<ContainerConfig>, joins = true) => () => checkSandboxContainer(ContainerConfig.fromPartial(cfg), 'runsc', joins);
   const ns = (o: DeepPartial<NonNullable<NonNullable<ContainerConfig['linux']>['securityContext']>['namespaceOptions']>) => ({ linux: { securityContext: { namespaceOptions: o } } });
   assert.doesNotThrow(c({}));
   assert.doesNotThrow(c(ns({ pid: NamespaceMode.CONTAINER, network: NamespaceMode.POD, ipc: NamespaceMode.POD })));
   assert.throws(c(ns({ pid: NamespaceMode.NODE })), isInvalid(/host PID namespace/));
-  assert.doesNotThrow(c(ns({ pid: NamespaceMode.POD })), 'POD, the proto default, gives the container its own PID namespace');
+  assert.doesNotThrow(c(ns({ pid: NamespaceMode.POD })), "POD shares the pod sandbox's PID namespace");
+  assert.doesNotThrow(c(ns({ pid: NamespaceMode.POD }), false), 'POD, the proto default, gives a container of an older pod its own PID namespace');
+  assert.throws(c(ns({ pid: NamespaceMode.NODE }), false), isInvalid(/each container of this pod in its own gVisor sandbox: the host PID/));
   assert.throws(c(ns({ pid: NamespaceMode.TARGET, targetId: 'x' })), isInvalid(/TARGET/));
   assert.throws(c(ns({ pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.NODE })), isInvalid(/host IPC/));
   assert.throws(c({ mounts: [{ containerPath: '/m', hostPath: '/tmp', propagation: MountPropagation.PROPAGATION_BIDIRECTIONAL }] }), isInvalid(/\/m .*rshared/));

@@ -15,7 +15,7 @@ import { realContainerHost, type ContainerHost } from './container-host.js';
 import { runtimeFor, type ContainersDeps } from './containers-deps.js';
 import { makeCreateContainer } from './create-container.js';
 import { makeExecSync } from './exec-sync.js';
-import { releaseRuntimeSoon, removeContainer, recordExit, stopContainer } from './lifecycle.js';
+import { endUnstartedJoined, releaseRuntimeSoon, removeContainer, recordExit, stopContainer } from './lifecycle.js';
 import { makeListContainers, makeStreamContainers } from './list-containers.js';
 import { makeReopenContainerLog } from './log-reopen.js';
 import { makeListMetricDescriptors, makeListPodSandboxMetrics, makeStreamPodSandboxMetrics } from './pod-metrics.js';
@@ -123,7 +123,10 @@ export async function createContainers(
       await Promise.all(
         store.inPod(podId).map((c) => {
           const cfgTimeout = Math.max(0, Math.floor(timeoutSec));
-          return deps.mutex.run(c.id, () => stopContainer(ctx, deps, c, cfgTimeout));
+          return deps.mutex.run(c.id, async () => {
+            await stopContainer(ctx, deps, c, cfgTimeout);
+            await endUnstartedJoined(ctx, deps, c);
+          });
         }),
       );
     },

@@ -14,6 +14,7 @@ import { conmonSawOom, killConmon, reopenConmonLogs } from '../../runtime/conmon
 import { execSync } from '../../runtime/exec-sync.js';
 import { OciRuntime } from '../../runtime/runc.js';
 import { removeSandboxLeftovers } from '../../runtime/handler.js';
+import { sandboxContainerUsage } from '../../runtime/pod-sandbox.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import { checkLogPathInside, loadLocalhostSeccomp, resolveDevices, resolveMounts } from './host-inputs.js';
 
@@ -83,6 +84,8 @@ export interface ContainerHost {
 
   // Usage, for stats and metrics.
   readCgroupStats: typeof readCgroupStats;
+  /** A container that joined its pod's gVisor sandbox: its usage from gVisor (its own cgroup is empty). */
+  sandboxContainerUsage: typeof sandboxContainerUsage;
   /** The cgroup counters and limits behind the cAdvisor-named CRI metrics. */
   readCgroupMetrics: typeof readCgroupMetrics;
   /** A pod's interface counters, read inside its network namespace. */
@@ -124,6 +127,7 @@ export const realContainerHost: ContainerHost = {
   removeLeafCgroup,
   removeSandboxLeftovers,
   readCgroupStats,
+  sandboxContainerUsage,
   readCgroupMetrics,
   netDevCounters,
   readSwapUsage,

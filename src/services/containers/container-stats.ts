@@ -15,14 +15,27 @@ const u64 = (v: bigint | undefined) => (v === undefined ? undefined : { value: v
  */
 export class ContainerStatsSampler {
   readonly #lastCpu = new Map<string, { ts: bigint; usage: bigint }>();
-  readonly #host: Pick<ContainerHost, 'readCgroupStats' | 'readSwapUsage' | 'diskUsage'>;
+  readonly #host: Pick<ContainerHost, 'readCgroupStats' | 'readSwapUsage' | 'diskUsage' | 'sandboxContainerUsage'>;
 
-  constructor(host: Pick<ContainerHost, 'readCgroupStats' | 'readSwapUsage' | 'diskUsage'>) {
+  constructor(host: Pick<ContainerHost, 'readCgroupStats' | 'readSwapUsage' | 'diskUsage' | 'sandboxContainerUsage'>) {
     this.#host = host;
   }
 
   async stats(c: Container): Promise<DeepPartial<ContainerStats>> {
-    const cg = this.#host.readCgroupStats(c.meta.cgroupsPath);
+    let cg = this.#host.readCgroupStats(c.meta.cgroupsPath);
+    if (c.meta.joinedSandbox !== undefined) {
+      // Its processes run in the pod's gVisor sandbox, whose kernel counts them per container.
+      const u = await this.#host.sandboxContainerUsage({ runtimePath: c.meta.runtimePath, runtimeRoot: c.meta.runtimeRoot, runtimeArgs: c.meta.runtimeArgs, id: c.id });
+      if (u) {
+        cg = {
+          ...cg,
+          cpuUsageNs: u.cpuUsageNs ?? cg.cpuUsageNs,
+          memoryUsageBytes: u.memoryUsageBytes ?? cg.memoryUsageBytes,
+          memoryWorkingSetBytes: u.memoryUsageBytes ?? cg.memoryWorkingSetBytes,
+          processCount: u.processCount ?? cg.processCount,
+        };
+      }
+    }
     let nanoCores: bigint | undefined;
     if (cg.cpuUsageNs !== undefined) {
       const prev = this.#lastCpu.get(c.id);

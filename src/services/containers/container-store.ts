@@ -50,6 +50,8 @@ export const MetaSchema = z.object({
   /** The handler's global flags and type when the container was made (records before them: none, oci). */
   runtimeArgs: z.array(z.string()).default([]),
   runtimeType: z.enum(['oci', 'sandbox']).default('oci'),
+  /** The pod's gVisor sandbox the container joined (runtime/pod-sandbox.ts); absent: a sandbox of its own, or not gVisor. */
+  joinedSandbox: z.string().optional(),
   cgroupsPath: z.string(),
   stopSignal: z.string(),
   createdAt: Ns,

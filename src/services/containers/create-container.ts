@@ -15,6 +15,7 @@ import { Container, ContainerStore, IMAGE_VOLUMES_DIR, type ContainerMeta } from
 import { handlerFor, type ContainersDeps } from './containers-deps.js';
 import { checkSandboxContainer } from './sandbox-limits.js';
 import { removeContainer } from './lifecycle.js';
+import { joinWrapperArgs, joinWrapperPath } from '../../runtime/pod-sandbox.js';
 import { containerEvent } from './to-cri.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
@@ -30,6 +31,7 @@ const PARK_TTL_MS = 5 * 60_000;
  */
 export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateContainer'> {
   return async (ctx, req) => {
+    const { host } = deps;
     const config = req.config;
     if (!config) throw invalidArgument('CreateContainer needs a config');
     const md = config.metadata;
@@ -53,10 +55,17 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
     }
     const handler = handlerFor(deps.config, pod.runtimeHandler);
     const sandboxed = handler.type === 'sandbox';
-    if (sandboxed) checkSandboxContainer(config, handler.name);
-    const runtime = deps.runtime(pod.runtimeHandler);
+    // One gVisor sandbox per pod (runtime/pod-sandbox.ts): the container joins it, run
+    // by conmon through cricket-runsc-join, which every later runtime call goes through
+    // too (the record names it). A gVisor pod recorded before that has no sandbox of its
+    // own: each of its containers still gets one.
+    const joinSandbox = sandboxed ? pod.gvisorSandboxId : undefined;
+    if (sandboxed) checkSandboxContainer(config, handler.name, joinSandbox !== undefined);
+    const handlerRuntime = deps.runtime(pod.runtimeHandler);
+    const runtime = joinSandbox
+      ? host.runtime(joinWrapperPath(), handlerRuntime.root, joinWrapperArgs(handlerRuntime.path, handlerRuntime.args))
+      : handlerRuntime;
     // Check inputs that need only the host before any side effect.
-    const { host } = deps;
     const mounts = await host.resolveMounts(config);
     // Image volumes: each image must be on the node already (kubelet pulls it first).
     for (const m of mounts) {
@@ -142,6 +151,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           facts: sandboxed ? { ...deps.facts(), clampOomScoreAdj: true } : deps.facts(),
           handler: {
             sandboxed,
+            ...(joinSandbox ? { joinSandbox } : {}),
             privilegedWithoutHostDevices: handler.config.privileged_without_host_devices,
             podAnnotations: allowedPodAnnotations(pod.config.annotations, handler.config.allowed_annotations),
           },
@@ -213,6 +223,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           runtimeRoot: runtime.root,
           runtimeArgs: [...runtime.args],
           runtimeType: handler.type,
+          ...(joinSandbox ? { joinedSandbox: joinSandbox } : {}),
           cgroupsPath,
           stopSignal,
           createdAt: String(BigInt(Date.now()) * 1_000_000n),

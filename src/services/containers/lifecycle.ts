@@ -41,6 +41,8 @@ export async function recordExit(deps: ContainersDeps, c: Container, exitCode: n
   if (c.starting) c.stoppedEventDeferred = true;
   else deps.events.publish(containerEvent(deps, c, ContainerEventType.CONTAINER_STOPPED_EVENT));
   deps.log.info({ container: c.id, exitCode, reason: c.status.reason }, 'container exited');
+  // Its pod's gVisor sandbox may have gone with it (OOM-killed): the pod is NOTREADY then.
+  if (c.meta.joinedSandbox !== undefined) void deps.pods.checkSandbox(c.meta.podSandboxId).catch(() => {});
 }
 
 export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
@@ -138,6 +140,19 @@ export async function stopContainer(ctx: OpContext, deps: ContainersDeps, c: Con
   }
 }
 
+/**
+ * A created, never started container that joined its pod's gVisor sandbox, when the
+ * pod stops: it can never start (the sandbox goes), and its holder, waiting for the
+ * start in the sandbox's memory cgroup, would keep runsc from removing that cgroup. So
+ * it is deleted from runsc, which ends the holder; conmon reports the exit (137).
+ */
+export async function endUnstartedJoined(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {
+  if (c.status.state !== 'created' || c.meta.joinedSandbox === undefined || c.starting || c.removing) return;
+  c.status = { ...c.status, message: "its pod's gVisor sandbox was stopped before the container was started" };
+  await deps.runtimeOf(c).delete(ctx, c.id);
+  if (!(await waitExit(deps, c, KILL_WAIT_MS))) await recordExit(deps, c, 137);
+}
+
 async function waitExit(deps: ContainersDeps, c: Container, ms: number): Promise<boolean> {
   if (await c.waitExit(ms)) return true;
   await deps.exits.check(c.id);
@@ -181,6 +196,9 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
       await deps.runtimeOf(c).delete(ctx, c.id);
       await deps.host.unmountOverlay(overlayPaths(c.meta.bundleDir, c.meta.layerDir).target, ctx.signal);
     }
+    // A container that joined a gVisor sandbox: nothing of its conmon and holder stays
+    // (a holder waiting for a start that runsc no longer knows of would wait forever).
+    if (c.meta.joinedSandbox !== undefined) deps.host.killConmon(c.meta.bundleDir, c.id);
     // runsc leaves the cgroup, a lock file and a socket of a sandbox that died before it
     // knew it (an OOM kill while starting): nothing to do when they are gone already.
     if (c.meta.runtimeType === 'sandbox') {

@@ -3,18 +3,18 @@ import { MountPropagation, NamespaceMode, type ContainerConfig } from '../../gen
 
 /**
  * What a container of a gVisor pod (runtime_type "sandbox") cannot have, refused before
- * anything is made. Each such container is a gVisor sandbox of its own (see
- * runtime/handler.ts): its kernel keeps its own PID and IPC namespaces, so neither the
- * host's nor a named container's can be joined, and its mounts never propagate back
- * to the host. PID mode POD is let through and gives the container its own PID
- * namespace, as it does for runc in a pod without a shared one: POD is the proto's
- * default, sent by clients that mean nothing by it (critest, crictl configs), so
- * refusing it would refuse them; a pod that truly shares (shareProcessNamespace)
- * sees only its own processes in each container (README, "Sandboxed pods").
+ * anything is made. The container joins its pod's gVisor sandbox (runtime/pod-sandbox.ts;
+ * `joins` false: a pod recorded before that, whose containers each get a sandbox of
+ * their own). gVisor's kernel keeps its own PID and IPC namespaces, so the host's cannot
+ * be joined, nor another container's PID namespace by name (TARGET: runsc shares only
+ * the sandbox's), and its mounts never propagate back to the host. PID mode POD shares
+ * the sandbox's PID namespace with the pod's other containers that ask for POD; in a
+ * sandbox of its own it gives the container its own (POD is the proto's default, sent
+ * by clients that mean nothing by it, so it is not refused).
  */
-export function checkSandboxContainer(config: ContainerConfig, handler: string): void {
+export function checkSandboxContainer(config: ContainerConfig, handler: string, joins: boolean): void {
   const ns = config.linux?.securityContext?.namespaceOptions;
-  const why = `runtime handler "${handler}" runs each container in its own gVisor sandbox`;
+  const why = joins ? `runtime handler "${handler}" runs the pod in one gVisor sandbox` : `runtime handler "${handler}" runs each container of this pod in its own gVisor sandbox`;
   switch (ns?.pid ?? NamespaceMode.CONTAINER) {
     case NamespaceMode.NODE:
       throw invalidArgument(`${why}: the host PID namespace is not available`);

@@ -20,10 +20,11 @@ export function makeUpdateContainerResources(deps: ContainersDeps): UnaryHandler
       if (resources.hugepageLimits) update['hugepageLimits'] = resources.hugepageLimits;
       if (resources.unified) update['unified'] = resources.unified;
       if (c.meta.runtimeType === 'sandbox') {
-        // runsc has no `update`. The container is a gVisor sandbox of its own (see
-        // runtime/handler.ts) whose processes all live in its cgroup, so the host-side
-        // limits of that cgroup bound it: CPU shares/quota/period and memory. What
-        // only the runc path applies (cpuset, hugepages, unified) is refused.
+        // runsc has no `update`: the limits go into the container's cgroup. A container
+        // with a gVisor sandbox of its own (older pods) has all its processes there, so
+        // they bound it; one that joined its pod's sandbox has none there (the pod's
+        // cgroup bounds the sandbox, see runtime/handler.ts), so they are recorded and
+        // reported only. What only the runc path applies (cpuset, hugepages, unified) is refused.
         if (resources.cpu?.cpus || resources.cpu?.mems || resources.hugepageLimits?.length || Object.keys(resources.unified ?? {}).length) {
           throw invalidArgument(`container ${c.id} runs on gVisor: only CPU shares, quota, period and the memory limit can be updated`);
         }

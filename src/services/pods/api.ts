@@ -23,6 +23,8 @@ export interface SandboxView {
   readonly cgroupParent: string;
   readonly logDirectory: string;
   readonly ips: readonly string[];
+  /** The pod's gVisor sandbox that its containers join (runsc's id for it); undefined for other handlers. */
+  readonly gvisorSandboxId: string | undefined;
 }
 
 /** Issue 4: sandboxes, namespaces, CNI, pod RPCs. */
@@ -32,4 +34,6 @@ export interface PodsArea extends Area {
   /** The CRI status of a pod (exact id) as PodSandboxStatus reports it: what container events carry for kubelet's evented PLEG. */
   status(id: string): DeepPartial<PodSandboxStatus> | undefined;
   attachContainers(containers: ContainersArea): void;
+  /** A container of the pod exited: is the pod's gVisor sandbox still there? (NOTREADY if not.) */
+  checkSandbox(id: string): Promise<void>;
 }

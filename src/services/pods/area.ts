@@ -19,6 +19,7 @@ import { SandboxStore } from './sandbox-store.js';
 import { makeStopPodSandbox } from './stop-pod-sandbox.js';
 import { makeUpdatePodSandboxResources } from './update-pod-sandbox-resources.js';
 import { statusOf } from './pod-sandbox-status.js';
+import { noticeLostSandbox } from './sandbox-lost.js';
 
 
 
@@ -53,6 +54,7 @@ export async function createPods(
   const sampler = new PodStatsSampler(deps.host);
   const remove = makeRemovePodSandbox(deps);
   const run = makeRunPodSandbox(deps);
+  const podStatus = makePodSandboxStatus(deps);
   metrics?.addSource({
     podsByState: () => {
       const out: Record<string, number> = { ready: 0, notready: 0 };
@@ -71,7 +73,16 @@ export async function createPods(
         sampler.forget(req.podSandboxId);
         return res;
       },
-      PodSandboxStatus: makePodSandboxStatus(deps),
+      PodSandboxStatus: async (ctx, req) => {
+        let sb;
+        try {
+          sb = store.resolve(req.podSandboxId);
+        } catch {
+          // ambiguous: the handler says so
+        }
+        if (sb) await noticeLostSandbox(deps, sb);
+        return podStatus(ctx, req);
+      },
       ListPodSandbox: makeListPodSandbox(deps),
       StreamPodSandboxes: makeStreamPodSandboxes(deps),
       PodSandboxStats: makePodSandboxStats(deps, sampler),
@@ -94,6 +105,10 @@ export async function createPods(
     },
     attachContainers(c) {
       containers = c;
+    },
+    async checkSandbox(id) {
+      const sb = store.get(id);
+      if (sb) await noticeLostSandbox(deps, sb);
     },
   };
 }

@@ -1,10 +1,12 @@
-import { addProcess, ensureCgroup, readCgroupStats, removeCgroup, removeCgroupIfUnused } from '../../host/cgroups.js';
+import { addProcess, ensureCgroup, readCgroupStats, removeCgroup, removeCgroupIfUnused, removeLeafCgroup } from '../../host/cgroups.js';
 import { isMountPoint, netDevCounters, pinNamespaces, unpinNamespace } from '../../host/netns.js';
 import { findPodInit, isPodInit, startPodInit, stopPodInit } from '../../host/pod-init.js';
 import { mountShm, unmountShm } from '../../host/shm.js';
 import { findStrayPlugins, killAndWait } from '../../host/stray-plugins.js';
 import type { OpContext } from '../../core/context.js';
 import { probeHandler } from '../../runtime/handler.js';
+import { ownBoundingSet } from '../../host/capabilities.js';
+import { readSandboxNote, removeSandboxInfra, sandboxInfraAlive, startSandboxInfra } from '../../runtime/pod-sandbox.js';
 import type { AttachRequest, Attachment } from '../../cni/cni-manager.js';
 
 /**
@@ -25,6 +27,15 @@ export interface PodHost {
   unmountShm: typeof unmountShm;
   startPodInit: typeof startPodInit;
   stopPodInit: typeof stopPodInit;
+  // A gVisor pod's sandbox (runtime/pod-sandbox.ts): started with its infra container,
+  // removed with whatever still runs in it, and its cgroup after it.
+  startSandboxInfra: typeof startSandboxInfra;
+  removeSandboxInfra: typeof removeSandboxInfra;
+  sandboxInfraAlive: typeof sandboxInfraAlive;
+  readSandboxNote: typeof readSandboxNote;
+  removeLeafCgroup: typeof removeLeafCgroup;
+  /** The daemon's capability bounding set (what a sandbox's infra spec may ask for). */
+  boundingSet: typeof ownBoundingSet;
   // Recovery: is what the pod runs on still there, and what a dead daemon left running.
   isMountPoint: typeof isMountPoint;
   isPodInit: typeof isPodInit;
@@ -48,6 +59,12 @@ export const realPodHost: PodHost = {
   unmountShm,
   startPodInit,
   stopPodInit,
+  startSandboxInfra,
+  removeSandboxInfra,
+  sandboxInfraAlive,
+  readSandboxNote,
+  removeLeafCgroup,
+  boundingSet: ownBoundingSet,
   isMountPoint,
   isPodInit,
   findPodInit,

@@ -71,6 +71,7 @@ function brokenBecause(deps: PodsDeps, sb: Sandbox): string | undefined {
   if (m.pidnsPath) {
     if (sb.status.initPid === null || !deps.host.isPodInit(sb.status.initPid, m.pidnsPath)) return 'the pod init process is gone';
   }
+  if (m.sandboxInfra && !deps.host.sandboxInfraAlive(m.sandboxInfra)) return "the pod's gVisor sandbox is gone";
   return undefined;
 }
 
@@ -89,6 +90,12 @@ async function releaseOrphans(ctx: OpContext, deps: PodsDeps, known: Set<string>
     if (!isFullId(id) || keep(id)) continue;
     const dir = join(deps.podsRunDir, id);
     try {
+      // A gVisor sandbox first: it holds the network namespace and its cgroup is inside the pod's.
+      const infra = deps.host.readSandboxNote(dir);
+      if (infra) {
+        await deps.host.removeSandboxInfra(ctx, infra);
+        await deps.host.removeLeafCgroup(infra.cgroupsPath);
+      }
       const pidns = join(dir, 'ns', 'pid');
       if (existsSync(pidns)) await deps.host.stopPodInit(deps.host.findPodInit(pidns), pidns);
       for (const ns of ['net', 'ipc', 'uts']) await deps.host.unpinNamespace(join(dir, 'ns', ns));

@@ -17,6 +17,9 @@ import { publishPodEvent } from './pod-events.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import { toBase64 } from '../../store/proto-base64.js';
 import { Sandbox, type SandboxMeta, type SandboxStatus } from './sandbox-store.js';
+import { resolveHandler } from '../../runtime/handler.js';
+import { INFRA_DIR } from '../../runtime/pod-sandbox.js';
+import { buildInfraSpec } from '../../oci/infra-spec.js';
 import { checkLogDirectoryOnDisk, planPod } from './validate.js';
 
 // kubelet gives the sandbox this score; we clamp it to what the daemon may set.
@@ -146,6 +149,30 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       await step('write pod hosts file', () => writePodHosts(hostsPath, plan.hostNetwork, plan.hostname, ips));
       await step('write pod resolv.conf', () => writePodResolvConf(resolvConfPath, plan.config.dnsConfig));
 
+      // A gVisor handler: the pod's one sandbox, which every container of the pod joins.
+      let sandboxInfra: SandboxMeta['sandboxInfra'] = null;
+      const handler = resolveHandler(deps.config, plan.runtimeHandler)!;
+      if (handler.type === 'sandbox') {
+        const cgroupsPath = `${cgroupParent}/${id}`;
+        const infra = { id, runtimePath: handler.path, runtimeRoot: handler.root, runtimeArgs: [...handler.args], bundleDir: join(podDir, INFRA_DIR), cgroupsPath };
+        rb.push('remove gVisor sandbox', async () => {
+          await deps.host.removeSandboxInfra(cleanupContext(ctx, 30_000), infra);
+          await deps.host.removeLeafCgroup(cgroupsPath);
+        });
+        const spec = buildInfraSpec({
+          sandboxId: id,
+          rootfsPath: join(infra.bundleDir, 'rootfs'),
+          catatonitPath: deps.config.runtime.catatonit,
+          hostname: plan.hostname,
+          netnsPath,
+          cgroupsPath,
+          privileged: plan.config.linux?.securityContext?.privileged ?? false,
+          bounding: deps.host.boundingSet(),
+        });
+        await step("start the pod's gVisor sandbox", () => deps.host.startSandboxInfra(work, infra, spec, podDir));
+        sandboxInfra = infra;
+      }
+
       const meta: SandboxMeta = {
         v: 2,
         id,
@@ -167,6 +194,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         createdCgroups,
         logDirectory: plan.logDirectory,
         portMappings: plan.portMappings,
+        sandboxInfra,
       };
       const status: SandboxStatus = { v: 2, state: 'ready', ips, network, initPid };
       const sb = new Sandbox(meta, status);

@@ -39,6 +39,15 @@ const MetaFields = z.object({
   cgroupParent: z.string(),
   createdCgroups: z.array(z.string()),
   logDirectory: z.string(),
+  /**
+   * A gVisor pod's sandbox (runtime_type "sandbox"): runsc, its root and flags, and the
+   * infra container's bundle (runtime/pod-sandbox.ts); absent for other handlers, and in
+   * records of gVisor pods made when each container had a sandbox of its own.
+   */
+  sandboxInfra: z
+    .object({ id: z.string(), runtimePath: z.string(), runtimeRoot: z.string(), runtimeArgs: z.array(z.string()), bundleDir: z.string(), cgroupsPath: z.string() })
+    .nullable()
+    .optional(),
   portMappings: z.array(
     z.object({ hostPort: z.number(), containerPort: z.number(), protocol: z.enum(['tcp', 'udp', 'sctp']), hostIP: z.string().optional() }),
   ),
@@ -130,6 +139,7 @@ export class Sandbox {
       cgroupParent: m.cgroupParent,
       logDirectory: m.logDirectory,
       ips: [...this.status.ips],
+      gvisorSandboxId: m.sandboxInfra?.id,
     };
   }
 }

@@ -26,6 +26,13 @@ export async function stopSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox): 
     await guard('save pod record', () => deps.store.update(sb));
   }
   await deps.containers()?.stopAllInPod(ctx, sb.id, STOP_CONTAINERS_TIMEOUT_SEC);
+  // A gVisor pod's sandbox goes with its containers (its kernel is what they ran on);
+  // its cgroup with it, as a runc pod's init. Nothing there is not an error.
+  const infra = sb.meta.sandboxInfra;
+  if (infra) {
+    await guard("remove the pod's gVisor sandbox", () => deps.host.removeSandboxInfra(ctx, infra));
+    await guard("remove the gVisor sandbox's cgroup", () => deps.host.removeLeafCgroup(infra.cgroupsPath));
+  }
   if (sb.meta.pidnsPath) {
     const pidnsPath = sb.meta.pidnsPath;
     await guard('stop pod init', () => deps.host.stopPodInit(sb.status.initPid ?? undefined, pidnsPath));

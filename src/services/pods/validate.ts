@@ -114,9 +114,9 @@ export function planPod(req: RunPodSandboxRequest, config: Readonly<Config>, hos
     runtimeHandler: handlerName,
     hostNetwork,
     hostIpc,
-    // With a sandbox handler each container is its own gVisor sandbox: nothing could
-    // join a pod-wide PID namespace, so no init holds one (a container asking for POD
-    // gets its own, see containers/sandbox-limits.ts).
+    // With a sandbox handler the pod's gVisor sandbox has its own PID namespace, with
+    // the infra container's catatonit as init (runtime/pod-sandbox.ts): no host-side
+    // init holds one.
     sharedPid: pidMode === NamespaceMode.POD && !sandboxed,
     hostname,
     logDirectory,
