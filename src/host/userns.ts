@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, openSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pinNamespaces, unpinNamespace } from './netns.js';
@@ -53,6 +53,20 @@ async function runProbe(root: string, runRoot: string): Promise<UsernsSupport> {
     if (!(max > 0)) return { ok: false, reason: 'user namespaces are disabled on this node (/proc/sys/user/max_user_namespaces is 0)' };
   } catch {
     return { ok: false, reason: 'this kernel has no user namespaces (/proc/sys/user/max_user_namespaces is missing)' };
+  }
+  // runc mounts a container's rootfs, pod files and idmapped views (all under the run
+  // root) from inside the user namespace, as an unprivileged host uid: every directory
+  // on the way must let others through.
+  for (let d = runRoot; ; d = dirname(d)) {
+    try {
+      const mode = statSync(d).mode;
+      if ((mode & 0o001) === 0) {
+        return { ok: false, reason: `${d} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}) does not let others through, but the root of a pod with its own user namespace is an unprivileged host uid that must reach the run root ${runRoot}: chmod o+x ${d}` };
+      }
+    } catch {
+      // not made yet: the daemon makes it (0755)
+    }
+    if (d === dirname(d)) break;
   }
   let dir: string | undefined;
   let runDir: string | undefined;
