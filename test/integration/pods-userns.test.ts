@@ -263,8 +263,19 @@ test('a shared PID namespace is made inside the user namespace; a daemon SIGKILL
   assert.match(before.stdout.toString(), /^\s*0\s+200000\s+65536$/m);
   assert.equal(mountsMentioning(containerId), 1, 'a running container has its rootfs overlay mounted and nothing else (the idmapped layer views are gone)');
 
-  d.child.kill('SIGKILL');
-  await once(d.child, 'exit');
+  // The daemon's node process itself (bin/cricketd runs it under catatonit), as a crash.
+  const pid = Number(readFileSync(join(d.runRoot, 'cricketd.pid'), 'utf8').trim());
+  const exited = d.child.exitCode !== null ? Promise.resolve() : once(d.child, 'exit');
+  process.kill(pid, 'SIGKILL');
+  await exited;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
   d.client.close();
   d = await startD();
   const ps = (await d.client.call('PodSandboxStatus', { podSandboxId: pod.id })).status!;
