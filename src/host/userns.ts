@@ -1,7 +1,7 @@
-import { chmodSync, closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { pinNamespaces, unpinNamespace } from './netns.js';
+import { mountPointsUnder, pinNamespaces, unpinNamespace } from './netns.js';
 import { sysHelper } from './sys-helper.js';
 
 /**
@@ -46,6 +46,7 @@ export function probeUserNamespaces(root: string, runRoot: string): Promise<User
 }
 
 const PROBE_HOST_ID = 3_000_000_000;
+const PROBE_PREFIX = '.userns-probe-';
 
 async function runProbe(root: string, runRoot: string): Promise<UsernsSupport> {
   try {
@@ -71,10 +72,19 @@ async function runProbe(root: string, runRoot: string): Promise<UsernsSupport> {
   let dir: string | undefined;
   let runDir: string | undefined;
   try {
+    // What a daemon killed during its probe left (mounts included) goes first.
+    for (const parent of [root, runRoot]) {
+      for (const name of existsSync(parent) ? readdirSync(parent) : []) {
+        if (!name.startsWith(PROBE_PREFIX)) continue;
+        const left = join(parent, name);
+        for (const m of mountPointsUnder(left)) await sysHelper.request('umount', { target: m });
+        await rm(left, { recursive: true, force: true });
+      }
+    }
     await mkdir(root, { recursive: true });
     await mkdir(runRoot, { recursive: true });
-    dir = await mkdtemp(join(root, '.userns-probe-'));
-    runDir = await mkdtemp(join(runRoot, '.userns-probe-'));
+    dir = await mkdtemp(join(root, PROBE_PREFIX));
+    runDir = await mkdtemp(join(runRoot, PROBE_PREFIX));
     chmodSync(dir, 0o711);
     const user = join(runDir, 'user');
     const mapping = [{ containerId: 0, hostId: PROBE_HOST_ID, length: 1 }];
