@@ -29,7 +29,9 @@ export const HandlerSchema = z.strictObject({
   privileged_without_host_devices: z.boolean().default(false),
   // What the handler may do; Status reports these to kubelet.
   recursive_read_only_mounts: z.boolean().default(true),
-  user_namespaces: z.boolean().default(false),
+  // Offer pods their own user namespace (hostUsers: false) on an "oci" handler when the
+  // start-up probe shows the node can idmap (host/userns.ts); false never offers it.
+  user_namespaces: z.boolean().default(true),
 });
 
 export const ConfigSchema = z.strictObject({

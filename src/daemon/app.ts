@@ -30,6 +30,7 @@ import { backgroundContext } from '../core/context.js';
 import { NO_METRICS, secondsSince, type Metrics } from '../core/metrics.js';
 import type { MetricsServer } from '../metrics/metrics-server.js';
 import { sysHelper } from '../host/sys-helper.js';
+import { probeUserNamespaces } from '../host/userns.js';
 
 export interface RunningDaemon {
   /** Drain in-flight RPCs (up to the grace period) and release the socket. Containers keep running. */
@@ -136,6 +137,11 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
     await server.start();
     log.info({ socket: config.daemon.listen, version: VERSION }, 'cricketd listening; recovering state');
     await settings.load();
+    // Can pods have their own user namespace here? Probed once, beside recovery; Status
+    // and RunPodSandbox wait for the same answer.
+    void probeUserNamespaces(config.daemon.root, config.daemon.run_root).then((u) =>
+      u.ok ? log.info('user namespaces available (idmapped mounts and overlay over them work)') : log.warn({ why: u.reason }, 'pods cannot have their own user namespace on this node'),
+    );
     // Areas recover in dependency order: images before the containers using them,
     // pods before their containers.
     const recovery = backgroundContext(log, 'recovery', shutdown.signal);

@@ -12,7 +12,26 @@ import { sysHelper } from './sys-helper.js';
  * writes the namespaced sysctls, because those must be done from inside the new
  * namespaces.
  */
+/** One range of a user namespace's uid_map or gid_map (the CRI's IDMapping). */
+export interface IdMapping {
+  containerId: number;
+  hostId: number;
+  length: number;
+}
+
+/** A pod's own user namespace: pinned at path, with exactly these mappings. */
+export interface UsernsPin {
+  path: string;
+  uidMappings: readonly IdMapping[];
+  gidMappings: readonly IdMapping[];
+}
+
 export interface PinRequest {
+  /**
+   * A new user namespace, pinned first; the net/ipc/uts namespaces are then made inside
+   * it, so they belong to the pod's root (runc can mount sysfs, mqueue and /proc there).
+   */
+  user?: UsernsPin;
   netPath?: string;
   ipcPath?: string;
   utsPath?: string;
@@ -37,13 +56,19 @@ export async function pinNamespaces(req: PinRequest): Promise<void> {
     closeSync(openSync(path, 'w', 0o444));
     paths[kind] = path;
   }
-  if (Object.keys(paths).length === 0) return;
   const sysctls: [string, string][] = Object.entries(req.sysctls ?? {}).map(([k, v]) => [sysctlProcPath(k), v]);
-  await sysHelper.request(
-    'pin',
-    { ...paths, ...(req.utsPath && req.hostname ? { hostname: req.hostname } : {}), sysctls },
-    { signal: req.signal, timeoutMs: req.timeoutMs ?? 30_000 },
-  );
+  const hostname = req.utsPath && req.hostname ? { hostname: req.hostname } : {};
+  const opts = { signal: req.signal, timeoutMs: req.timeoutMs ?? 30_000 };
+  if (req.user) {
+    const u = req.user;
+    await mkdir(dirname(u.path), { recursive: true, mode: 0o711 });
+    closeSync(openSync(u.path, 'w', 0o444));
+    const triple = (m: IdMapping): [number, number, number] => [m.containerId, m.hostId, m.length];
+    await sysHelper.request('userns', { user: u.path, uidMappings: u.uidMappings.map(triple), gidMappings: u.gidMappings.map(triple), ...paths, ...hostname, sysctls }, opts);
+    return;
+  }
+  if (Object.keys(paths).length === 0) return;
+  await sysHelper.request('pin', { ...paths, ...hostname, sysctls }, opts);
 }
 
 /** Unmounts and removes one pinned namespace file; a missing file is fine. */

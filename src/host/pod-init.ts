@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { abortError, internal } from '../core/errors.js';
 import { isMountPoint, unpinNamespace } from './netns.js';
+import { sysHelper } from './sys-helper.js';
 
 /**
  * A pod's shared PID namespace needs a live init: a PID namespace whose pid 1 is gone
@@ -15,6 +16,8 @@ import { isMountPoint, unpinNamespace } from './netns.js';
 export interface PodInitRequest {
   catatonit: string;
   pidnsPath: string;
+  /** hostUsers: false: the PID namespace is made inside the pod's user namespace, so the pod's root owns it. */
+  usernsPath?: string;
   netnsPath?: string;
   ipcnsPath?: string;
   utsnsPath?: string;
@@ -33,10 +36,14 @@ export async function startPodInit(req: PodInitRequest): Promise<PodInit> {
   await mkdir(dirname(req.pidnsPath), { recursive: true, mode: 0o711 });
   closeSync(openSync(req.pidnsPath, 'w', 0o444));
   const enter: string[] = [];
+  if (req.usernsPath) enter.push(`--user=${req.usernsPath}`);
   if (req.netnsPath) enter.push(`--net=${req.netnsPath}`);
   if (req.ipcnsPath) enter.push(`--ipc=${req.ipcnsPath}`);
   if (req.utsnsPath) enter.push(`--uts=${req.utsnsPath}`);
-  const argv = [...enter, '--', 'unshare', `--pid=${req.pidnsPath}`, '--fork', '--kill-child', req.catatonit, '-P'];
+  // Inside the pod's user namespace unshare cannot bind-mount the new PID namespace onto
+  // its file (the mount namespace is the host's): it is pinned from here once catatonit runs.
+  const pinByUnshare = req.usernsPath === undefined;
+  const argv = [...enter, '--', 'unshare', pinByUnshare ? `--pid=${req.pidnsPath}` : '--pid', '--fork', '--kill-child', req.catatonit, '-P'];
   const child = spawn('nsenter', argv, { detached: true, stdio: 'ignore' });
   child.unref();
   const wrapperPid = child.pid;
@@ -49,6 +56,15 @@ export async function startPodInit(req: PodInitRequest): Promise<PodInit> {
       throw abortError(req.signal, 'start pod init');
     }
     const pid = childOf(wrapperPid);
+    if (pid !== undefined && !pinByUnshare && commOf(pid) === 'catatonit' && !isMountPoint(req.pidnsPath)) {
+      try {
+        await sysHelper.request('mount', { source: `/proc/${pid}/ns/pid`, target: req.pidnsPath, flags: ['bind'] }, { signal: req.signal });
+      } catch (err) {
+        killQuietly(wrapperPid);
+        await unpinNamespace(req.pidnsPath).catch(() => {});
+        throw internal(`cannot pin the pod init's PID namespace: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
+    }
     if (pid !== undefined && isMountPoint(req.pidnsPath) && commOf(pid) === 'catatonit') {
       if (req.oomScoreAdj !== undefined) setOomScoreAdj(pid, req.oomScoreAdj, req.restrictOomScoreAdj ?? true);
       return { pid };

@@ -44,6 +44,27 @@
  *           runc report the container running. {started: false} when there is no fifo
  *           (another runtime's layout, or not a created container): the caller runs the
  *           runtime's start instead. The init gone before writing is an error, as in runc.
+ *   userns  {user, uidMappings, gidMappings: [[containerId, hostId, length]...], net?, ipc?,
+ *           uts?, hostname?, sysctls?}: a pod's user namespace with exactly these mappings,
+ *           pinned on the file user, and the asked net/ipc/uts namespaces made INSIDE it
+ *           (so the pod's root owns them: sysfs, mqueue and /proc can be mounted by runc
+ *           in the container). A forked child unshares the user namespace and waits; this
+ *           process writes its uid_map/gid_map from outside (setgroups stays "allow", as
+ *           a privileged writer may, so containers can set supplementary groups); the
+ *           child becomes root inside, unshares the others, sets hostname, lo and sysctls;
+ *           this process bind-mounts each of the child's namespaces onto its file. Served
+ *           on the main thread, like pin (whose fork it shares the reasoning of).
+ *   idmap   {source, target, userns}: an idmapped mount of source at target, as the
+ *           user namespace pinned at userns maps ids: open_tree(OPEN_TREE_CLONE),
+ *           mount_setattr(MOUNT_ATTR_IDMAP), move_mount. Not recursive: the clone holds
+ *           source's own mount only (a submount on another filesystem may not idmap).
+ *
+ * Why python's ctypes for these rather than a small C program built by make: python3 is
+ * a runtime dependency already, so no compiler is needed where Cricket is installed, and
+ * the helper stays one long-lived process (see above). open_tree, move_mount and
+ * mount_setattr are called through syscall(2) by number (428, 429, 442: the same on
+ * every architecture, as all syscalls added since 5.1), so no glibc version is needed
+ * (their wrappers came with 2.36).
  */
 export const SYS_HELPER_SOURCE = String.raw`
 import base64, ctypes, json, os, select, selectors, signal, socket, struct, subprocess, sys, threading, time, fcntl
@@ -58,6 +79,17 @@ libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 FLAGS = {'ro': 1, 'nosuid': 2, 'nodev': 4, 'noexec': 8, 'bind': 4096, 'rec': 16384}
 CLONE = {'net': 0x40000000, 'ipc': 0x08000000, 'uts': 0x04000000}
 EINVAL, ENOENT, EBUSY, MNT_DETACH = 22, 2, 16, 2
+CLONE_NEWUSER = 0x10000000
+libc.syscall.restype = ctypes.c_long
+SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_MOUNT_SETATTR = 428, 429, 442
+OPEN_TREE_CLONE, OPEN_TREE_CLOEXEC, AT_FDCWD, AT_EMPTY_PATH = 1, 0o2000000, -100, 0x1000
+MOVE_MOUNT_F_EMPTY_PATH, MOUNT_ATTR_IDMAP = 0x4, 0x00100000
+libc.setresuid.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint]
+libc.setresgid.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint]
+libc.setgroups.argtypes = [ctypes.c_size_t, ctypes.c_void_p]
+
+class MountAttr(ctypes.Structure):
+    _fields_ = [('attr_set', ctypes.c_uint64), ('attr_clr', ctypes.c_uint64), ('propagation', ctypes.c_uint64), ('userns_fd', ctypes.c_uint64)]
 
 class Fail(Exception):
     def __init__(self, err, what):
@@ -106,13 +138,15 @@ def lo_up():
     finally:
         s.close()
 
-def pin_child(r, w):
+def pin_child(r, w, mount_here=True):
     kinds = [k for k in ('net', 'ipc', 'uts') if r.get(k)]
     flags = 0
     for k in kinds:
         flags |= CLONE[k]
-    check(libc.unshare(flags), 'unshare ' + ','.join(kinds))
-    for k in kinds:
+    if flags:
+        check(libc.unshare(flags), 'unshare ' + ','.join(kinds))
+    # Inside a new user namespace the mount is the parent's to do (it owns the mount namespace).
+    for k in kinds if mount_here else []:
         check(libc.mount(b('/proc/self/ns/' + k), b(r[k]), None, FLAGS['bind'], None), 'pin %s namespace on %s' % (k, r[k]))
     if r.get('uts') and r.get('hostname'):
         h = b(r['hostname'])
@@ -337,7 +371,89 @@ def do_execfifo(r):
     os.unlink(path)
     return {'started': True}
 
-OPS = {'mount': do_mount, 'umount': do_umount, 'pin': do_pin, 'netdev': do_netdev, 'run': do_run, 'conmon': do_conmon, 'cancel': do_cancel, 'execfifo': do_execfifo}
+def sys_check(rc, what):
+    if rc < 0:
+        e = ctypes.get_errno()
+        raise Fail(e, '%s: %s' % (what, os.strerror(e)))
+    return rc
+
+def do_idmap(r):
+    src, target = r['source'], r['target']
+    tree = sys_check(libc.syscall(ctypes.c_long(SYS_OPEN_TREE), ctypes.c_int(AT_FDCWD), ctypes.c_char_p(b(src)), ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)), 'open_tree %s' % src)
+    try:
+        ufd = os.open(r['userns'], os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            attr = MountAttr(MOUNT_ATTR_IDMAP, 0, 0, ufd)
+            sys_check(libc.syscall(ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(tree), ctypes.c_char_p(b''), ctypes.c_uint(AT_EMPTY_PATH), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))),
+                      'idmap %s (mount_setattr MOUNT_ATTR_IDMAP)' % src)
+        finally:
+            os.close(ufd)
+        sys_check(libc.syscall(ctypes.c_long(SYS_MOVE_MOUNT), ctypes.c_int(tree), ctypes.c_char_p(b''), ctypes.c_int(AT_FDCWD), ctypes.c_char_p(b(target)), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)),
+                  'move_mount %s to %s' % (src, target))
+    finally:
+        os.close(tree)
+    return {}
+
+def read_byte(fd):
+    c = os.read(fd, 65536)
+    if c[:1] == b'{':
+        info = json.loads(c)
+        raise Fail(info['errno'], info['error'])
+    return c
+
+def userns_child(r, rd, wr):
+    check(libc.unshare(CLONE_NEWUSER), 'unshare user')
+    os.write(wr, b'u')
+    if os.read(rd, 1) != b'm':
+        os._exit(1)
+    # Root inside from here: the other namespaces are the new user namespace's own.
+    check(libc.setgroups(0, None), 'setgroups')
+    check(libc.setresgid(0, 0, 0), 'setresgid 0')
+    check(libc.setresuid(0, 0, 0), 'setresuid 0')
+    pin_child(r, None, mount_here=False)
+    os.write(wr, b'n')
+    os.read(rd, 1)  # until the parent has pinned them (or gone)
+
+def do_userns(r):
+    p2c_r, p2c_w = os.pipe()
+    c2p_r, c2p_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(p2c_w)
+        os.close(c2p_r)
+        try:
+            userns_child(r, p2c_r, c2p_w)
+            os._exit(0)
+        except Fail as e:
+            os.write(c2p_w, json.dumps({'errno': e.err, 'error': str(e)}).encode())
+        except OSError as e:
+            os.write(c2p_w, json.dumps({'errno': e.errno or 0, 'error': '%s: %s' % (e.filename or 'userns', e.strerror)}).encode())
+        except BaseException as e:
+            os.write(c2p_w, json.dumps({'errno': 0, 'error': repr(e)}).encode())
+        os._exit(1)
+    os.close(p2c_r)
+    os.close(c2p_w)
+    try:
+        if read_byte(c2p_r) != b'u':
+            raise Fail(0, 'the user namespace child ended early')
+        for kind in ('uid', 'gid'):
+            lines = ''.join('%d %d %d\n' % (int(c), int(h), int(n)) for c, h, n in r[kind + 'Mappings'])
+            with open('/proc/%d/%s_map' % (pid, kind), 'w') as f:
+                f.write(lines)
+        os.write(p2c_w, b'm')
+        if read_byte(c2p_r) != b'n':
+            raise Fail(0, 'the user namespace child ended early')
+        for k in ('user', 'net', 'ipc', 'uts'):
+            if r.get(k):
+                check(libc.mount(b('/proc/%d/ns/%s' % (pid, k)), b(r[k]), None, FLAGS['bind'], None), 'pin %s namespace on %s' % (k, r[k]))
+    finally:
+        os.close(p2c_w)  # the child's last read returns: it exits
+        os.close(c2p_r)
+        os.waitpid(pid, 0)
+    return {}
+
+
+OPS = {'mount': do_mount, 'umount': do_umount, 'pin': do_pin, 'netdev': do_netdev, 'run': do_run, 'conmon': do_conmon, 'cancel': do_cancel, 'execfifo': do_execfifo, 'userns': do_userns, 'idmap': do_idmap}
 THREADED = {'run', 'conmon', 'execfifo'}
 out = sys.stdout
 out_lock = threading.Lock()

@@ -30,6 +30,11 @@ export interface SysRequestMap {
   };
   cancel: { req: { target: number }; res: { was: boolean } };
   execfifo: { req: { path: string; pid: number; timeoutMs: number }; res: { started: boolean } };
+  userns: {
+    req: { user: string; uidMappings: [number, number, number][]; gidMappings: [number, number, number][]; net?: string; ipc?: string; uts?: string; hostname?: string; sysctls?: [string, string][] };
+    res: Record<string, never>;
+  };
+  idmap: { req: { source: string; target: string; userns: string }; res: Record<string, never> };
 }
 /** Ops that run or wait on a program: served on a thread of their own, timed by the helper itself. */
 const CHILD_OPS: ReadonlySet<SysOp> = new Set(['run', 'conmon', 'execfifo']);

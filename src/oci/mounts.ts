@@ -13,6 +13,14 @@ export interface ResolvedMount {
   readonly: boolean;
   recursiveReadOnly: boolean;
   propagation: MountPropagation;
+  /** The CRI mount's uid_mappings/gid_mappings (a pod with its own user namespace): seen through an idmapped mount made by the caller. */
+  idmap?: { uidMappings: readonly IdRange[]; gidMappings: readonly IdRange[] };
+}
+
+export interface IdRange {
+  containerId: number;
+  hostId: number;
+  length: number;
 }
 
 export interface PodFiles {

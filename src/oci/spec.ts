@@ -137,6 +137,8 @@ export function buildSpec(input: SpecInput): SpecOutput {
 
   const ns = sc?.namespaceOptions;
   const namespaces: { type: string; path?: string }[] = [{ type: 'mount' }];
+  // hostUsers: false: joined first (runc orders it so); the pod's other namespaces belong to it.
+  if (sandbox.userns) namespaces.unshift({ type: 'user', path: sandbox.userns.path });
   const netMode = ns?.network ?? NamespaceMode.POD;
   if (netMode !== NamespaceMode.NODE && sandbox.netnsPath) namespaces.push({ type: 'network', path: sandbox.netnsPath });
   const ipcMode = ns?.ipc ?? NamespaceMode.POD;
@@ -220,6 +222,7 @@ export function buildSpec(input: SpecInput): SpecOutput {
       resources,
       cgroupsPath: input.cgroupsPath,
       namespaces,
+      ...(sandbox.userns ? { uidMappings: ociMappings(sandbox.userns.uidMappings), gidMappings: ociMappings(sandbox.userns.gidMappings) } : {}),
       devices,
       ...(seccomp ? { seccomp } : {}),
       maskedPaths: paths.maskedPaths,
@@ -228,4 +231,8 @@ export function buildSpec(input: SpecInput): SpecOutput {
     },
   };
   return { spec, stopSignal: chooseStopSignal(config.stopSignal, image.StopSignal) };
+}
+
+function ociMappings(list: readonly { containerId: number; hostId: number; length: number }[]): { containerID: number; hostID: number; size: number }[] {
+  return list.map((m) => ({ containerID: m.containerId, hostID: m.hostId, size: m.length }));
 }

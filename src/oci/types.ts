@@ -79,6 +79,12 @@ export interface OciProcess {
   apparmorProfile?: string;
 }
 
+export interface OciIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
 export interface OciSpec {
   ociVersion: string;
   process: OciProcess;
@@ -90,6 +96,9 @@ export interface OciSpec {
     resources: OciResources;
     cgroupsPath: string;
     namespaces: { type: string; path?: string }[];
+    /** With a user namespace: runc 1.1.5 wants the mappings even when it joins one by path. */
+    uidMappings?: OciIdMapping[];
+    gidMappings?: OciIdMapping[];
     devices: OciDevice[];
     seccomp?: OciSeccomp;
     maskedPaths: string[];
@@ -124,6 +133,12 @@ export interface PodSpecInput {
   readonly utsnsPath: string | undefined;
   /** The pod's PID namespace when it is shared (POD mode). */
   readonly pidnsPath: string | undefined;
+  /** hostUsers: false: the pod's pinned user namespace (joined by every container) and its mappings. */
+  readonly userns?: {
+    readonly path: string;
+    readonly uidMappings: readonly { containerId: number; hostId: number; length: number }[];
+    readonly gidMappings: readonly { containerId: number; hostId: number; length: number }[];
+  };
   readonly hostsPath: string;
   readonly resolvConfPath: string;
   /** The pod's /dev/shm, or undefined for host IPC. */

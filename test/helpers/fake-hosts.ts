@@ -40,8 +40,9 @@ export function fakePodHost(log: string[], failAt: string | undefined): { host: 
     addProcess: async () => act('addProcess'),
     pinNamespaces: async (o) => {
       await act('pin');
-      for (const p of [o.netPath, o.ipcPath, o.utsPath]) if (p) state.pinned.add(p);
+      for (const p of [o.netPath, o.ipcPath, o.utsPath, o.user?.path]) if (p) state.pinned.add(p);
     },
+    probeUserNamespaces: async () => ({ ok: true, reason: '' }),
     unpinNamespace: async (p) => {
       state.pinned.delete(p);
       log.push(`undo pin ${p.split('/').pop()}`);
@@ -226,6 +227,13 @@ export class FakeContainerHost implements ContainerHost {
     this.record(`read ${this.label(root)} ${path}`);
     return undefined;
   };
+
+  idmapMount: ContainerHost['idmapMount'] = async (_source, target) => {
+    this.record(`idmap ${this.label(target)}`, () => this.paths.add(target));
+    this.paths.add(target);
+    this.mounts.add(target);
+  };
+  chown: ContainerHost['chown'] = async (path) => this.record(`chown ${this.label(path)}`);
 
   makeDir: ContainerHost['makeDir'] = async (path) => {
     this.record(`mkdir ${this.label(path)}`);

@@ -58,7 +58,7 @@ test('bad requests are InvalidArgument with a sentence naming the field', () => 
   invalid({ config: { logDirectory: '/var/log/podsX' } }, /outside/);
   invalid({ runtimeHandler: 'kata' }, /runtime handler "kata" is not configured; known handlers: runc/);
   invalid({ config: { linux: { securityContext: { namespaceOptions: { network: NamespaceMode.CONTAINER } } } } }, /namespace_options\.network/);
-  invalid({ config: { linux: { securityContext: { namespaceOptions: { usernsOptions: { mode: NamespaceMode.POD } } } } } }, /user namespaces/);
+  invalid({ config: { linux: { securityContext: { namespaceOptions: { usernsOptions: { mode: NamespaceMode.POD } } } } } }, /a POD user namespace needs exactly one uid mapping, got 0/);
   invalid({ config: { linux: { sysctls: { 'kernel.panic': '1' } } } }, /not namespaced/);
   invalid({ config: { linux: { sysctls: { 'net.ipv4.ip_forward': '1' }, securityContext: { namespaceOptions: { network: NamespaceMode.NODE } } } } }, /host network/);
   invalid({ config: { linux: { sysctls: { 'kernel.shmmax': '1' }, securityContext: { namespaceOptions: { ipc: NamespaceMode.NODE } } } } }, /host IPC/);

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { applyLimits, readCgroupStats, readOomKills, readSwapUsage, removeLeafCgroup } from '../../host/cgroups.js';
 import { diskUsage } from '../../host/disk-usage.js';
 import { waitUntilSignalReaches } from '../../host/signal-ready.js';
@@ -9,6 +9,7 @@ import { netDevCounters } from '../../host/netns.js';
 import { readHostFacts } from '../../runtime/host-facts.js';
 import { mountOverlay, mountReadOnlyLayers, removeLayerDirs, unmountOverlay, unmountUnder } from '../../host/overlay.js';
 import { readFileInRoot } from '../../host/overlay-read.js';
+import { idmapMount } from '../../host/userns.js';
 import { createWithConmon } from '../../runtime/conmon.js';
 import { conmonSawOom, killConmon, reopenConmonLogs } from '../../runtime/conmon-control.js';
 import { execSync } from '../../runtime/exec-sync.js';
@@ -44,6 +45,9 @@ export interface ContainerHost {
   unmountUnder: typeof unmountUnder;
   removeLayerDirs: typeof removeLayerDirs;
   readFileInRoot: typeof readFileInRoot;
+  // A pod with its own user namespace: CRI mounts seen through it, files handed to its root.
+  idmapMount: typeof idmapMount;
+  chown(path: string, uid: number, gid: number): Promise<void>;
 
   // Plain files and directories: bundles, log directories, attach links.
   makeDir(path: string, mode?: number): Promise<void>;
@@ -106,6 +110,8 @@ export const realContainerHost: ContainerHost = {
   unmountUnder,
   removeLayerDirs,
   readFileInRoot,
+  idmapMount,
+  chown: (path, uid, gid) => chown(path, uid, gid),
   makeDir: async (path, mode) => void (await mkdir(path, { recursive: true, mode })),
   removeAll: (path) => rm(path, { recursive: true, force: true }),
   discard,

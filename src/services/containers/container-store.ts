@@ -62,6 +62,8 @@ export const MetaSchema = z.object({
 
 /** Where a container's image volumes are mounted, one numbered dir each, under its bundle. */
 export const IMAGE_VOLUMES_DIR = 'image-volumes';
+/** In a bundle: the idmapped views of a user-namespaced pod's mounts, unmounted once runc has bound them (and by every removal). */
+export const IDMAPPED_DIR = 'idmapped';
 
 /** Changes as the container moves; written atomically on every transition. */
 export const StatusSchema = z.object({

@@ -8,10 +8,10 @@ import { overlayPaths } from '../../host/overlay.js';
 import { toBase64 } from '../../store/proto-base64.js';
 import type { UnaryHandler } from '../../core/rpc.js';
 import { allowedPodAnnotations } from '../../oci/annotations.js';
-import type { ResolvedMount } from '../../oci/mounts.js';
+import type { IdRange, ResolvedMount } from '../../oci/mounts.js';
 import { buildSpec } from '../../oci/spec.js';
 import { resolveUser } from '../../oci/user.js';
-import { Container, ContainerStore, IMAGE_VOLUMES_DIR, type ContainerMeta } from './container-store.js';
+import { Container, ContainerStore, IDMAPPED_DIR, IMAGE_VOLUMES_DIR, type ContainerMeta } from './container-store.js';
 import { handlerFor, type ContainersDeps } from './containers-deps.js';
 import { checkSandboxContainer } from './sandbox-limits.js';
 import { removeContainer } from './lifecycle.js';
@@ -73,6 +73,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
         throw notFound(`image "${m.imageRef}" of the image volume at ${m.containerPath} is not present on this node; pull it first`);
       }
     }
+    checkIdmappedMounts(mounts, pod);
     const devices = await host.resolveDevices(config);
     const localhostSeccomp = await host.loadLocalhostSeccomp(config);
     let targetPidnsPath: string | undefined;
@@ -98,9 +99,13 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
       const bundleDir = join(deps.dirs.run, id);
       const layerDir = join(deps.dirs.layers, id);
       const ov = overlayPaths(bundleDir, layerDir);
+      // hostUsers: false: the pod's root must be able to walk into the bundle to its rootfs
+      // (runc mounts it from inside the user namespace); nothing in it is readable by others.
+      const podRoot = pod.userns && { uid: pod.userns.uidMappings[0]!.hostId, gid: pod.userns.gidMappings[0]!.hostId };
+      const idmappedDir = join(bundleDir, IDMAPPED_DIR);
       const container = await withRollback(work.log, async (rb) => {
         rb.push('release name', () => deps.store.releaseName(key, id));
-        await host.makeDir(bundleDir, 0o700);
+        await host.makeDir(bundleDir, pod.userns ? 0o711 : 0o700);
         rb.push('remove bundle', () => host.removeAll(bundleDir));
         rb.push('remove writable layer', () => host.removeLayerDirs(layerDir));
         // Looked up again and held in one step, before its layers are used: a
@@ -112,13 +117,32 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
         }
         deps.images.retain(image.id, id);
         rb.push('release image', () => deps.images.release(image.id, id));
+        if (pod.userns) rb.push('unmount idmapped views', () => host.unmountUnder(idmappedDir));
         try {
-          await host.mountOverlay(image.layerDirs, ov, work.signal);
+          const idmap = pod.userns && podRoot && { usernsPath: pod.userns.path, rootUid: podRoot.uid, rootGid: podRoot.gid, scratchDir: join(idmappedDir, 'layers') };
+          await host.mountOverlay(image.layerDirs, ov, work.signal, idmap);
         } catch (err) {
           throw wrap(err, 'mount container rootfs');
         }
         rb.push('unmount rootfs', () => host.unmountOverlay(ov.target));
-        const { specMounts, imageVolumes } = await mountImageVolumes(deps, id, bundleDir, mounts, work.signal, rb);
+        const volumes = await mountImageVolumes(deps, id, bundleDir, mounts, work.signal, rb);
+        const { imageVolumes } = volumes;
+        let { specMounts } = volumes;
+        if (pod.userns) {
+          const usernsPath = pod.userns.path;
+          specMounts = await Promise.all(
+            specMounts.map(async (m, i) => {
+              if (!m.idmap) return m;
+              const view = join(idmappedDir, 'mounts', String(i));
+              try {
+                await host.idmapMount(m.hostPath, view, usernsPath, work.signal);
+              } catch (err) {
+                throw wrap(err, `idmap the mount of ${m.hostPath} at ${m.containerPath}`);
+              }
+              return { ...m, hostPath: view };
+            }),
+          );
+        }
 
         const sc = config.linux?.securityContext;
         const user = resolveUser({
@@ -133,6 +157,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
         });
         const hostnamePath = join(bundleDir, 'hostname');
         await host.writeFile(hostnamePath, `${pod.hostname}\n`);
+        if (podRoot) await host.chown(hostnamePath, podRoot.uid, podRoot.gid);
         const cgroupsPath = `${pod.cgroupParent || '/cricket'}/${id}`;
         const { spec, stopSignal } = buildSpec({
           config,
@@ -204,6 +229,9 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           }
           throw err;
         });
+        // runc has bound the idmapped views into the container's mount namespace: the
+        // host needs them no more (fewer mounts; nothing left to leak).
+        if (pod.userns) await host.unmountUnder(idmappedDir, work.signal);
 
         const meta: ContainerMeta = {
           v: 1,
@@ -257,6 +285,23 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
       throw err;
     }
   };
+}
+
+/**
+ * A CRI mount with uid_mappings/gid_mappings (kubelet sets them on every volume of a
+ * hostUsers: false pod) is seen through the pod's user namespace, so its mappings must be
+ * the pod's; a pod without one cannot take them.
+ */
+function checkIdmappedMounts(mounts: readonly ResolvedMount[], pod: { userns?: { uidMappings: readonly IdRange[]; gidMappings: readonly IdRange[] } }): void {
+  const same = (a: readonly IdRange[], b: readonly IdRange[]) =>
+    a.length === b.length && a.every((m, i) => m.containerId === b[i]!.containerId && m.hostId === b[i]!.hostId && m.length === b[i]!.length);
+  for (const m of mounts) {
+    if (!m.idmap) continue;
+    if (!pod.userns) throw invalidArgument(`mount at ${m.containerPath} has uid/gid mappings, but its pod has no user namespace of its own (hostUsers is not false)`);
+    if (!same(m.idmap.uidMappings, pod.userns.uidMappings) || !same(m.idmap.gidMappings, pod.userns.gidMappings)) {
+      throw invalidArgument(`mount at ${m.containerPath}: its uid/gid mappings differ from the pod's user namespace; Cricket shows mounts through the pod's own mappings only`);
+    }
+  }
 }
 
 /** A parked create nobody collected within PARK_TTL_MS: removed like RemoveContainer would. */

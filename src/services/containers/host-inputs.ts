@@ -38,6 +38,7 @@ export async function resolveMounts(config: ContainerConfig): Promise<ResolvedMo
       readonly: m.readonly,
       recursiveReadOnly: m.recursiveReadOnly,
       propagation: m.propagation,
+      ...(m.uidMappings.length > 0 || m.gidMappings.length > 0 ? { idmap: { uidMappings: m.uidMappings, gidMappings: m.gidMappings } } : {}),
     });
   }
   return out;

@@ -3,7 +3,7 @@ import { backgroundContext, type OpContext } from '../../core/context.js';
 import { CricketError, failedPrecondition } from '../../core/errors.js';
 import { ContainerEventType } from '../../gen/runtime/v1/api.js';
 import { overlayPaths } from '../../host/overlay.js';
-import { IMAGE_VOLUMES_DIR, type Container } from './container-store.js';
+import { IDMAPPED_DIR, IMAGE_VOLUMES_DIR, type Container } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
 import { containerEvent } from './to-cri.js';
 
@@ -207,6 +207,9 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
     }
     // The record lists every image volume mounted (a crash before the record is the orphan clean-up's).
     if (c.meta.imageVolumes.length > 0) await deps.host.unmountUnder(join(c.meta.bundleDir, IMAGE_VOLUMES_DIR), ctx.signal);
+    // Idmapped views go once runc has bound them; a crash in between leaves them here, and
+    // a delete must never walk into a bound volume.
+    await deps.host.unmountUnder(join(c.meta.bundleDir, IDMAPPED_DIR), ctx.signal);
     // Independent of each other, and all redone by a retry while the records stand. The
     // trees are renamed aside and deleted in the background (host/discard.ts).
     await Promise.all([

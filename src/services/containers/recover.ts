@@ -3,7 +3,7 @@ import type { OpContext } from '../../core/context.js';
 import { isFullId } from '../../core/ids.js';
 import { overlayPaths } from '../../host/overlay.js';
 import type { ContainersDeps } from './containers-deps.js';
-import { IMAGE_VOLUMES_DIR } from './container-store.js';
+import { IDMAPPED_DIR, IMAGE_VOLUMES_DIR } from './container-store.js';
 import { recordExit } from './lifecycle.js';
 
 /**
@@ -70,6 +70,7 @@ async function releaseOrphans(ctx: OpContext, deps: ContainersDeps, known: Set<s
       for (const handler of Object.keys(deps.config.runtime.handlers)) await deps.runtime(handler).delete(itemCtx, id).catch(() => {});
       await deps.host.unmountOverlay(overlayPaths(bundleDir, join(deps.dirs.layers, id)).target, itemCtx.signal);
       await deps.host.unmountUnder(join(bundleDir, IMAGE_VOLUMES_DIR), itemCtx.signal);
+      await deps.host.unmountUnder(join(bundleDir, IDMAPPED_DIR), itemCtx.signal);
       await deps.host.removeAll(bundleDir);
       await deps.host.removeAll(join(deps.dirs.sockets, id));
       await deps.host.removeLayerDirs(join(deps.dirs.layers, id));

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { probeHandler } from '../../runtime/handler.js';
+import { probeUserNamespaces } from '../../host/userns.js';
 import type { UnaryHandler } from '../../core/rpc.js';
 import type { Deps } from '../deps.js';
 
@@ -44,15 +45,19 @@ export function makeStatus(deps: Deps): UnaryHandler<'Status'> {
         message: net.ready ? '' : net.message,
       },
     ];
+    // user namespaces: an "oci" handler not configured off, on a node whose one idmap
+    // probe passed (the answer is cached; RunPodSandbox gives its reason to a pod asking).
+    const userns = await probeUserNamespaces(config.daemon.root, config.daemon.run_root);
+    const usernsFor = (h: (typeof config.runtime.handlers)[string]) => h.user_namespaces && h.runtime_type === 'oci' && userns.ok;
     const runtimeHandlers = Object.entries(config.runtime.handlers).map(([name, h]) => ({
       name,
-      features: { recursiveReadOnlyMounts: h.recursive_read_only_mounts, userNamespaces: h.user_namespaces },
+      features: { recursiveReadOnlyMounts: h.recursive_read_only_mounts, userNamespaces: usernsFor(h) },
     }));
     // kubelet also lists the default handler under the empty name.
     const def = config.runtime.handlers[config.runtime.default_handler]!;
     runtimeHandlers.unshift({
       name: '',
-      features: { recursiveReadOnlyMounts: def.recursive_read_only_mounts, userNamespaces: def.user_namespaces },
+      features: { recursiveReadOnlyMounts: def.recursive_read_only_mounts, userNamespaces: usernsFor(def) },
     });
     const info: Record<string, string> = {};
     if (req.verbose) {
@@ -60,6 +65,7 @@ export function makeStatus(deps: Deps): UnaryHandler<'Status'> {
       if (deps.configInfo) info['configLoaded'] = JSON.stringify(deps.configInfo());
       info['buildInfo'] = JSON.stringify(deps.buildInfo);
       info['runtimeSettings'] = JSON.stringify({ podCidr: deps.settings.podCidr });
+      info['userNamespaces'] = JSON.stringify(userns);
       if (net.ready) info['cniConfig'] = JSON.stringify({ file: net.config.file, name: net.config.name });
     }
     return {

@@ -2,6 +2,12 @@ import type { DeepPartial, PodSandboxConfig, PodSandboxStatus } from '../../gen/
 import type { Area } from '../areas.js';
 import type { ContainersArea } from '../containers/api.js';
 
+export interface PodUserns {
+  readonly path: string;
+  readonly uidMappings: readonly { containerId: number; hostId: number; length: number }[];
+  readonly gidMappings: readonly { containerId: number; hostId: number; length: number }[];
+}
+
 /** What the containers area needs to put a container into a pod. */
 export interface SandboxView {
   readonly id: string;
@@ -14,6 +20,8 @@ export interface SandboxView {
   readonly utsnsPath: string | undefined;
   /** The pod's PID namespace when namespace_options.pid is POD (shared, catatonit init). */
   readonly pidnsPath: string | undefined;
+  /** hostUsers: false: the pod's pinned user namespace, which every container joins, and its mappings. */
+  readonly userns?: PodUserns;
   readonly hostname: string;
   readonly hostsPath: string;
   readonly resolvConfPath: string;

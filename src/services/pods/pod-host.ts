@@ -2,6 +2,7 @@ import { addProcess, ensureCgroup, readCgroupStats, removeCgroup, removeCgroupIf
 import { isMountPoint, netDevCounters, pinNamespaces, unpinNamespace } from '../../host/netns.js';
 import { findPodInit, isPodInit, startPodInit, stopPodInit } from '../../host/pod-init.js';
 import { mountShm, unmountShm } from '../../host/shm.js';
+import { probeUserNamespaces } from '../../host/userns.js';
 import { findStrayPlugins, killAndWait } from '../../host/stray-plugins.js';
 import type { OpContext } from '../../core/context.js';
 import { probeHandler } from '../../runtime/handler.js';
@@ -22,6 +23,8 @@ export interface PodHost {
   removeCgroupIfUnused: typeof removeCgroupIfUnused;
   addProcess: typeof addProcess;
   pinNamespaces: typeof pinNamespaces;
+  /** Can this node idmap (asked once, at start and by the first pod asking for a user namespace)? */
+  probeUserNamespaces: typeof probeUserNamespaces;
   unpinNamespace: typeof unpinNamespace;
   mountShm: typeof mountShm;
   unmountShm: typeof unmountShm;
@@ -54,6 +57,7 @@ export const realPodHost: PodHost = {
   removeCgroupIfUnused,
   addProcess,
   pinNamespaces,
+  probeUserNamespaces,
   unpinNamespace,
   mountShm,
   unmountShm,

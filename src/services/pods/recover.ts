@@ -67,7 +67,7 @@ async function finishInterruptedStops(ctx: OpContext, deps: PodsDeps, loaded: re
 
 function brokenBecause(deps: PodsDeps, sb: Sandbox): string | undefined {
   const m = sb.meta;
-  for (const p of [m.netnsPath, m.ipcnsPath, m.utsnsPath]) if (p && !deps.host.isMountPoint(p)) return `namespace ${p} is gone`;
+  for (const p of [m.netnsPath, m.ipcnsPath, m.utsnsPath, m.userns?.path]) if (p && !deps.host.isMountPoint(p)) return `namespace ${p} is gone`;
   if (m.pidnsPath) {
     if (sb.status.initPid === null || !deps.host.isPodInit(sb.status.initPid, m.pidnsPath)) return 'the pod init process is gone';
   }
@@ -98,7 +98,7 @@ async function releaseOrphans(ctx: OpContext, deps: PodsDeps, known: Set<string>
       }
       const pidns = join(dir, 'ns', 'pid');
       if (existsSync(pidns)) await deps.host.stopPodInit(deps.host.findPodInit(pidns), pidns);
-      for (const ns of ['net', 'ipc', 'uts']) await deps.host.unpinNamespace(join(dir, 'ns', ns));
+      for (const ns of ['net', 'ipc', 'uts', 'user']) await deps.host.unpinNamespace(join(dir, 'ns', ns));
       await deps.host.unmountShm(join(dir, 'shm'));
       const noted = join(dir, CREATED_CGROUPS_FILE);
       if (existsSync(noted)) await deps.host.removeCgroup(JSON.parse(readFileSync(noted, 'utf8')) as string[]);

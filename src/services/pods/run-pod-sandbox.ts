@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rm, rmdir } from 'node:fs/promises';
+import { chown, mkdir, rm, rmdir } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { withRollback } from '../../core/rollback.js';
@@ -47,6 +47,10 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
     // rather than at the first CreateContainer (Status shows it not ready too).
     const probe = await deps.host.probeHandler(deps.config.runtime.handlers[plan.runtimeHandler]!);
     if (!probe.ok) throw failedPrecondition(`runtime handler "${plan.runtimeHandler}" cannot run: ${probe.message}`);
+    if (plan.userns) {
+      const can = await deps.host.probeUserNamespaces(deps.config.daemon.root, deps.config.daemon.run_root);
+      if (!can.ok) throw failedPrecondition(`this node cannot give a pod its own user namespace: ${can.reason}`);
+    }
     const id = newId<SandboxId>();
     // The steps do not stop at the caller's deadline (each has its own timeout): a pod
     // that finishes late is parked for kubelet's retry instead of being undone.
@@ -76,13 +80,17 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(createdCgroups), 0o600, RUN_ROOT_FILE);
 
       const nsDir = join(podDir, 'ns');
+      // hostUsers: false: the pod's user namespace, pinned first; the others are made inside it.
+      const userns = plan.userns && { path: join(nsDir, 'user'), ...plan.userns };
+      const podRoot = userns && { uid: userns.uidMappings[0]!.hostId, gid: userns.gidMappings[0]!.hostId };
+      if (userns) rb.push(`unpin ${userns.path}`, () => deps.host.unpinNamespace(userns.path));
       const netnsPath = plan.hostNetwork ? undefined : join(nsDir, 'net');
       const ipcnsPath = plan.hostIpc ? undefined : join(nsDir, 'ipc');
       // A host-network pod keeps the node's hostname, as kubelet expects.
       const utsnsPath = plan.hostNetwork ? undefined : join(nsDir, 'uts');
       for (const p of [netnsPath, ipcnsPath, utsnsPath]) if (p) rb.push(`unpin ${p}`, () => deps.host.unpinNamespace(p));
       await step('create pod namespaces', () =>
-        deps.host.pinNamespaces({ netPath: netnsPath, ipcPath: ipcnsPath, utsPath: utsnsPath, hostname: plan.hostname, sysctls: plan.sysctls, signal: work.signal }),
+        deps.host.pinNamespaces({ user: userns, netPath: netnsPath, ipcPath: ipcnsPath, utsPath: utsnsPath, hostname: plan.hostname, sysctls: plan.sysctls, signal: work.signal }),
       );
 
       let shmPath: string | undefined;
@@ -90,7 +98,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         shmPath = join(podDir, 'shm');
         const p = shmPath;
         rb.push('unmount shm', () => deps.host.unmountShm(p));
-        await step('mount pod /dev/shm', () => deps.host.mountShm(p, DEFAULT_SHM_BYTES, work.signal));
+        await step('mount pod /dev/shm', () => deps.host.mountShm(p, DEFAULT_SHM_BYTES, work.signal, podRoot));
       }
 
       let pidnsPath: string | undefined;
@@ -102,6 +110,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
           deps.host.startPodInit({
             catatonit: deps.config.runtime.catatonit,
             pidnsPath: p,
+            usernsPath: userns?.path,
             netnsPath,
             ipcnsPath,
             utsnsPath,
@@ -148,6 +157,9 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       const resolvConfPath = join(podDir, 'resolv.conf');
       await step('write pod hosts file', () => writePodHosts(hostsPath, plan.hostNetwork, plan.hostname, ips));
       await step('write pod resolv.conf', () => writePodResolvConf(resolvConfPath, plan.config.dnsConfig));
+      // The pod's root owns its files, as it would own them on a node of its own (the
+      // host's root is nobody inside).
+      if (podRoot) for (const f of [hostsPath, resolvConfPath]) await step(`hand ${f} to the pod's root`, () => chown(f, podRoot.uid, podRoot.gid));
 
       // A gVisor handler: the pod's one sandbox, which every container of the pod joins.
       let sandboxInfra: SandboxMeta['sandboxInfra'] = null;
@@ -186,6 +198,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         ipcnsPath: ipcnsPath ?? null,
         utsnsPath: utsnsPath ?? null,
         pidnsPath: pidnsPath ?? null,
+        userns: userns ?? null,
         hostname: plan.hostname,
         hostsPath,
         resolvConfPath,

@@ -32,6 +32,15 @@ const MetaFields = z.object({
   ipcnsPath: z.string().nullable(),
   utsnsPath: z.string().nullable(),
   pidnsPath: z.string().nullable(),
+  /** hostUsers: false: the pod's pinned user namespace and its mappings; absent in older records. */
+  userns: z
+    .object({
+      path: z.string(),
+      uidMappings: z.array(z.object({ containerId: z.number(), hostId: z.number(), length: z.number() })),
+      gidMappings: z.array(z.object({ containerId: z.number(), hostId: z.number(), length: z.number() })),
+    })
+    .nullable()
+    .optional(),
   hostname: z.string(),
   hostsPath: z.string(),
   resolvConfPath: z.string(),
@@ -132,6 +141,7 @@ export class Sandbox {
       ipcnsPath: m.ipcnsPath ?? undefined,
       utsnsPath: m.utsnsPath ?? undefined,
       pidnsPath: m.pidnsPath ?? undefined,
+      userns: m.userns ?? undefined,
       hostname: m.hostname,
       hostsPath: m.hostsPath,
       resolvConfPath: m.resolvConfPath,

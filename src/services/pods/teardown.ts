@@ -55,7 +55,9 @@ export async function removeSandbox(ctx: OpContext, deps: PodsDeps, sb: Sandbox)
     const shm = m.shmPath;
     await guard('unmount pod /dev/shm', () => deps.host.unmountShm(shm, ctx.signal));
   }
-  for (const p of [m.netnsPath, m.ipcnsPath, m.utsnsPath, m.pidnsPath]) {
+  // The user namespace last: the others belong to it (unpinning in any order is safe, but
+  // this keeps the pod's root owning them until they go).
+  for (const p of [m.netnsPath, m.ipcnsPath, m.utsnsPath, m.pidnsPath, m.userns?.path]) {
     if (p) await guard(`unpin namespace ${p}`, () => deps.host.unpinNamespace(p, ctx.signal));
   }
   await guard('remove pod cgroup', () => deps.host.removeCgroup(m.createdCgroups));

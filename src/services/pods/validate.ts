@@ -2,9 +2,9 @@ import { isIP } from 'node:net';
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, posix } from 'node:path';
 import type { Config } from '../../config/schema.js';
-import { invalidArgument } from '../../core/errors.js';
-import { NamespaceMode, type PodSandboxConfig, type RunPodSandboxRequest } from '../../gen/runtime/v1/api.js';
-import { sysctlKind, sysctlProcPath } from '../../host/netns.js';
+import { failedPrecondition, invalidArgument } from '../../core/errors.js';
+import { NamespaceMode, type IDMapping, type PodSandboxConfig, type RunPodSandboxRequest, type UserNamespace } from '../../gen/runtime/v1/api.js';
+import { sysctlKind, sysctlProcPath, type IdMapping } from '../../host/netns.js';
 import { toCgroupPath } from '../../host/cgroups.js';
 import { bandwidthFromAnnotations, validatePortMappings, type CniPortMapping } from '../../cni/port-mappings.js';
 
@@ -28,6 +28,8 @@ export interface PodPlan {
   bandwidth: Record<string, number> | undefined;
   /** Static IPs asked for through the cni.cricket.dev/ips annotation (comma-separated), for the ips capability. */
   ips: string[] | undefined;
+  /** user namespace POD (hostUsers: false): kubelet's one uid and one gid range; undefined: the node's. */
+  userns: { uidMappings: IdMapping[]; gidMappings: IdMapping[] } | undefined;
 }
 
 export const IPS_ANNOTATION = 'cni.cricket.dev/ips';
@@ -61,11 +63,17 @@ export function planPod(req: RunPodSandboxRequest, config: Readonly<Config>, hos
   if (pidMode !== NamespaceMode.POD && pidMode !== NamespaceMode.NODE && pidMode !== NamespaceMode.CONTAINER) {
     throw invalidArgument(`namespace_options.pid must be POD, CONTAINER or NODE for a pod, got ${pidMode}`);
   }
-  if (ns?.usernsOptions && ns.usernsOptions.mode === NamespaceMode.POD) {
-    throw invalidArgument(`user namespaces are not supported by runtime handler "${handlerName}"`);
-  }
   const hostNetwork = netMode === NamespaceMode.NODE;
   const hostIpc = ipcMode === NamespaceMode.NODE;
+  const userns = planUserns(ns?.usernsOptions, { hostNetwork, hostIpc, hostPid: pidMode === NamespaceMode.NODE });
+  // Checked after the request itself (so a bad one is InvalidArgument on any node): a
+  // handler that cannot is a precondition of the node, as the probe's answer is.
+  if (userns && sandboxed) {
+    throw failedPrecondition(`runtime handler "${handlerName}" (a gVisor sandbox) cannot give a pod its own user namespace (Status reports user_namespaces false for it)`);
+  }
+  if (userns && !config.runtime.handlers[handlerName]!.user_namespaces) {
+    throw failedPrecondition(`runtime handler "${handlerName}" has user_namespaces = false in the configuration, so it cannot give a pod its own user namespace`);
+  }
   if (sandboxed) {
     // gVisor's kernel has its own PID and IPC namespaces: the host's cannot be seen from it.
     if (pidMode === NamespaceMode.NODE) throw invalidArgument(`runtime handler "${handlerName}" (a gVisor sandbox) cannot give a pod the host PID namespace`);
@@ -125,7 +133,42 @@ export function planPod(req: RunPodSandboxRequest, config: Readonly<Config>, hos
     portMappings,
     bandwidth,
     ips,
+    userns,
   };
+}
+
+const MAX_ID = 2 ** 32 - 1;
+
+/**
+ * What kubelet and critest expect of namespace_options.userns_options: NODE (or none) is
+ * the node's user namespace; POD is a new one with exactly one uid and one gid range,
+ * each mapping container id 0 (the pod's root); CONTAINER and TARGET are not modes a
+ * pod's user namespace can have. The pod's other namespaces are made inside it, so it
+ * cannot share the node's network, IPC or PID namespace.
+ */
+export function planUserns(
+  u: UserNamespace | undefined,
+  shared: { hostNetwork: boolean; hostIpc: boolean; hostPid: boolean },
+): { uidMappings: IdMapping[]; gidMappings: IdMapping[] } | undefined {
+  if (!u || u.mode === NamespaceMode.NODE) return undefined;
+  if (u.mode !== NamespaceMode.POD) {
+    const name = NamespaceMode[u.mode] ?? String(u.mode);
+    throw invalidArgument(`user namespace mode ${name} is not supported: a pod's user namespace is POD (its own, shared by its containers) or NODE (the node's)`);
+  }
+  const one = (kind: 'uid' | 'gid', list: readonly IDMapping[]): IdMapping[] => {
+    if (list.length !== 1) throw invalidArgument(`a POD user namespace needs exactly one ${kind} mapping, got ${list.length}`);
+    const m = list[0]!;
+    if (m.containerId !== 0) throw invalidArgument(`the ${kind} mapping must map container id 0 (the pod's root), but it starts at container id ${m.containerId}`);
+    if (m.length === 0) throw invalidArgument(`the ${kind} mapping has length 0`);
+    if (m.hostId + m.length - 1 > MAX_ID) throw invalidArgument(`the ${kind} mapping ${m.hostId}+${m.length} goes past the largest id ${MAX_ID}`);
+    return [{ containerId: 0, hostId: m.hostId, length: m.length }];
+  };
+  const uidMappings = one('uid', u.uids);
+  const gidMappings = one('gid', u.gids);
+  if (shared.hostNetwork) throw invalidArgument('a pod with its own user namespace cannot use the host network (user namespaces with host network are not supported)');
+  if (shared.hostIpc) throw invalidArgument('a pod with its own user namespace cannot use the host IPC namespace');
+  if (shared.hostPid) throw invalidArgument('a pod with its own user namespace cannot use the host PID namespace');
+  return { uidMappings, gidMappings };
 }
 
 function checkName(field: string, v: string, required: boolean): void {
