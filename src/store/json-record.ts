@@ -12,10 +12,16 @@ import { TMP_PREFIX, writeFileAtomic, syncDir } from './atomic-write.js';
 export class JsonRecordDir<S extends z.ZodType<{ v: number }>> {
   readonly dir: string;
   readonly #schema: S;
+  readonly #sync: boolean;
 
-  constructor(dir: string, schema: S) {
+  /**
+   * sync: false writes each record whole (renamed into place) without fsync, for records
+   * that need to survive a daemon crash but whose power-loss durability buys nothing.
+   */
+  constructor(dir: string, schema: S, opts: { sync?: boolean } = {}) {
     this.dir = dir;
     this.#schema = schema;
+    this.#sync = opts.sync ?? true;
   }
 
   #file(key: string): string {
@@ -24,7 +30,7 @@ export class JsonRecordDir<S extends z.ZodType<{ v: number }>> {
   }
 
   async put(key: string, value: z.output<S>): Promise<void> {
-    await writeFileAtomic(this.#file(key), JSON.stringify(value), 0o600);
+    await writeFileAtomic(this.#file(key), JSON.stringify(value), 0o600, { sync: this.#sync });
   }
 
   async get(key: string): Promise<z.output<S> | undefined> {
@@ -59,7 +65,7 @@ export class JsonRecordDir<S extends z.ZodType<{ v: number }>> {
   async delete(key: string): Promise<void> {
     try {
       await unlink(this.#file(key));
-      await syncDir(this.dir);
+      if (this.#sync) await syncDir(this.dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
