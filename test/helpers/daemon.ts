@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CriClient } from '../../src/client/cri-client.js';
@@ -55,6 +55,12 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     writeFileSync(join(dir, 'absent.toml'), '');
   }
   args.push(...(opts.args ?? []));
+  // make test-vm runs the suites once per cgroup driver: a drop-in sets it for every daemon.
+  const driver = process.env['CRICKET_TEST_CGROUP_DRIVER'];
+  if (driver) {
+    mkdirSync(join(dir, 'conf.d'), { recursive: true });
+    writeFileSync(join(dir, 'conf.d', '00-test-cgroup-driver.toml'), `[runtime]\ncgroup_driver = "${driver}"\n`);
+  }
   const logFd = opts.logFile !== undefined ? openSync(opts.logFile, 'a') : undefined;
   const child = spawn(CRICKETD, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'] });
   if (logFd !== undefined) closeSync(logFd);
