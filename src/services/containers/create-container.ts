@@ -4,6 +4,7 @@ import { abortError, failedPrecondition, invalidArgument, notFound, wrap } from 
 import { newId, type ContainerId } from '../../core/ids.js';
 import { withRollback, type Rollback } from '../../core/rollback.js';
 import { ContainerConfig, ContainerEventType, NamespaceMode, SupplementalGroupsPolicy } from '../../gen/runtime/v1/api.js';
+import { containerCgroupsPath } from '../../host/cgroups.js';
 import { overlayPaths } from '../../host/overlay.js';
 import { toBase64 } from '../../store/proto-base64.js';
 import type { UnaryHandler } from '../../core/rpc.js';
@@ -124,7 +125,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
         });
         const hostnamePath = join(bundleDir, 'hostname');
         await host.writeFile(hostnamePath, `${pod.hostname}\n`);
-        const cgroupsPath = `${pod.cgroupParent || '/cricket'}/${id}`;
+        const cgroupsPath = containerCgroupsPath(pod.cgroupParent || '/cricket', id, deps.config.runtime.cgroup_driver);
         const { spec, stopSignal } = buildSpec({
           config,
           image: image.config,
