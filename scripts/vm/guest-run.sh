@@ -20,11 +20,13 @@ if ! mount -t overlay overlay -o lowerdir=/mnt/cricket,upperdir=/var/tmp/ovl/upp
 fi
 cd /cricket
 ip link set lo up
+# VM_BEFORE (test-vm.sh): a command run in the checkout before the suites, e.g. to look around.
+if [ -n "${BEFORE:-}" ]; then echo "cricket-vm: before: $BEFORE"; bash -c "$BEFORE"; fi
 rc_all=0
 for driver in $DRIVERS; do
   echo "cricket-vm: === cgroup_driver = \"$driver\": node --test $TEST_FILES"
   start=$(date +%s)
-  CRICKET_TEST_CGROUP_DRIVER=$driver node --test --test-concurrency=1 \
+  CRICKET_TEST_CGROUP_DRIVER=$driver CRICKET_TEST_TIMEOUT_SCALE=4 node --test --test-concurrency=1 \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="/out/$driver.tap" $TEST_FILES
   rc=$?

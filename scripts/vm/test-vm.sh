@@ -5,6 +5,7 @@
 #   CRICKET_VM_CACHE   where the built image is kept (default /var/cache/cricket-vm)
 #   VM_TEST_FILES      the suites (default: the ones that exercise cgroups, see below)
 #   VM_DRIVERS         default "cgroupfs systemd"
+#   VM_BEFORE          a shell command the guest runs in the checkout before the suites
 #   VM_MEMORY_MB, VM_CPUS, VM_TIMEOUT_MINUTES (4096, 2, 45)
 #
 # The console streams to this terminal; the exit code is the suites' (0 only when every
@@ -14,8 +15,8 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${CRICKET_VM_CACHE:-/var/cache/cricket-vm}
 img=$("$repo/scripts/vm/build-image.sh" "$cache")
 out=$(mktemp -d "${TMPDIR:-/tmp}/cricket-vm-out.XXXXXX")
-files=${VM_TEST_FILES:-dist/test/integration/pods-lifecycle.test.js dist/test/integration/containers-lifecycle.test.js}
-printf 'TEST_FILES=%q\nDRIVERS=%q\n' "$files" "${VM_DRIVERS:-cgroupfs systemd}" > "$out/env"
+files=${VM_TEST_FILES:-$(printf "dist/test/integration/%s.test.js " pods-lifecycle containers-lifecycle containers-input containers-security)}
+printf 'TEST_FILES=%q\nDRIVERS=%q\nBEFORE=%q\n' "$files" "${VM_DRIVERS-cgroupfs systemd}" "${VM_BEFORE:-}" > "$out/env"
 echo "test-vm: image $img; results in $out"
 start=$(date +%s)
 # -nic none: no network but the guest's loopback and the namespaces the tests make.

@@ -70,7 +70,9 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
   const output = () => (opts.logFile !== undefined ? readFileSync(opts.logFile, 'utf8').slice(-65536) : out);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const client = new CriClient(`unix://${socket}`);
-  const deadline = Date.now() + 20_000;
+  // Under make test-vm (qemu without KVM) node alone takes seconds to start: the VM scales these waits.
+  const scale = Number(process.env['CRICKET_TEST_TIMEOUT_SCALE'] ?? '1') || 1;
+  const deadline = Date.now() + 20_000 * scale;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`cricketd exited with ${child.exitCode}: ${output()}`);
     if (existsSync(socket)) {
@@ -81,7 +83,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
         // not yet
       }
     }
-    if (Date.now() > deadline) throw new Error(`cricketd did not answer within 20 s: ${output()}`);
+    if (Date.now() > deadline) throw new Error(`cricketd did not answer within ${20 * scale} s: ${output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   // Version answers during recovery; everything else is UNAVAILABLE until it ends.
@@ -93,7 +95,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     } catch {
       // still recovering
     }
-    if (Date.now() > deadline + 40_000) throw new Error(`cricketd did not finish recovery within 60 s: ${output()}`);
+    if (Date.now() > deadline + 40_000 * scale) throw new Error(`cricketd did not finish recovery within ${60 * scale} s: ${output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const stop = async () => {
