@@ -26,7 +26,7 @@ rc_all=0
 for driver in $DRIVERS; do
   echo "cricket-vm: === cgroup_driver = \"$driver\": node --test $TEST_FILES"
   start=$(date +%s)
-  CRICKET_TEST_CGROUP_DRIVER=$driver CRICKET_TEST_TIMEOUT_SCALE=4 node --test --test-concurrency=1 \
+  CRICKET_TEST_CGROUP_DRIVER=$driver CRICKET_TEST_TIMEOUT_SCALE=4 CRICKET_TEST_DAEMON_LOGS=/out/daemon-logs-$driver node --test --test-concurrency=1 \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="/out/$driver.tap" $TEST_FILES
   rc=$?

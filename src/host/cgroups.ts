@@ -114,6 +114,13 @@ export function containerCgroupsPath(podCgroup: string, id: string, driver: Cgro
   return `${podCgroup === '/' ? '' : podCgroup}/${id}`;
 }
 
+/** The cgroup a container's cgroupsPath (either form) sits in: its pod's. */
+export function parentCgroup(cgroupsPath: string): string {
+  const fs = cgroupFsPath(cgroupsPath);
+  const i = fs.lastIndexOf('/');
+  return i <= 0 ? '/' : fs.slice(0, i);
+}
+
 /**
  * A cgroupsPath as the kernel lays it out, relative to a controller root: runc's
  * systemd form "slice:prefix:name" becomes <slice's path>/<prefix>-<name>.scope (as

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { failedPrecondition } from '../core/errors.js';
+import { CricketError, failedPrecondition } from '../core/errors.js';
 import { run } from './exec.js';
 
 /**
@@ -29,10 +29,15 @@ export async function startSlice(name: string, signal?: AbortSignal): Promise<vo
   await run('systemctl', ['start', name], { signal, timeoutMs: SYSTEMCTL_TIMEOUT_MS });
 }
 
-/** Stops a unit (a slice stops what is in it); one systemd does not know is fine. */
+/**
+ * Stops a unit (a slice stops what is in it); one systemd does not know is fine: a
+ * scope is unloaded once its processes are gone (systemctl: exit 5, "not loaded").
+ */
 export async function stopUnit(name: string, signal?: AbortSignal): Promise<void> {
   if (!systemdRunning()) return;
-  await run('systemctl', ['stop', name], { signal, timeoutMs: SYSTEMCTL_TIMEOUT_MS });
+  const r = await run('systemctl', ['stop', name], { signal, timeoutMs: SYSTEMCTL_TIMEOUT_MS, allowFailure: true });
+  if (r.exitCode === 0 || (r.exitCode === 5 && /not loaded/.test(r.stderr))) return;
+  throw new CricketError('Internal', `systemctl stop ${name} failed (exit code ${r.exitCode}): ${r.stderr.trim().slice(-500)}`);
 }
 
 /**

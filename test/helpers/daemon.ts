@@ -61,6 +61,12 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     mkdirSync(join(dir, 'conf.d'), { recursive: true });
     writeFileSync(join(dir, 'conf.d', '00-test-cgroup-driver.toml'), `[runtime]\ncgroup_driver = "${driver}"\n`);
   }
+  // make test-vm keeps every test daemon's output in its results (CRICKET_TEST_DAEMON_LOGS=dir).
+  const logDir = process.env['CRICKET_TEST_DAEMON_LOGS'];
+  if (opts.logFile === undefined && logDir) {
+    mkdirSync(logDir, { recursive: true });
+    opts = { ...opts, logFile: join(logDir, `${dir.split('/').filter(Boolean).join('_')}.log`) };
+  }
   const logFd = opts.logFile !== undefined ? openSync(opts.logFile, 'a') : undefined;
   const child = spawn(CRICKETD, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'] });
   if (logFd !== undefined) closeSync(logFd);

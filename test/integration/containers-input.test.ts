@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { ContainerState, SecurityProfile_ProfileType } from '../../src/gen/runtime/v1/api.js';
 import { mountsMentioning } from '../helpers/pod-net.js';
-import { containerLeaf, cpuSharesOf, memoryLimitOf } from '../helpers/cgroups.js';
+import { cgroupDir, containerLeaf, cpuSharesOf, memoryLimitOf } from '../helpers/cgroups.js';
 import { cgroupFsPath } from '../../src/host/cgroups.js';
 import { create, createStart, ctrConfig, isCode, leftovers, runPod, setUpEnv, waitState, type Env } from './containers-env.js';
 import { startDaemon } from '../helpers/daemon.js';
@@ -157,6 +157,10 @@ test('UpdateContainerResources, ReopenContainerLog and stats work on a running c
   assert.ok(stats.cpu!.usageCoreNanoSeconds!.value > 0n);
   assert.ok(stats.memory!.workingSetBytes!.value > 0n);
   assert.ok(stats.writableLayer!.inodesUsed !== undefined);
+  // Pressure stall information where the kernel keeps it per cgroup (v2 with PSI on).
+  if (existsSync(join(cgroupDir('cpu', cg), 'cpu.pressure'))) {
+    assert.ok(stats.cpu!.psi?.Some !== undefined && stats.memory!.psi?.Full !== undefined, 'PSI in the stats');
+  }
   const listed = (await c.call('ListContainerStats', { filter: { labelSelector: { k: 'v' } } })).stats;
   assert.deepEqual(listed.map((s) => s.attributes?.id), [id]);
   const streamed: string[] = [];
@@ -169,6 +173,9 @@ test('UpdateContainerResources, ReopenContainerLog and stats work on a running c
   assert.ok(descriptors.some((d) => d.name === 'container_memory_working_set_bytes'));
   const podStats = (await c.call('PodSandboxStats', { podSandboxId: pod.id })).stats!;
   assert.deepEqual(podStats.linux?.containers.map((s) => s.attributes?.id), [id]);
+  // The pod's own cgroup counts its containers (on v2 only once its parent delegates memory and cpu to it).
+  assert.ok((podStats.linux?.memory?.workingSetBytes?.value ?? 0n) > 0n, 'pod working set');
+  assert.ok((podStats.linux?.cpu?.usageCoreNanoSeconds?.value ?? 0n) > 0n, 'pod CPU time');
   const metrics = (await c.call('ListPodSandboxMetrics', {})).podMetrics.find((m) => m.podSandboxId === pod.id)!;
   assert.equal(metrics.containerMetrics[0]!.containerId, id);
 

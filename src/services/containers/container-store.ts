@@ -51,6 +51,11 @@ export const MetaSchema = z.object({
   runtimeArgs: z.array(z.string()).default([]),
   runtimeType: z.enum(['oci', 'sandbox']).default('oci'),
   cgroupsPath: z.string(),
+  /**
+   * The pod cgroup's oom_kill count (memory.events, which counts the whole subtree) when
+   * the container was made; set only for a systemd scope (see lifecycle.ts recordExit).
+   */
+  podOomKills: z.number().int().optional(),
   stopSignal: z.string(),
   createdAt: Ns,
   user: z.object({ uid: z.number(), gid: z.number(), additionalGids: z.array(z.number()), username: z.string() }),

@@ -181,6 +181,8 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           tty: config.tty,
           logLevel: 'info',
           timeoutMs: CONMON_TIMEOUT_MS,
+          // runsc's --log is its debug log: only runc's goes to a file.
+          runtimeLogPath: sandboxed ? undefined : join(bundleDir, 'runtime.log'),
         }).catch((err: unknown) => {
           // A gVisor sandbox counts against the container's memory limit: one too small
           // for gVisor's own kernel gets the sandbox OOM-killed while it boots, which
@@ -214,6 +216,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           runtimeArgs: [...runtime.args],
           runtimeType: handler.type,
           cgroupsPath,
+          podOomKills: cgroupsPath.includes(':') ? host.readOomKills(pod.cgroupParent) : undefined,
           stopSignal,
           createdAt: String(BigInt(Date.now()) * 1_000_000n),
           user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, username: user.username },
