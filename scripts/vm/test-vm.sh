@@ -15,7 +15,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${CRICKET_VM_CACHE:-/var/cache/cricket-vm}
 img=$("$repo/scripts/vm/build-image.sh" "$cache")
 out=$(mktemp -d "${TMPDIR:-/tmp}/cricket-vm-out.XXXXXX")
-files=${VM_TEST_FILES:-$(printf "dist/test/integration/%s.test.js " pods-lifecycle containers-lifecycle containers-input containers-security)}
+files=${VM_TEST_FILES:-$(printf "dist/test/integration/%s.test.js " pods-lifecycle containers-lifecycle containers-input containers-security host-cgroups-race)}
 printf 'TEST_FILES=%q\nDRIVERS=%q\nBEFORE=%q\n' "$files" "${VM_DRIVERS-cgroupfs systemd}" "${VM_BEFORE:-}" > "$out/env"
 echo "test-vm: image $img; results in $out"
 start=$(date +%s)
