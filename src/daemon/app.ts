@@ -10,6 +10,7 @@ import { failedPrecondition } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { CriServer } from '../server/grpc-server.js';
 import { PidLock } from '../server/pid-lock.js';
+import { discardsSettled } from '../host/discard.js';
 import { assertSocketFree } from '../server/socket-guard.js';
 import { Readiness } from '../server/readiness.js';
 import type { Deps } from '../services/deps.js';
@@ -208,6 +209,8 @@ export async function startDaemon(config: Readonly<Config>, log: Logger, opts: S
         await srv.stop(config.daemon.shutdown_grace_seconds * 1000);
         for (const area of [...areas].reverse()) await area.close().catch((err: unknown) => log.warn({ err }, 'area close failed'));
         sysHelper.stop();
+        // Removed containers' trees still being deleted in the background (host/discard.ts).
+        await discardsSettled();
         await metricsSrv?.close();
         // What is still buffered goes out before the process ends.
         await tracing?.shutdown().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'trace export at shutdown failed'));

@@ -38,6 +38,24 @@ export class JsonRecordDir<S extends z.ZodType<{ v: number }>> {
     return this.#schema.parse(JSON.parse(text));
   }
 
+  /** Removes the record's file; durable only after sync(). Missing is fine. */
+  async unlink(key: string): Promise<void> {
+    try {
+      await unlink(this.#file(key));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
+  /** Makes the unlinks so far durable. */
+  async sync(): Promise<void> {
+    try {
+      await syncDir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
   async delete(key: string): Promise<void> {
     try {
       await unlink(this.#file(key));

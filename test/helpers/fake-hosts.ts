@@ -224,6 +224,12 @@ export class FakeContainerHost implements ContainerHost {
     this.record(`mkdir ${this.label(path)}`);
     this.paths.add(path);
   };
+  // The fake has no background: a discard is a removal, with the same checks.
+  discard: ContainerHost['discard'] = (path) => this.removeAll(path);
+  sweepDiscarded: ContainerHost['sweepDiscarded'] = async (dir) => {
+    this.record(`sweep ${this.label(dir)}`);
+  };
+  waitUntilSignalReaches: ContainerHost['waitUntilSignalReaches'] = async () => {};
   removeAll: ContainerHost['removeAll'] = async (path) => {
     // rm -rf through a mounted rootfs would delete the container's files, not the mount.
     for (const m of this.mounts) if (m === path || m.startsWith(`${path}/`)) throw new Error(`rm ${path}: ${m} is still mounted`);

@@ -93,7 +93,7 @@ test('RemoveContainer kills a running container, undoes all CreateContainer did,
     'umount run/containers/<id>/rootfs',
     'rm run/containers/<id>',
     'rm run/containers/attach/<id>',
-    'rm layer root/containers/layers/<id>',
+    'rm root/containers/layers/<id>',
     'release <id>',
   ]);
   assert.deepEqual(leftovers(u), []);
@@ -125,7 +125,7 @@ test('a RemoveContainer cut short is finished by the retry', async (t) => {
   const u = containersUnit(t);
   await recoverContainers(ctx(), u.deps);
   const id = await create(u);
-  u.host.failAt = 'rm layer root/containers/layers/<id>';
+  u.host.failAt = 'rm root/containers/layers/<id>';
   const remove = makeRemoveContainer(u.deps);
   await assert.rejects(remove(ctx(), { containerId: id }), (e: unknown) => e instanceof CricketError);
   assert.ok(u.deps.store.get(id), 'still listed, for kubelet to retry');
@@ -182,6 +182,10 @@ test('recovery: gone from the runtime → EXITED 255; exited while down → its 
   assert.deepEqual(u.host.log.filter((l) => !released.includes(l)), [
     'mkdir run/containers/attach',
     ...['retain <id>', 'retain <id>', 'retain <id>', 'retain <id>'],
+    // What discards a crash cut short left, in each of the three directories.
+    'sweep run/containers',
+    'sweep root/containers/layers',
+    'sweep run/containers/attach',
     'kill conmon <id>',
     'rm run/containers/<id>',
     'rm run/containers/attach/<id>',

@@ -9,6 +9,9 @@ import { Rollback, withRollback } from '../../src/core/rollback.js';
 import { SingleFlight } from '../../src/core/single-flight.js';
 import { grpcCodeOf, toServiceError } from '../../src/server/status-map.js';
 import { run } from '../../src/host/exec.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const silent = pino({ level: 'silent' });
 
@@ -104,4 +107,27 @@ test('run() reports exit code and stderr tail, honours timeout and abort', async
   const big = await run('/bin/sh', ['-c', 'head -c 100000 /dev/zero'], { maxOutputBytes: 1000 });
   assert.equal(big.stdoutBytes.length, 1000);
   assert.ok(big.truncated);
+});
+
+test('run() passes input, env and cwd, reports a signal by name, and runs programs side by side', async () => {
+  assert.equal((await run('/bin/cat', [], { input: 'from stdin' })).stdout, 'from stdin');
+  assert.equal((await run('/bin/cat', [], { input: new Uint8Array([0, 255, 10]) })).stdoutBytes.toString('hex'), '00ff0a');
+  const envd = await run('/bin/sh', ['-c', 'echo "$ONLY:$PATH"; pwd'], { env: { ONLY: 'this', PATH: '/usr/bin:/bin' }, cwd: '/tmp' });
+  assert.equal(envd.stdout, 'this:/usr/bin:/bin\n/tmp\n');
+  const killed = await run('/bin/sh', ['-c', 'kill -TERM $$'], { allowFailure: true });
+  assert.equal(killed.signal, 'SIGTERM');
+  assert.equal(killed.exitCode, null);
+  // A reader that waits for a writer started after it: served one after the other, the
+  // reader would wait until its timeout kills it.
+  const dir = mkdtempSync(join(tmpdir(), 'cricket-run-'));
+  try {
+    const fifo = join(dir, 'f');
+    await run('/usr/bin/mkfifo', [fifo]);
+    const reader = run('/bin/cat', [fifo], { timeoutMs: 30_000 });
+    const writer = run('/bin/sh', ['-c', `echo side-by-side > ${fifo}`], { timeoutMs: 30_000 });
+    assert.equal((await reader).stdout, 'side-by-side\n');
+    await writer;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

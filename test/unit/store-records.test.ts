@@ -114,13 +114,13 @@ const statusOf = (n: number) => JSON.stringify({ v: 2, n });
 const META = `meta/${A}.json`;
 const STATUS = `status/${A}.json`;
 
-const loadCases: { name: string; files: Record<string, string>; plain: Outcome; fallback: Outcome; n?: number }[] = [
+const loadCases: { name: string; files: Record<string, string>; plain: Outcome; fallback: Outcome; n?: number; deleted?: string[] }[] = [
   { name: 'meta and status', files: { [META]: metaOf(), [STATUS]: statusOf(1) }, plain: [[A], [], []], fallback: [[A], [], []], n: 1 },
   { name: 'meta without status (cut between the writes)', files: { [META]: metaOf() }, plain: [[], [], [A]], fallback: [[A], [], []], n: -1 },
   { name: 'meta with a torn status', files: { [META]: metaOf(), [STATUS]: '{"v":2,' }, plain: [[], [A], [A]], fallback: [[A], [A], []], n: -1 },
   { name: 'unreadable meta', files: { [META]: '{', [STATUS]: statusOf(1) }, plain: [[], [A], []], fallback: [[], [A], []] },
   { name: 'meta of an unknown version', files: { [META]: JSON.stringify({ v: 9, id: A, name: 'n' }), [STATUS]: statusOf(1) }, plain: [[], [A], []], fallback: [[], [A], []] },
-  { name: 'status alone (never written in this order)', files: { [STATUS]: statusOf(1) }, plain: [[], [], []], fallback: [[], [], []] },
+  { name: 'status alone (a removal cut short)', files: { [STATUS]: statusOf(1) }, plain: [[], [], []], fallback: [[], [], []], deleted: [STATUS] },
   { name: 'a record its kind cannot build', files: { [META]: metaOf('undecodable'), [STATUS]: statusOf(1) }, plain: [[], [A], []], fallback: [[], [A], []] },
   { name: 'the temp file of an interrupted write', files: { 'meta/.tmp-0123456789ab': metaOf() }, plain: [[], [], []], fallback: [[], [], []] },
 ];
@@ -142,6 +142,10 @@ test('load: every on-disk state, with and without statusWhenMissing', async (t) 
       assert.deepEqual(s.list().map((x) => x.meta.id), got[0], `${what}: only loaded records are in memory`);
       if (got[0].length > 0) assert.equal(s.get(A)?.status.n, c.n, `${what}: the status it was loaded with`);
       for (const u of r.unreadable) assert.ok(u.reason.length > 0, `${what}: the reason is given`);
+      for (const rel of c.deleted ?? []) assert.equal(existsSync(join(dir, rel)), false, `${what}: ${rel} is deleted`);
+      for (const rel of Object.keys(c.files)) {
+        if (!(c.deleted ?? []).includes(rel) && !rel.includes('.tmp-')) assert.ok(existsSync(join(dir, rel)), `${what}: ${rel} is left as it is`);
+      }
     }
   }
 });

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -52,4 +54,25 @@ test('a helper that dies is replaced by the next request', async () => {
   await gone;
   assert.deepEqual(await sysHelper.request('umount', { target: join(dir, 'nothing') }), { was: false, lazy: false });
   assert.notEqual(sysHelper.pid, first);
+});
+
+test('execfifo starts a process waiting on its fifo as runc start does; no fifo and a gone process are told apart', async () => {
+  const fifo = join(dir, 'exec.fifo');
+  execFileSync('mkfifo', [fifo]);
+  // A stand-in for runc init: blocks opening the fifo for writing, writes a byte, goes on.
+  const init = spawn('/bin/sh', ['-c', `printf 0 > ${fifo}; echo started`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  init.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = once(init, 'close');
+  assert.deepEqual(await sysHelper.request('execfifo', { path: fifo, pid: init.pid!, timeoutMs: 10_000 }), { started: true });
+  await exited;
+  assert.equal(out, 'started\n', 'the waiting process went on');
+  assert.equal(existsSync(fifo), false, 'the fifo is removed, as runc start removes it');
+  assert.deepEqual(await sysHelper.request('execfifo', { path: fifo, pid: process.pid, timeoutMs: 10_000 }), { started: false });
+  // A fifo whose writer is gone (an init that died before its start).
+  execFileSync('mkfifo', [fifo]);
+  const dead = spawn('/bin/true');
+  await once(dead, 'close');
+  await assert.rejects(sysHelper.request('execfifo', { path: fifo, pid: dead.pid!, timeoutMs: 10_000 }), (e: unknown) => e instanceof SysCallError && /already gone/.test(e.message));
+  assert.ok(existsSync(fifo), 'left for the runtime to clean up');
 });

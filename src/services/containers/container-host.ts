@@ -2,6 +2,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { applyLimits, readCgroupStats, readOomKills, readSwapUsage, removeLeafCgroup } from '../../host/cgroups.js';
 import { diskUsage } from '../../host/disk-usage.js';
+import { waitUntilSignalReaches } from '../../host/signal-ready.js';
+import { discard, sweepDiscarded } from '../../host/discard.js';
 import { readCgroupMetrics } from '../../host/cgroup-metrics.js';
 import { netDevCounters } from '../../host/netns.js';
 import { readHostFacts } from '../../runtime/host-facts.js';
@@ -46,13 +48,21 @@ export interface ContainerHost {
   makeDir(path: string, mode?: number): Promise<void>;
   /** rm -rf; nothing there is not an error. */
   removeAll(path: string): Promise<void>;
-  writeFile(path: string, text: string): Promise<void>;
+  /** rm -rf whose deleting goes on in the background (host/discard.ts): RemoveContainer's. */
+  discard: typeof discard;
+  /** Deletes what discards cut short by a crash left in a directory. */
+  sweepDiscarded: typeof sweepDiscarded;
+  /** A plain write, for bundle files: the bundle lives in the run root, which a reboot empties, so no fsync. */
+  writeFile(path: string, text: string, mode?: number): Promise<void>;
   writeFileAtomic: typeof writeFileAtomic;
   /** A JSON file's value, or undefined when it is missing or unreadable. */
   readJson(path: string): Promise<unknown>;
   exists(path: string): boolean;
   /** The names in a directory; none when it does not exist. */
   listDir(path: string): string[];
+
+  /** Waits (briefly) until a just-started init would get its stop signal rather than drop it. */
+  waitUntilSignalReaches: typeof waitUntilSignalReaches;
 
   // The OCI runtime and conmon.
   runtime(path: string, root: string, args: readonly string[]): OciRuntimeCalls;
@@ -95,11 +105,14 @@ export const realContainerHost: ContainerHost = {
   readFileInRoot,
   makeDir: async (path, mode) => void (await mkdir(path, { recursive: true, mode })),
   removeAll: (path) => rm(path, { recursive: true, force: true }),
-  writeFile: (path, text) => writeFile(path, text),
+  discard,
+  sweepDiscarded,
+  writeFile: (path, text, mode) => writeFile(path, text, mode !== undefined ? { mode } : {}),
   writeFileAtomic,
   readJson: (path) => readFile(path, 'utf8').then(JSON.parse).catch(() => undefined),
   exists: existsSync,
   listDir: (path) => (existsSync(path) ? readdirSync(path) : []),
+  waitUntilSignalReaches,
   runtime: (path, root, args) => new OciRuntime(path, root, args),
   createWithConmon,
   killConmon,

@@ -147,7 +147,8 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
             podAnnotations: allowedPodAnnotations(pod.config.annotations, handler.config.allowed_annotations),
           },
         });
-        await host.writeFileAtomic(join(bundleDir, 'config.json'), JSON.stringify(spec), 0o600);
+        // Read by runc once, at create; a new file in a new dir, so no rename or fsync is needed.
+        await host.writeFile(join(bundleDir, 'config.json'), JSON.stringify(spec), 0o600);
 
         const conmonLogPath = logPath || join(bundleDir, 'console.log');
         if (logPath) await host.checkLogPathInside(pod.logDirectory, logPath);

@@ -9,6 +9,8 @@ import type { ContainersDeps } from './containers-deps.js';
 import { containerEvent } from './to-cri.js';
 
 const nowNs = () => String(BigInt(Date.now()) * 1_000_000n);
+/** How long after its start a container's program is given to install its stop-signal handler. */
+const HANDLER_GRACE_MS = 1000;
 /** How long to wait for an exit after SIGKILL before calling the container stuck. */
 const KILL_WAIT_MS = 15_000;
 
@@ -64,7 +66,7 @@ export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Co
   try {
     const runtime = deps.runtimeOf(c);
     try {
-      await runtime.start(ctx, c.id);
+      await runtime.start(ctx, c.id, c.status.pid);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       // The process runc created still waits to be started, and conmon with it: end
@@ -127,6 +129,13 @@ export async function stopContainer(ctx: OpContext, deps: ContainersDeps, c: Con
   try {
     const runtime = deps.runtimeOf(c);
     if (timeoutSec > 0) {
+      // Just started, its program may not have its handler yet: an init of its own PID
+      // namespace would drop the signal (host/signal-ready.ts). Waited for only within the
+      // first moments of its life; a gVisor container's pid is its sandbox, not the program.
+      const sinceStart = Date.now() - Number(BigInt(c.status.startedAt) / 1_000_000n);
+      if (c.meta.runtimeType !== 'sandbox' && sinceStart < HANDLER_GRACE_MS) {
+        await deps.host.waitUntilSignalReaches(c.status.pid, c.meta.stopSignal as NodeJS.Signals, Math.min(HANDLER_GRACE_MS - sinceStart, timeoutSec * 1000));
+      }
       await runtime.kill(ctx, c.id, c.meta.stopSignal);
       if (await waitExit(deps, c, timeoutSec * 1000)) return await releaseRuntime(ctx, deps, c);
     }
@@ -195,11 +204,12 @@ export async function removeContainer(ctx: OpContext, deps: ContainersDeps, c: C
     }
     // The record lists every image volume mounted (a crash before the record is the orphan clean-up's).
     if (c.meta.imageVolumes.length > 0) await deps.host.unmountUnder(join(c.meta.bundleDir, IMAGE_VOLUMES_DIR), ctx.signal);
-    // Independent of each other, and all redone by a retry while the records stand.
+    // Independent of each other, and all redone by a retry while the records stand. The
+    // trees are renamed aside and deleted in the background (host/discard.ts).
     await Promise.all([
-      deps.host.removeAll(c.meta.bundleDir),
-      deps.host.removeAll(join(deps.dirs.sockets, c.id)),
-      deps.host.removeLayerDirs(c.meta.layerDir),
+      deps.host.discard(c.meta.bundleDir),
+      deps.host.discard(join(deps.dirs.sockets, c.id)),
+      deps.host.discard(c.meta.layerDir),
       deps.exits.forget(c.id),
     ]);
     await deps.store.remove(c);

@@ -58,6 +58,7 @@ export async function recoverContainers(ctx: OpContext, deps: ContainersDeps): P
  */
 async function releaseOrphans(ctx: OpContext, deps: ContainersDeps, known: Set<string>, halfWritten: Set<string>, timeoutMs: number): Promise<void> {
   const ids = new Set<string>(halfWritten);
+  for (const d of [deps.dirs.run, deps.dirs.layers, deps.dirs.sockets]) await deps.host.sweepDiscarded(d);
   for (const d of [deps.dirs.run, deps.dirs.layers]) {
     for (const n of deps.host.listDir(d)) if (isFullId(n) && !known.has(n)) ids.add(n);
   }

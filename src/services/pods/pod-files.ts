@@ -26,13 +26,16 @@ export function resolvConfContent(dns: DNSConfig | undefined): string | undefine
   return `${lines.join('\n')}\n`;
 }
 
+/** Pod files live in the run root, which a reboot empties: whole after a crash, no fsync. */
+export const RUN_ROOT_FILE = { sync: false } as const;
+
 export async function writePodHosts(path: string, hostNetwork: boolean, hostname: string, ips: readonly string[]): Promise<void> {
   const text = hostNetwork ? await readHost('/etc/hosts', hostsContent(hostname, [])) : hostsContent(hostname, ips);
-  await writeFileAtomic(path, text, 0o644);
+  await writeFileAtomic(path, text, 0o644, RUN_ROOT_FILE);
 }
 
 export async function writePodResolvConf(path: string, dns: DNSConfig | undefined): Promise<void> {
-  await writeFileAtomic(path, resolvConfContent(dns) ?? (await readHost('/etc/resolv.conf', '')), 0o644);
+  await writeFileAtomic(path, resolvConfContent(dns) ?? (await readHost('/etc/resolv.conf', '')), 0o644, RUN_ROOT_FILE);
 }
 
 async function readHost(file: string, fallback: string): Promise<string> {

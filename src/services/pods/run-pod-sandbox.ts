@@ -12,7 +12,7 @@ import { restrictOomScoreAdj } from '../../host/pod-init.js';
 import { DEFAULT_SHM_BYTES } from '../../host/shm.js';
 import type { UnaryHandler } from '../../core/rpc.js';
 import { cleanupContext } from '../../cni/cni-manager.js';
-import { writePodHosts, writePodResolvConf } from './pod-files.js';
+import { RUN_ROOT_FILE, writePodHosts, writePodResolvConf } from './pod-files.js';
 import { CREATED_CGROUPS_FILE, type PodsDeps } from './pods-deps.js';
 import { publishPodEvent } from './pod-events.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
@@ -68,11 +68,11 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
       const cgroupParent = plan.cgroupParent !== '' ? plan.cgroupParent : defaultPodCgroup(id, driver);
       // Noted before creating too: a crash inside ensureCgroup, or before the note
       // below, would otherwise leave cgroups that recovery cannot find.
-      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(missingPodCgroups(cgroupParent, driver)));
+      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(missingPodCgroups(cgroupParent, driver)), 0o600, RUN_ROOT_FILE);
       const createdCgroups = await step('create pod cgroup', () => deps.host.ensureCgroup(cgroupParent, driver, work.signal));
       rb.push('remove pod cgroup', () => deps.host.removeCgroup(createdCgroups));
       // Noted beside the pins so recovery can undo a creation that a crash interrupted.
-      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(createdCgroups));
+      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(createdCgroups), 0o600, RUN_ROOT_FILE);
 
       const nsDir = join(podDir, 'ns');
       const netnsPath = plan.hostNetwork ? undefined : join(nsDir, 'net');
@@ -113,7 +113,7 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         rb.push('stop pod init', () => deps.host.stopPodInit(init.pid, p));
         const initCgroups = await step('move pod init into the pod cgroup', () => deps.host.placePodInit(cgroupParent, id, init.pid, driver, work.signal));
         createdCgroups.push(...initCgroups);
-        await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(createdCgroups));
+        await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(createdCgroups), 0o600, RUN_ROOT_FILE);
       }
 
       let ips: string[] = [];

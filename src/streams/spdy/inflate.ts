@@ -1,4 +1,11 @@
-import { Inflate, Z_SYNC_FLUSH } from 'pako';
+import { createRequire } from 'node:module';
+import type { Inflate } from 'pako';
+
+// pako (~190 KB of source, held by V8 for as long as the daemon runs) is loaded by the
+// first SPDY connection, not at start: most nodes never get one between restarts.
+const requireCjs = createRequire(import.meta.url);
+let pako: typeof import('pako') | undefined;
+const loadPako = (): typeof import('pako') => (pako ??= requireCjs('pako') as typeof import('pako'));
 
 // The zlib streams of SPDY/3 header compression (SPDY/3 §2.6.10.1): ONE zlib stream per
 // direction for the whole connection, its preset dictionary named in the zlib header,
@@ -38,7 +45,7 @@ export class ZlibStreamInflater {
 
   constructor(dictionary: Buffer) {
     // windowBits 15 without +32: a zlib stream only, no gzip auto-detection.
-    this.#inflate = new Inflate({ windowBits: 15, dictionary, chunkSize: CHUNK });
+    this.#inflate = new (loadPako().Inflate)({ windowBits: 15, dictionary, chunkSize: CHUNK });
     this.#inflate.onData = (chunk) => {
       this.#outLen += chunk.length;
       // Throwing here stops pako mid-stream: the output never grows past max + CHUNK.
@@ -57,7 +64,7 @@ export class ZlibStreamInflater {
     this.#outLen = 0;
     this.#max = maxOutput;
     try {
-      const ok = this.#inflate.push(input, Z_SYNC_FLUSH);
+      const ok = this.#inflate.push(input, loadPako().Z_SYNC_FLUSH);
       if (!ok) throw new InflateError(this.#inflate.msg || `zlib error ${this.#inflate.err}`);
       // A block must end at a flush point, as the protocol has every sender do: short
       // of the stream's end, that is the sync-flush marker. A block cut short would
