@@ -9,6 +9,9 @@ export const REPO_ROOT = resolve(new URL('../../..', import.meta.url).pathname);
 export const CRICKETD = join(REPO_ROOT, 'bin', 'cricketd');
 export const CRICKET = join(REPO_ROOT, 'bin', 'cricket');
 
+/** Under make test-vm (qemu without KVM) everything is several times slower: waits and timeouts a test sets are scaled by this. */
+export const TIMEOUT_SCALE = Number(process.env['CRICKET_TEST_TIMEOUT_SCALE'] ?? '1') || 1;
+
 export interface TestDaemon {
   dir: string;
   socket: string;
@@ -77,7 +80,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const client = new CriClient(`unix://${socket}`);
   // Under make test-vm (qemu without KVM) node alone takes seconds to start: the VM scales these waits.
-  const scale = Number(process.env['CRICKET_TEST_TIMEOUT_SCALE'] ?? '1') || 1;
+  const scale = TIMEOUT_SCALE;
   const deadline = Date.now() + 20_000 * scale;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`cricketd exited with ${child.exitCode}: ${output()}`);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { CriCallError } from '../../src/client/cri-client.js';
 import { ContainerEventType, NamespaceMode, PodSandboxState, Protocol, type PodSandboxConfig, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
-import { removeDir, startDaemon, tempDir } from '../helpers/daemon.js';
+import { removeDir, startDaemon, tempDir, TIMEOUT_SCALE } from '../helpers/daemon.js';
 import { wrapCniDir } from '../helpers/failpoint.js';
 import { cgroupDir, createdCgroupExists, testCgroupParent } from '../helpers/cgroups.js';
 import { ipamReservations, iptablesMentions, mountsMentioning, vethsOn } from '../helpers/pod-net.js';
@@ -130,7 +130,7 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
   const { dir, net, defer } = privateNet(t);
   const fp = wrapCniDir(dir, '/usr/lib/cni');
   // A short plugin timeout: RunPodSandbox outlives its caller's deadline until then.
-  const env = await setUp({ after: defer }, dir, net, ['--cni-bin-dir', fp.dir], '[network]\nplugin_timeout_seconds = 3\n');
+  const env = await setUp({ after: defer }, dir, net, ['--cni-bin-dir', fp.dir], `[network]\nplugin_timeout_seconds = ${3 * TIMEOUT_SCALE}\n`);
   const c = env.d.client;
   const podsRun = join(env.d.runRoot, 'pods');
   const nothingLeft = () => {
@@ -166,7 +166,7 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
     (e: CriCallError) => e.code === status.DEADLINE_EXCEEDED,
   );
   fp.disarm('bridge');
-  for (let i = 0; i < 100 && existsSync(podsRun) && readdirSync(podsRun).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100 * TIMEOUT_SCALE && existsSync(podsRun) && readdirSync(podsRun).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
   nothingLeft();
 
   // The name was released: the same pod now starts.
