@@ -24,7 +24,7 @@ RUNSC_TEST_FILES ?= $(addprefix dist/test/integration/,containers-lifecycle.test
 endif
 TEST_FILES ?= dist/test/unit dist/test/integration
 
-.PHONY: deps deps-runtime deps-test build lint run test unit integration bench bench-compare soak install clean cni-default
+.PHONY: deps deps-runtime deps-test build lint run test unit integration bench bench-compare soak test-vm install clean cni-default
 
 deps-runtime:
 	@./scripts/apt-ensure.sh $(DEB_RUNTIME)
@@ -83,6 +83,14 @@ bench-compare: deps-test build
 # (not part of `make test`): SOAK_MINUTES (default 30), SOAK_KILL_SECONDS (240), more in DEVELOPERS.md.
 soak: deps-test build lint
 	node dist/test/soak/soak.js
+
+# The integration suites on cgroup v2 with systemd as PID 1, in a Debian 12 guest under
+# qemu (TCG), once with cgroup_driver "cgroupfs" and once with "systemd" (not part of
+# `make test`). The guest image is built once into /var/cache/cricket-vm/<recipe hash>
+# (CRICKET_VM_CACHE); VM_TEST_FILES and VM_DRIVERS narrow a run (scripts/vm/test-vm.sh).
+test-vm: build
+	@./scripts/apt-ensure.sh qemu-system-x86 debootstrap e2fsprogs
+	./scripts/vm/test-vm.sh
 
 install: build
 	install -d $(PREFIX)/lib/cricket /etc/cricket/cricket.d

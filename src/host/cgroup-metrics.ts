@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CGROUP_ROOT, isCgroupV2, num, parseKeyed, readOpt } from './cgroups.js';
+import { CGROUP_ROOT, cgroupFsPath, isCgroupV2, num, parseKeyed, readOpt } from './cgroups.js';
 
 /**
  * What a container's cgroup tells for the cAdvisor-named CRI metrics
@@ -34,6 +34,7 @@ export interface CgroupMetrics {
 }
 
 export function readCgroupMetrics(path: string, root = CGROUP_ROOT): CgroupMetrics {
+  path = cgroupFsPath(path);
   return isCgroupV2(root) ? readV2(join(root, path)) : readV1(path, root);
 }
 

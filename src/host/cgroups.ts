@@ -54,29 +54,86 @@ export function controllerDir(controller: string, path: string, root = CGROUP_RO
   return isCgroupV2(root) ? join(root, path) : join(root, controller, path);
 }
 
+export type CgroupDriver = 'cgroupfs' | 'systemd';
+
 /**
- * Validates a cgroup parent from the CRI and returns the cgroupfs path. With the
- * systemd driver a slice name (a-b-c.slice) expands to /a.slice/a-b.slice/a-b-c.slice,
- * as systemd lays it out.
+ * Validates a cgroup parent from the CRI and returns the cgroupfs path. The form must
+ * fit the driver, as kubelet sends it: with "cgroupfs" an absolute path
+ * (/kubepods/burstable/pod1), with "systemd" a slice name (kubepods-burstable-pod1.slice),
+ * which expands to /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice
+ * as systemd lays it out (each '-' is a level).
  */
-export function toCgroupPath(parent: string, driver: 'cgroupfs' | 'systemd'): string {
-  if (driver === 'systemd' && !parent.startsWith('/')) {
-    if (!/^[A-Za-z0-9_.:-]+\.slice$/.test(parent)) {
-      throw invalidArgument(`cgroup_parent "${parent}" is not a systemd slice name (like kubepods-besteffort-pod1.slice)`);
+export function toCgroupPath(parent: string, driver: CgroupDriver): string {
+  if (driver === 'systemd') {
+    if (parent.startsWith('/')) {
+      throw invalidArgument(`cgroup_parent "${parent}" is a cgroupfs path, but cgroup_driver is "systemd": give a systemd slice name like kubepods-besteffort-pod1.slice`);
     }
-    const stem = parent.slice(0, -'.slice'.length);
-    if (stem === '-') return '/';
-    const parts = stem.split('-');
-    const out: string[] = [];
-    for (let i = 1; i <= parts.length; i++) out.push(`${parts.slice(0, i).join('-')}.slice`);
-    return `/${out.join('/')}`;
+    return slicePath(parent);
   }
-  if (!parent.startsWith('/')) throw invalidArgument(`cgroup_parent "${parent}" must be an absolute cgroup path like /kubepods/pod1`);
+  if (!parent.startsWith('/')) {
+    const hint = parent.endsWith('.slice') ? ` ("${parent}" is a systemd slice name, but cgroup_driver is "cgroupfs")` : '';
+    throw invalidArgument(`cgroup_parent "${parent}" must be an absolute cgroup path like /kubepods/pod1${hint}`);
+  }
   const segs = parent.split('/').filter(Boolean);
   for (const s of segs) {
     if (s === '.' || s === '..' || !/^[A-Za-z0-9_.:@-]+$/.test(s)) throw invalidArgument(`cgroup_parent "${parent}" has an invalid element "${s}"`);
   }
   return `/${segs.join('/')}`;
+}
+
+/** A slice name's cgroupfs path: a-b-c.slice → /a.slice/a-b.slice/a-b-c.slice ("-.slice" is the root). */
+export function slicePath(slice: string): string {
+  if (!/^[A-Za-z0-9_.:-]+\.slice$/.test(slice)) {
+    throw invalidArgument(`cgroup_parent "${slice}" is not a systemd slice name (like kubepods-besteffort-pod1.slice)`);
+  }
+  const stem = slice.slice(0, -'.slice'.length);
+  if (stem === '-') return '/';
+  const parts = stem.split('-');
+  // systemd refuses empty levels: a leading, trailing or doubled '-'.
+  if (parts.some((p) => p === '')) throw invalidArgument(`cgroup_parent "${slice}" is not a valid slice name: a '-' starts, ends or doubles in it`);
+  const out: string[] = [];
+  for (let i = 1; i <= parts.length; i++) out.push(`${parts.slice(0, i).join('-')}.slice`);
+  return `/${out.join('/')}`;
+}
+
+/** The pod cgroup when the CRI gives no parent: /cricket/<id>, or the slice cricket-<id>.slice. */
+export function defaultPodCgroup(podId: string, driver: CgroupDriver): string {
+  return driver === 'systemd' ? slicePath(`cricket-${podId}.slice`) : `/cricket/${podId}`;
+}
+
+/**
+ * The OCI linux.cgroupsPath of a container (or of the pod init) with id under the pod's
+ * cgroup: cgroupfs a leaf directory named by the id (kubelet maps leaf names to ids);
+ * systemd runc's "slice:prefix:name" form, a scope cricket-<id>.scope in the pod's slice.
+ */
+export function containerCgroupsPath(podCgroup: string, id: string, driver: CgroupDriver): string {
+  if (driver === 'systemd') {
+    const slice = podCgroup.split('/').filter(Boolean).pop() ?? '-.slice';
+    return `${slice}:cricket:${id}`;
+  }
+  return `${podCgroup === '/' ? '' : podCgroup}/${id}`;
+}
+
+/** The cgroup a container's cgroupsPath (either form) sits in: its pod's. */
+export function parentCgroup(cgroupsPath: string): string {
+  const fs = cgroupFsPath(cgroupsPath);
+  const i = fs.lastIndexOf('/');
+  return i <= 0 ? '/' : fs.slice(0, i);
+}
+
+/**
+ * A cgroupsPath as the kernel lays it out, relative to a controller root: runc's
+ * systemd form "slice:prefix:name" becomes <slice's path>/<prefix>-<name>.scope (as
+ * runc names the unit); a cgroupfs path is returned as it is. Every reader below
+ * takes either form, so records keep what was given to runc.
+ */
+export function cgroupFsPath(cgroupsPath: string): string {
+  const m = /^([^/:]*):([^:]*):([^:]+)$/.exec(cgroupsPath);
+  if (!m) return cgroupsPath;
+  const [, slice, prefix, name] = m as unknown as [string, string, string, string];
+  const parent = slicePath(slice === '' ? '-.slice' : slice);
+  const unit = name.endsWith('.slice') ? name : `${prefix === '' ? '' : `${prefix}-`}${name}.scope`;
+  return `${parent === '/' ? '' : parent}/${unit}`;
 }
 
 /**
@@ -106,6 +163,7 @@ export async function ensureCgroup(path: string, root = CGROUP_ROOT): Promise<st
     }
   };
   try {
+    const v2 = isCgroupV2(root);
     for (const h of hierarchies(root)) {
       const cpuset = h.endsWith('/cpuset');
       for (let attempt = 0; ; attempt++) {
@@ -114,7 +172,7 @@ export async function ensureCgroup(path: string, root = CGROUP_ROOT): Promise<st
           for (const s of segs) {
             const parent = dir;
             dir = join(dir, s);
-            if (await ensureLevel(parent, dir, cpuset)) created.push(dir);
+            if (await ensureLevel(parent, dir, cpuset, v2)) created.push(dir);
           }
           break;
         } catch (err) {
@@ -156,13 +214,17 @@ function levelsOf(h: string, segs: readonly string[]): string[] {
  * Makes dir exist, initialised (cpuset: cpus and mems set), with its parent already
  * so. True only for the caller whose mkdir created it.
  */
-async function ensureLevel(parent: string, dir: string, cpuset: boolean): Promise<boolean> {
+async function ensureLevel(parent: string, dir: string, cpuset: boolean, v2: boolean): Promise<boolean> {
   const running = levelsInFlight.get(dir);
   if (running) {
     await running;
     return false;
   }
   const work = (async () => {
+    // cgroup v2: a level's files for a controller exist only when its parent delegates
+    // that controller (cgroup.subtree_control); without it a pod's memory.current, its
+    // limits and its stats are not there until runc enables them for a container.
+    if (v2) await enableControllers(parent);
     let made = false;
     if (!existsSync(dir)) {
       try {
@@ -180,6 +242,20 @@ async function ensureLevel(parent: string, dir: string, cpuset: boolean): Promis
     return await work;
   } finally {
     if (levelsInFlight.get(dir) === work) levelsInFlight.delete(dir);
+  }
+}
+
+/**
+ * cgroup v2: delegates to dir's children every controller dir has and does not
+ * delegate yet, one at a time (as runc: one the kernel refuses, e.g. a threaded-only
+ * one or any on a level that holds processes, leaves the others on).
+ */
+async function enableControllers(dir: string): Promise<void> {
+  const have = (readOpt(join(dir, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean);
+  const on = new Set((readOpt(join(dir, 'cgroup.subtree_control')) ?? '').trim().split(/\s+/).filter(Boolean));
+  for (const c of have) {
+    if (on.has(c)) continue;
+    await writeFile(join(dir, 'cgroup.subtree_control'), `+${c}`).catch(() => {});
   }
 }
 
@@ -225,6 +301,7 @@ export function missingCgroupDirs(path: string, root = CGROUP_ROOT): string[] {
 
 /** Removes a container's own cgroup in every hierarchy, waiting a moment for exiting tasks; gone already is fine. */
 export async function removeLeafCgroup(path: string, root = CGROUP_ROOT): Promise<void> {
+  path = cgroupFsPath(path);
   await removeCgroup(hierarchies(root).map((h) => join(h, path)), { waitBusy: true });
 }
 
@@ -286,10 +363,43 @@ export interface CgroupStats {
   pageFaults: bigint | undefined;
   majorPageFaults: bigint | undefined;
   processCount: bigint | undefined;
+  /** Pressure stall information (cgroup v2 with PSI on: cpu.pressure, memory.pressure, io.pressure). */
+  cpuPsi?: Psi | undefined;
+  memoryPsi?: Psi | undefined;
+  ioPsi?: Psi | undefined;
+}
+
+/** One line of a *.pressure file, named as the CRI's PsiData (so stats pass it on as it is). */
+export interface PsiLine {
+  /** Stalled time in µs since the cgroup was made. */
+  Total: bigint;
+  Avg10: number;
+  Avg60: number;
+  Avg300: number;
+}
+/** A *.pressure file, shaped as the CRI's PsiStats. */
+export interface Psi {
+  Some?: PsiLine;
+  Full?: PsiLine;
+}
+
+/** A *.pressure file ("some avg10=0.00 avg60=0.00 avg300=0.00 total=0", then "full ..."); undefined when absent. */
+export function parsePsi(text: string | undefined): Psi | undefined {
+  if (text === undefined) return undefined;
+  const out: Psi = {};
+  for (const line of text.split('\n')) {
+    const [kind, ...fields] = line.trim().split(/\s+/);
+    if (kind !== 'some' && kind !== 'full') continue;
+    const f = Object.fromEntries(fields.map((x) => x.split('=') as [string, string]));
+    if (f['total'] === undefined || !/^\d+$/.test(f['total'])) continue;
+    out[kind === 'some' ? 'Some' : 'Full'] = { Total: BigInt(f['total']), Avg10: Number(f['avg10'] ?? 0), Avg60: Number(f['avg60'] ?? 0), Avg300: Number(f['avg300'] ?? 0) };
+  }
+  return out.Some || out.Full ? out : undefined;
 }
 
 /** Reads usage of a cgroup (pod or container); missing files leave fields undefined. */
 export function readCgroupStats(path: string, root = CGROUP_ROOT): CgroupStats {
+  path = cgroupFsPath(path);
   const timestampNs = BigInt(Date.now()) * 1_000_000n;
   if (isCgroupV2(root)) {
     const dir = join(root, path);
@@ -307,6 +417,9 @@ export function readCgroupStats(path: string, root = CGROUP_ROOT): CgroupStats {
       pageFaults: mem['pgfault'],
       majorPageFaults: mem['pgmajfault'],
       processCount: num(readOpt(join(dir, 'pids.current'))),
+      cpuPsi: parsePsi(readOpt(join(dir, 'cpu.pressure'))),
+      memoryPsi: parsePsi(readOpt(join(dir, 'memory.pressure'))),
+      ioPsi: parsePsi(readOpt(join(dir, 'io.pressure'))),
     };
   }
   const mdir = join(root, 'memory', path);
@@ -327,12 +440,14 @@ export function readCgroupStats(path: string, root = CGROUP_ROOT): CgroupStats {
 
 /** How many processes the kernel's OOM killer ended in a cgroup (v1 memory.oom_control, v2 memory.events); 0 when unknown. */
 export function readOomKills(path: string, root = CGROUP_ROOT): number {
+  path = cgroupFsPath(path);
   const file = isCgroupV2(root) ? join(root, path, 'memory.events') : join(root, 'memory', path, 'memory.oom_control');
   return Number(parseKeyed(readOpt(file))['oom_kill'] ?? 0n);
 }
 
 /** Swap in use by a cgroup (v1: memsw minus memory usage); undefined when unknown. */
 export function readSwapUsage(path: string, root = CGROUP_ROOT): bigint | undefined {
+  path = cgroupFsPath(path);
   try {
     if (isCgroupV2(root)) return BigInt(readFileSync(join(root, path, 'memory.swap.current'), 'utf8').trim());
     const memsw = BigInt(readFileSync(join(root, 'memory', path, 'memory.memsw.usage_in_bytes'), 'utf8').trim());
@@ -359,6 +474,7 @@ export interface CgroupLimits {
 
 /** Applies pod-level limits (v1 or v2); zero means "leave unset". */
 export async function applyLimits(path: string, l: CgroupLimits, root = CGROUP_ROOT): Promise<void> {
+  path = cgroupFsPath(path);
   if (isCgroupV2(root)) {
     const dir = join(root, path);
     if (l.cpuShares && l.cpuShares > 0n) {

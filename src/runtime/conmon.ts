@@ -19,6 +19,13 @@ export interface ConmonCreate {
   tty: boolean;
   logLevel: string;
   timeoutMs: number;
+  /**
+   * runc's own log (--log): its warnings would otherwise go to its stderr, which under
+   * conmon is the container's (e.g. "skipping device /dev/char/10:200 for systemd" on a
+   * host without /dev/net/tun in every container's log). runc still prints a fatal
+   * error to stderr, which conmon reports for a failed create.
+   */
+  runtimeLogPath?: string;
 }
 
 /** Files conmon keeps for a container, all inside its bundle directory. */
@@ -51,6 +58,7 @@ export function conmonArgs(o: ConmonCreate): string[] {
     '--runtime-arg', `--root=${o.runtimeRoot}`,
   ];
   for (const a of o.runtimeArgs) args.push('--runtime-arg', a);
+  if (o.runtimeLogPath) args.push('--runtime-arg', `--log=${o.runtimeLogPath}`);
   if (o.tty) args.push('-t');
   if (o.stdin) args.push('-i');
   if (o.stdin && !o.stdinOnce) args.push('--leave-stdin-open');

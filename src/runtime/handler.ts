@@ -37,12 +37,16 @@ export function resolveHandler(config: Readonly<Config>, name: string): RuntimeH
   const n = name || config.runtime.default_handler;
   const h = config.runtime.handlers[n];
   if (!h) return undefined;
+  const args = h.runtime_type === 'sandbox' ? sandboxRuntimeArgs(h.runtime_args) : [...h.runtime_args];
+  // The systemd cgroup driver: the runtime makes each container's scope through systemd
+  // (cgroupsPath "slice:cricket:<id>", see host/cgroups.ts containerCgroupsPath).
+  if (config.runtime.cgroup_driver === 'systemd' && !hasFlag(args, 'systemd-cgroup')) args.push('--systemd-cgroup');
   return {
     name: n,
     type: h.runtime_type,
     path: h.path,
     root: h.root || join(config.daemon.run_root, n),
-    args: h.runtime_type === 'sandbox' ? sandboxRuntimeArgs(h.runtime_args) : [...h.runtime_args],
+    args,
     config: h,
   };
 }

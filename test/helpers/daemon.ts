@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CriClient } from '../../src/client/cri-client.js';
@@ -8,6 +8,9 @@ import { CriClient } from '../../src/client/cri-client.js';
 export const REPO_ROOT = resolve(new URL('../../..', import.meta.url).pathname);
 export const CRICKETD = join(REPO_ROOT, 'bin', 'cricketd');
 export const CRICKET = join(REPO_ROOT, 'bin', 'cricket');
+
+/** Under make test-vm (qemu without KVM) everything is several times slower: waits and timeouts a test sets are scaled by this. */
+export const TIMEOUT_SCALE = Number(process.env['CRICKET_TEST_TIMEOUT_SCALE'] ?? '1') || 1;
 
 export interface TestDaemon {
   dir: string;
@@ -55,6 +58,18 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     writeFileSync(join(dir, 'absent.toml'), '');
   }
   args.push(...(opts.args ?? []));
+  // make test-vm runs the suites once per cgroup driver: a drop-in sets it for every daemon.
+  const driver = process.env['CRICKET_TEST_CGROUP_DRIVER'];
+  if (driver) {
+    mkdirSync(join(dir, 'conf.d'), { recursive: true });
+    writeFileSync(join(dir, 'conf.d', '00-test-cgroup-driver.toml'), `[runtime]\ncgroup_driver = "${driver}"\n`);
+  }
+  // make test-vm keeps every test daemon's output in its results (CRICKET_TEST_DAEMON_LOGS=dir).
+  const logDir = process.env['CRICKET_TEST_DAEMON_LOGS'];
+  if (opts.logFile === undefined && logDir) {
+    mkdirSync(logDir, { recursive: true });
+    opts = { ...opts, logFile: join(logDir, `${dir.split('/').filter(Boolean).join('_')}.log`) };
+  }
   const logFd = opts.logFile !== undefined ? openSync(opts.logFile, 'a') : undefined;
   const child = spawn(CRICKETD, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'] });
   if (logFd !== undefined) closeSync(logFd);
@@ -64,7 +79,9 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
   const output = () => (opts.logFile !== undefined ? readFileSync(opts.logFile, 'utf8').slice(-65536) : out);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const client = new CriClient(`unix://${socket}`);
-  const deadline = Date.now() + 20_000;
+  // Under make test-vm (qemu without KVM) node alone takes seconds to start: the VM scales these waits.
+  const scale = TIMEOUT_SCALE;
+  const deadline = Date.now() + 20_000 * scale;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`cricketd exited with ${child.exitCode}: ${output()}`);
     if (existsSync(socket)) {
@@ -75,7 +92,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
         // not yet
       }
     }
-    if (Date.now() > deadline) throw new Error(`cricketd did not answer within 20 s: ${output()}`);
+    if (Date.now() > deadline) throw new Error(`cricketd did not answer within ${20 * scale} s: ${output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   // Version answers during recovery; everything else is UNAVAILABLE until it ends.
@@ -87,7 +104,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     } catch {
       // still recovering
     }
-    if (Date.now() > deadline + 40_000) throw new Error(`cricketd did not finish recovery within 60 s: ${output()}`);
+    if (Date.now() > deadline + 40_000 * scale) throw new Error(`cricketd did not finish recovery within ${60 * scale} s: ${output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const stop = async () => {

@@ -37,7 +37,7 @@ export function fakePodHost(log: string[], failAt: string | undefined): { host: 
     ensureCgroup: async (p) => (await act('cgroup'), [`/fake${p}`]),
     removeCgroup: async () => void log.push('undo cgroup'),
     removeCgroupIfUnused: async () => {},
-    addProcess: async () => act('addProcess'),
+    placePodInit: async () => (await act('addProcess'), []),
     pinNamespaces: async (o) => {
       await act('pin');
       for (const p of [o.netPath, o.ipcPath, o.utsPath, o.user?.path]) if (p) state.pinned.add(p);

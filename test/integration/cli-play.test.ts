@@ -220,7 +220,8 @@ spec:
     assert.equal((await env.cli(['exec', 'later', 'touch', '/tmp/ready'])).code, 0);
     await wait('probed', (p) => p?.ready === '2/2', 'later ready once its exec probe passes');
     await wait('secured', (p) => p?.ready === '1/1', 'secured running');
-    const sec = await env.cli(['exec', 'secured', 'sh', '-c', 'id -u; id -g; touch /x 2>/dev/null && echo writable || echo read-only; grep NoNewPrivs /proc/self/status; grep CapEff /proc/self/status; cat /sys/fs/cgroup/memory/memory.limit_in_bytes']);
+    // The limit as the container sees it: cgroup v1's memory hierarchy, or v2's own namespace root.
+    const sec = await env.cli(['exec', 'secured', 'sh', '-c', 'id -u; id -g; touch /x 2>/dev/null && echo writable || echo read-only; grep NoNewPrivs /proc/self/status; grep CapEff /proc/self/status; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']);
     assert.equal(sec.code, 0, sec.stderr);
     assert.match(sec.stdout, /^1000\n1000\nread-only\nNoNewPrivs:\s+1\nCapEff:\s+0+\n67108864\n$/);
     const doomed = await wait('doomed', (p) => (p?.restarts ?? 0) >= 1, 'doomed restarted by its liveness probe');

@@ -5,6 +5,8 @@ import { after, before, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { ContainerState, SecurityProfile_ProfileType } from '../../src/gen/runtime/v1/api.js';
 import { mountsMentioning } from '../helpers/pod-net.js';
+import { cgroupDir, containerLeaf, cpuSharesOf, memoryLimitOf } from '../helpers/cgroups.js';
+import { cgroupFsPath } from '../../src/host/cgroups.js';
 import { create, createStart, ctrConfig, isCode, leftovers, runPod, setUpEnv, waitState, type Env } from './containers-env.js';
 import { startDaemon } from '../helpers/daemon.js';
 
@@ -133,11 +135,12 @@ test('UpdateContainerResources, ReopenContainerLog and stats work on a running c
   assert.ok(info.pid > 0);
   assert.equal(info.runtimeSpec.process.args[0], 'sh');
   const cg = info.cgroupsPath as string;
-  assert.ok(cg.endsWith(`/${id}`), 'the cgroup leaf is the container id');
+  assert.ok(cgroupFsPath(cg).endsWith(`/${containerLeaf(id)}`), 'the cgroup leaf is named by the container id');
 
   await c.call('UpdateContainerResources', { containerId: id, linux: { memoryLimitInBytes: 64n << 20n, cpuShares: 512n } });
-  assert.equal(readFileSync(join('/sys/fs/cgroup/memory', cg, 'memory.limit_in_bytes'), 'utf8').trim(), String(64 << 20));
-  assert.equal(readFileSync(join('/sys/fs/cgroup/cpu', cg, 'cpu.shares'), 'utf8').trim(), '512');
+  assert.equal(memoryLimitOf(cg), String(64 << 20));
+  const shares = cpuSharesOf(cg);
+  assert.equal(shares.value, shares.expectFor(512), shares.file);
   const after = (await c.call('ContainerStatus', { containerId: id })).status!;
   assert.equal(after.resources?.linux?.memoryLimitInBytes, 64n << 20n);
   await assert.rejects(c.call('UpdateContainerResources', { containerId: id, linux: { cpuPeriod: 5n } }), isCode(status.INVALID_ARGUMENT));
@@ -154,6 +157,10 @@ test('UpdateContainerResources, ReopenContainerLog and stats work on a running c
   assert.ok(stats.cpu!.usageCoreNanoSeconds!.value > 0n);
   assert.ok(stats.memory!.workingSetBytes!.value > 0n);
   assert.ok(stats.writableLayer!.inodesUsed !== undefined);
+  // Pressure stall information where the kernel keeps it per cgroup (v2 with PSI on).
+  if (existsSync(join(cgroupDir('cpu', cg), 'cpu.pressure'))) {
+    assert.ok(stats.cpu!.psi?.Some !== undefined && stats.memory!.psi?.Full !== undefined, 'PSI in the stats');
+  }
   const listed = (await c.call('ListContainerStats', { filter: { labelSelector: { k: 'v' } } })).stats;
   assert.deepEqual(listed.map((s) => s.attributes?.id), [id]);
   const streamed: string[] = [];
@@ -166,6 +173,9 @@ test('UpdateContainerResources, ReopenContainerLog and stats work on a running c
   assert.ok(descriptors.some((d) => d.name === 'container_memory_working_set_bytes'));
   const podStats = (await c.call('PodSandboxStats', { podSandboxId: pod.id })).stats!;
   assert.deepEqual(podStats.linux?.containers.map((s) => s.attributes?.id), [id]);
+  // The pod's own cgroup counts its containers (on v2 only once its parent delegates memory and cpu to it).
+  assert.ok((podStats.linux?.memory?.workingSetBytes?.value ?? 0n) > 0n, 'pod working set');
+  assert.ok((podStats.linux?.cpu?.usageCoreNanoSeconds?.value ?? 0n) > 0n, 'pod CPU time');
   const metrics = (await c.call('ListPodSandboxMetrics', {})).podMetrics.find((m) => m.podSandboxId === pod.id)!;
   assert.equal(metrics.containerMetrics[0]!.containerId, id);
 

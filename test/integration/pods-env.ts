@@ -8,6 +8,7 @@ import { NamespaceMode, type PodSandboxConfig, type DeepPartial } from '../../sr
 import { removeDir, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon.js';
 import { ipamReservations, iptablesMentions, makeTestNet, mountsMentioning, type TestNet } from '../helpers/pod-net.js';
 import { RUNSC_HANDLER_TOML, TEST_HANDLER } from '../helpers/handler.js';
+import { cgroupDir } from '../helpers/cgroups.js';
 
 /** A cleanup stack: node runs t.after hooks first-registered first; this runs them last-registered first. */
 export function lifo(t: { after(fn: () => unknown): void }): (fn: () => unknown) => void {
@@ -107,7 +108,7 @@ export function assertNothingLeft(env: Env, id: string, paths: { netns?: string;
   for (const f of ipamReservations(env.net)) {
     assert.doesNotMatch(readFileSync(join(env.net.ipamDir, env.net.name, f), 'utf8'), new RegExp(id), `IPAM reservation ${f} released`);
   }
-  if (paths.cgroup) assert.equal(existsSync(join('/sys/fs/cgroup/memory', paths.cgroup)), false, 'pod cgroup removed');
+  if (paths.cgroup) assert.equal(existsSync(cgroupDir('memory', paths.cgroup)), false, 'pod cgroup removed');
   assert.equal(existsSync(join(env.d.runRoot, 'pods', id)), false, 'pod run dir removed');
   assert.equal(existsSync(join(env.d.root, 'pods', 'meta', `${id}.json`)), false, 'pod record removed');
   assert.equal(existsSync(join(env.d.root, 'cni', 'results', `${id}.json`)), false, 'CNI cache entry removed');

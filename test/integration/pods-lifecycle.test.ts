@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { CriCallError } from '../../src/client/cri-client.js';
 import { ContainerEventType, NamespaceMode, PodSandboxState, Protocol, type PodSandboxConfig, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
-import { removeDir, startDaemon, tempDir } from '../helpers/daemon.js';
+import { removeDir, startDaemon, tempDir, TIMEOUT_SCALE } from '../helpers/daemon.js';
 import { wrapCniDir } from '../helpers/failpoint.js';
+import { cgroupDir, createdCgroupExists, testCgroupParent } from '../helpers/cgroups.js';
 import { ipamReservations, iptablesMentions, mountsMentioning, vethsOn } from '../helpers/pod-net.js';
 import { assertNothingLeft, info, podConfig, privateNet, run, setUp } from './pods-env.js';
 
@@ -129,7 +130,7 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
   const { dir, net, defer } = privateNet(t);
   const fp = wrapCniDir(dir, '/usr/lib/cni');
   // A short plugin timeout: RunPodSandbox outlives its caller's deadline until then.
-  const env = await setUp({ after: defer }, dir, net, ['--cni-bin-dir', fp.dir], '[network]\nplugin_timeout_seconds = 3\n');
+  const env = await setUp({ after: defer }, dir, net, ['--cni-bin-dir', fp.dir], `[network]\nplugin_timeout_seconds = ${3 * TIMEOUT_SCALE}\n`);
   const c = env.d.client;
   const podsRun = join(env.d.runRoot, 'pods');
   const nothingLeft = () => {
@@ -138,10 +139,12 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
     assert.deepEqual(vethsOn(net.bridge), [], 'no veth');
     assert.deepEqual(ipamReservations(net), [], 'no IPAM reservation');
     assert.equal(iptablesMentions(net.name), 0, 'no iptables rule');
-    assert.equal(existsSync(join('/sys/fs/cgroup/memory', cgroupParent)), false, 'no pod cgroup');
+    assert.equal(existsSync(cgroupDir('memory', parent.path)), false, 'no pod cgroup');
   };
   // A cgroup parent of this test's own (the default /cricket is shared with other daemons).
-  const cgroupParent = `/${net.bridge}-test/pod-doomed`;
+  const parent = testCgroupParent(`${net.bridge}test`, 'pod_doomed');
+  t.after(() => parent.cleanup());
+  const cgroupParent = parent.cri;
   const doomed = (extra: DeepPartial<PodSandboxConfig> = {}) =>
     podConfig(env, 'doomed', { linux: { cgroupParent, securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } }, ...extra });
 
@@ -163,12 +166,12 @@ test('a CNI plugin failing mid-ADD (or hanging past the deadline) rolls RunPodSa
     (e: CriCallError) => e.code === status.DEADLINE_EXCEEDED,
   );
   fp.disarm('bridge');
-  for (let i = 0; i < 100 && existsSync(podsRun) && readdirSync(podsRun).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100 * TIMEOUT_SCALE && existsSync(podsRun) && readdirSync(podsRun).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
   nothingLeft();
 
   // The name was released: the same pod now starts.
   const id = await run(c, doomed());
-  assert.ok(existsSync(join('/sys/fs/cgroup/memory', cgroupParent)), 'the pod cgroup is made under the given parent');
+  assert.ok(existsSync(cgroupDir('memory', parent.path)), 'the pod cgroup is made under the given parent');
   await c.call('RemovePodSandbox', { podSandboxId: id });
   nothingLeft();
 });
@@ -194,7 +197,7 @@ test('after a crash in the middle of RunPodSandbox, the restarted daemon release
   assert.equal(vethsOn(net.bridge).length, 1);
   assert.equal(ipamReservations(net).length, 1);
   const cgroup = JSON.parse(readFileSync(join(podsRun, id, 'cgroups.json'), 'utf8')) as string[];
-  assert.ok(cgroup.some((d) => d.endsWith(id)));
+  assert.ok(cgroup.some((d) => d.includes(id)));
 
   // Crash: the daemon dies, and so does the hung plugin it had started.
   const pid = Number(readFileSync(join(first.d.runRoot, 'cricketd.pid'), 'utf8'));
@@ -212,7 +215,7 @@ test('after a crash in the middle of RunPodSandbox, the restarted daemon release
   assert.deepEqual(vethsOn(net.bridge), []);
   assert.deepEqual(ipamReservations(net), []);
   assert.equal(iptablesMentions(id), 0);
-  for (const d of cgroup) if (d.endsWith(id)) assert.equal(existsSync(d), false, `${d} removed`);
+  for (const d of cgroup) if (d.includes(id)) assert.equal(createdCgroupExists(d), false, `${d} removed`);
   // The name was never recorded, so it is free.
   const again = await run(second.d.client, podConfig(second, 'crashy'));
   await second.d.client.call('RemovePodSandbox', { podSandboxId: again });

@@ -9,7 +9,7 @@ import { removeDir, tempDir } from '../helpers/daemon.js';
 test('cgroup parents: cgroupfs paths are checked, systemd slices expand', () => {
   assert.equal(toCgroupPath('/kubepods/burstable/pod1/', 'cgroupfs'), '/kubepods/burstable/pod1');
   assert.equal(toCgroupPath('kubepods-besteffort-pod1.slice', 'systemd'), '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice');
-  assert.equal(toCgroupPath('/already/a/path', 'systemd'), '/already/a/path');
+  assert.throws(() => toCgroupPath('/already/a/path', 'systemd'), /cgroupfs path, but cgroup_driver is "systemd"/);
   assert.throws(() => toCgroupPath('kubepods', 'cgroupfs'), /absolute/);
   assert.throws(() => toCgroupPath('not a slice', 'systemd'), /slice/);
   assert.throws(() => toCgroupPath('/a/../b', 'cgroupfs'), /invalid element/);

@@ -49,7 +49,7 @@ export class ContainerStatsSampler {
     const available = limit !== undefined && limit < 1n << 62n && cg.memoryWorkingSetBytes !== undefined ? limit - cg.memoryWorkingSetBytes : undefined;
     return {
       attributes: { id: c.id, metadata: { name: c.meta.name, attempt: c.meta.attempt }, labels: c.config.labels, annotations: c.config.annotations },
-      cpu: { timestamp: cg.timestampNs, usageCoreNanoSeconds: u64(cg.cpuUsageNs ?? 0n), usageNanoCores: u64(nanoCores) },
+      cpu: { timestamp: cg.timestampNs, usageCoreNanoSeconds: u64(cg.cpuUsageNs ?? 0n), usageNanoCores: u64(nanoCores), psi: cg.cpuPsi },
       memory: {
         timestamp: cg.timestampNs,
         workingSetBytes: u64(cg.memoryWorkingSetBytes ?? 0n),
@@ -58,7 +58,9 @@ export class ContainerStatsSampler {
         rssBytes: u64(cg.memoryRssBytes),
         pageFaults: u64(cg.pageFaults),
         majorPageFaults: u64(cg.majorPageFaults),
+        psi: cg.memoryPsi,
       },
+      io: cg.ioPsi ? { timestamp: cg.timestampNs, psi: cg.ioPsi } : undefined,
       writableLayer: { timestamp: cg.timestampNs, fsId: { mountpoint: c.meta.layerDir }, usedBytes: u64(du.bytes), inodesUsed: u64(du.inodes) },
       swap: { timestamp: cg.timestampNs, swapUsageBytes: u64(this.#host.readSwapUsage(c.meta.cgroupsPath)) },
     };

@@ -53,6 +53,11 @@ export const MetaSchema = z.object({
   /** The pod's gVisor sandbox the container joined (runtime/pod-sandbox.ts); absent: a sandbox of its own, or not gVisor. */
   joinedSandbox: z.string().optional(),
   cgroupsPath: z.string(),
+  /**
+   * The pod cgroup's oom_kill count (memory.events, which counts the whole subtree) when
+   * the container was made; set only for a systemd scope (see lifecycle.ts recordExit).
+   */
+  podOomKills: z.number().int().optional(),
   stopSignal: z.string(),
   createdAt: Ns,
   user: z.object({ uid: z.number(), gid: z.number(), additionalGids: z.array(z.number()), username: z.string() }),

@@ -4,6 +4,7 @@ import { abortError, failedPrecondition, invalidArgument, notFound, wrap } from 
 import { newId, type ContainerId } from '../../core/ids.js';
 import { withRollback, type Rollback } from '../../core/rollback.js';
 import { ContainerConfig, ContainerEventType, NamespaceMode, SupplementalGroupsPolicy } from '../../gen/runtime/v1/api.js';
+import { containerCgroupsPath } from '../../host/cgroups.js';
 import { overlayPaths } from '../../host/overlay.js';
 import { toBase64 } from '../../store/proto-base64.js';
 import type { UnaryHandler } from '../../core/rpc.js';
@@ -158,7 +159,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
         const hostnamePath = join(bundleDir, 'hostname');
         await host.writeFile(hostnamePath, `${pod.hostname}\n`);
         if (podRoot) await host.chown(hostnamePath, podRoot.uid, podRoot.gid);
-        const cgroupsPath = `${pod.cgroupParent || '/cricket'}/${id}`;
+        const cgroupsPath = containerCgroupsPath(pod.cgroupParent || '/cricket', id, deps.config.runtime.cgroup_driver);
         const { spec, stopSignal } = buildSpec({
           config,
           image: image.config,
@@ -216,6 +217,8 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           tty: config.tty,
           logLevel: 'info',
           timeoutMs: CONMON_TIMEOUT_MS,
+          // runsc's --log is its debug log: only runc's goes to a file.
+          runtimeLogPath: sandboxed ? undefined : join(bundleDir, 'runtime.log'),
         }).catch((err: unknown) => {
           // A gVisor sandbox counts against the container's memory limit: one too small
           // for gVisor's own kernel gets the sandbox OOM-killed while it boots, which
@@ -253,6 +256,7 @@ export function makeCreateContainer(deps: ContainersDeps): UnaryHandler<'CreateC
           runtimeType: handler.type,
           ...(joinSandbox ? { joinedSandbox: joinSandbox } : {}),
           cgroupsPath,
+          podOomKills: cgroupsPath.includes(':') ? host.readOomKills(pod.cgroupParent) : undefined,
           stopSignal,
           createdAt: String(BigInt(Date.now()) * 1_000_000n),
           user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, username: user.username },

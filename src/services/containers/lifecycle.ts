@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { backgroundContext, type OpContext } from '../../core/context.js';
 import { CricketError, failedPrecondition } from '../../core/errors.js';
 import { ContainerEventType } from '../../gen/runtime/v1/api.js';
+import { parentCgroup } from '../../host/cgroups.js';
 import { overlayPaths } from '../../host/overlay.js';
 import { IDMAPPED_DIR, IMAGE_VOLUMES_DIR, type Container } from './container-store.js';
 import type { ContainersDeps } from './containers-deps.js';
@@ -19,7 +20,7 @@ const KILL_WAIT_MS = 15_000;
  */
 export async function recordExit(deps: ContainersDeps, c: Container, exitCode: number): Promise<void> {
   if (c.status.state === 'exited') return;
-  const oom = deps.host.conmonSawOom(c.meta.bundleDir);
+  const oom = deps.host.conmonSawOom(c.meta.bundleDir) || oomKilledInGoneScope(deps, c, exitCode);
   const finishedAt = nowNs();
   c.status = {
     ...c.status,
@@ -43,6 +44,20 @@ export async function recordExit(deps: ContainersDeps, c: Container, exitCode: n
   deps.log.info({ container: c.id, exitCode, reason: c.status.reason }, 'container exited');
   // Its pod's gVisor sandbox may have gone with it (OOM-killed): the pod is NOTREADY then.
   if (c.meta.joinedSandbox !== undefined) void deps.pods.checkSandbox(c.meta.podSandboxId).catch(() => {});
+}
+
+/**
+ * The systemd driver's scope is removed by systemd as soon as its last process is gone,
+ * often before conmon (2.1.6) reads its memory.events after an OOM kill, so conmon
+ * writes no oom file (containers/conmon#426; containerd skips critest's OOMKilled spec
+ * for systemd cgroups). The pod's cgroup stays, and its memory.events counts OOM kills
+ * below it: a SIGKILL exit we did not cause, with more kills there than when the
+ * container was made, is taken as this container's. Another container of the same pod
+ * killed by the kernel in that window could be taken for an OOM kill too.
+ */
+function oomKilledInGoneScope(deps: ContainersDeps, c: Container, exitCode: number): boolean {
+  if (c.meta.podOomKills === undefined || exitCode !== 137 || c.stopping) return false;
+  return deps.host.readOomKills(parentCgroup(c.meta.cgroupsPath)) > c.meta.podOomKills;
 }
 
 export async function startContainer(ctx: OpContext, deps: ContainersDeps, c: Container): Promise<void> {

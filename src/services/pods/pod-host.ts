@@ -1,4 +1,5 @@
-import { addProcess, ensureCgroup, readCgroupStats, removeCgroup, removeCgroupIfUnused, removeLeafCgroup } from '../../host/cgroups.js';
+import { readCgroupStats, removeCgroupIfUnused, removeLeafCgroup } from '../../host/cgroups.js';
+import { ensurePodCgroup, placePodInit, removePodCgroups } from '../../host/pod-cgroups.js';
 import { isMountPoint, netDevCounters, pinNamespaces, unpinNamespace } from '../../host/netns.js';
 import { findPodInit, isPodInit, startPodInit, stopPodInit } from '../../host/pod-init.js';
 import { mountShm, unmountShm } from '../../host/shm.js';
@@ -18,10 +19,13 @@ import type { AttachRequest, Attachment } from '../../cni/cni-manager.js';
 export interface PodHost {
   /** Does the handler's binary run (cached per binary)? Asked before a pod is made. */
   probeHandler: typeof probeHandler;
-  ensureCgroup: typeof ensureCgroup;
-  removeCgroup: typeof removeCgroup;
+  /** The pod cgroup for the configured driver (directories, or a systemd slice); returns what it made. */
+  ensureCgroup: typeof ensurePodCgroup;
+  /** Undoes a list ensureCgroup/placePodInit returned (or recovery found noted). */
+  removeCgroup: typeof removePodCgroups;
   removeCgroupIfUnused: typeof removeCgroupIfUnused;
-  addProcess: typeof addProcess;
+  /** The pod init into a leaf (cgroupfs) or scope (systemd) of its own under the pod cgroup. */
+  placePodInit: typeof placePodInit;
   pinNamespaces: typeof pinNamespaces;
   /** Can this node idmap (asked once, at start and by the first pod asking for a user namespace)? */
   probeUserNamespaces: typeof probeUserNamespaces;
@@ -52,10 +56,10 @@ export interface PodHost {
 
 export const realPodHost: PodHost = {
   probeHandler,
-  ensureCgroup,
-  removeCgroup,
+  ensureCgroup: ensurePodCgroup,
+  removeCgroup: removePodCgroups,
   removeCgroupIfUnused,
-  addProcess,
+  placePodInit,
   pinNamespaces,
   probeUserNamespaces,
   unpinNamespace,

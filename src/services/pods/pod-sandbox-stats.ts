@@ -55,7 +55,7 @@ export class PodStatsSampler {
     return {
       attributes: { id: sb.id, metadata: sb.config.metadata, labels: sb.config.labels, annotations: sb.config.annotations },
       linux: {
-        cpu: { timestamp: cg.timestampNs, usageCoreNanoSeconds: u64(cg.cpuUsageNs), usageNanoCores: u64(nanoCores) },
+        cpu: { timestamp: cg.timestampNs, usageCoreNanoSeconds: u64(cg.cpuUsageNs), usageNanoCores: u64(nanoCores), psi: cg.cpuPsi },
         memory: {
           timestamp: cg.timestampNs,
           workingSetBytes: u64(cg.memoryWorkingSetBytes),
@@ -64,7 +64,9 @@ export class PodStatsSampler {
           rssBytes: u64(cg.memoryRssBytes),
           pageFaults: u64(cg.pageFaults),
           majorPageFaults: u64(cg.majorPageFaults),
+          psi: cg.memoryPsi,
         },
+        io: cg.ioPsi ? { timestamp: cg.timestampNs, psi: cg.ioPsi } : undefined,
         network: sb.meta.netnsPath
           ? { timestamp: cg.timestampNs, defaultInterface: def ? toUsage(def) : undefined, interfaces: nonLo.map(toUsage) }
           : undefined,

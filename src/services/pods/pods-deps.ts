@@ -23,7 +23,7 @@ export interface PodsDeps {
   readonly podsRunDir: string;
 }
 
-/** The default pod cgroup parent when the CRI gives none. */
+/** The shared parent of pods the CRI gives no cgroup parent (cgroupfs driver; see host/cgroups.ts defaultPodCgroup). */
 export const DEFAULT_CGROUP_PARENT = '/cricket';
 
 /** In a pod's run dir: the cgroup directories RunPodSandbox created (JSON list). */

@@ -6,13 +6,14 @@ import { withRollback } from '../../core/rollback.js';
 import { newId, type SandboxId } from '../../core/ids.js';
 import { failedPrecondition, wrap } from '../../core/errors.js';
 import { ContainerEventType, PodSandboxConfig } from '../../gen/runtime/v1/api.js';
-import { missingCgroupDirs } from '../../host/cgroups.js';
+import { defaultPodCgroup } from '../../host/cgroups.js';
+import { missingPodCgroups } from '../../host/pod-cgroups.js';
 import { restrictOomScoreAdj } from '../../host/pod-init.js';
 import { DEFAULT_SHM_BYTES } from '../../host/shm.js';
 import type { UnaryHandler } from '../../core/rpc.js';
 import { cleanupContext } from '../../cni/cni-manager.js';
 import { RUN_ROOT_FILE, writePodHosts, writePodResolvConf } from './pod-files.js';
-import { CREATED_CGROUPS_FILE, DEFAULT_CGROUP_PARENT, type PodsDeps } from './pods-deps.js';
+import { CREATED_CGROUPS_FILE, type PodsDeps } from './pods-deps.js';
 import { publishPodEvent } from './pod-events.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import { toBase64 } from '../../store/proto-base64.js';
@@ -70,11 +71,12 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         rb.push('remove log dir', () => rmdir(plan.logDirectory).catch(() => {}));
       }
 
-      const cgroupParent = plan.cgroupParent !== '' ? plan.cgroupParent : `${DEFAULT_CGROUP_PARENT}/${id}`;
+      const driver = deps.config.runtime.cgroup_driver;
+      const cgroupParent = plan.cgroupParent !== '' ? plan.cgroupParent : defaultPodCgroup(id, driver);
       // Noted before creating too: a crash inside ensureCgroup, or before the note
       // below, would otherwise leave cgroups that recovery cannot find.
-      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(missingCgroupDirs(cgroupParent)), 0o600, RUN_ROOT_FILE);
-      const createdCgroups = await step('create pod cgroup', () => deps.host.ensureCgroup(cgroupParent));
+      await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(missingPodCgroups(cgroupParent, driver)), 0o600, RUN_ROOT_FILE);
+      const createdCgroups = await step('create pod cgroup', () => deps.host.ensureCgroup(cgroupParent, driver, work.signal));
       rb.push('remove pod cgroup', () => deps.host.removeCgroup(createdCgroups));
       // Noted beside the pins so recovery can undo a creation that a crash interrupted.
       await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(createdCgroups), 0o600, RUN_ROOT_FILE);
@@ -121,7 +123,9 @@ export function makeRunPodSandbox(deps: PodsDeps): UnaryHandler<'RunPodSandbox'>
         );
         initPid = init.pid;
         rb.push('stop pod init', () => deps.host.stopPodInit(init.pid, p));
-        await step('move pod init into the pod cgroup', () => deps.host.addProcess(cgroupParent, init.pid));
+        const initCgroups = await step('move pod init into the pod cgroup', () => deps.host.placePodInit(cgroupParent, id, init.pid, driver, work.signal));
+        createdCgroups.push(...initCgroups);
+        await writeFileAtomic(join(podDir, CREATED_CGROUPS_FILE), JSON.stringify(createdCgroups), 0o600, RUN_ROOT_FILE);
       }
 
       let ips: string[] = [];
