@@ -1,7 +1,5 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
 import { abortError, CricketError, ProcessError, type ErrorCode } from '../core/errors.js';
-import { SysCallError, sysHelper } from './sys-helper.js';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -32,75 +30,10 @@ export interface RunResult {
  * Runs a program to completion: bounded output, a timeout, and the caller's
  * AbortSignal all end it. A non-zero exit throws ProcessError with the exit code and
  * the tail of stderr, unless allowFailure is set.
- *
- * The program is started by the sys helper (sys-helper.ts), which vforks: a spawn from
- * Node forks the whole daemon, 5–12 ms each here, and runc and the CNI plugins run on
- * every pod start and stop. A detached program (a session of its own that may outlive
- * the call) is spawned from Node.
  */
-export async function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  if (opts.detached) return runFromNode(file, args, opts);
+export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const max = opts.maxOutputBytes ?? 4 << 20;
-  const label = labelOf(file, args);
-  if (opts.signal?.aborted) throw abortError(opts.signal, label);
-  let res;
-  try {
-    res = await sysHelper.request(
-      'run',
-      {
-        file,
-        args,
-        env: envOf(opts.env ?? process.env),
-        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
-        ...(opts.input !== undefined ? { input: Buffer.from(opts.input).toString('base64') } : {}),
-        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-        maxOutputBytes: max,
-      },
-      opts.signal ? { signal: opts.signal } : {},
-    );
-  } catch (err) {
-    if (err instanceof SysCallError) {
-      const code = err.errno === ENOENT ? 'FailedPrecondition' : 'Internal';
-      throw new CricketError(code, `cannot run ${file}: ${err.message}`, { cause: err });
-    }
-    throw err;
-  }
-  if (res.timedOut) throw new CricketError('DeadlineExceeded', `${label}: timed out after ${opts.timeoutMs} ms`);
-  const stdoutBytes = Buffer.from(res.stdout, 'base64');
-  const result: RunResult = {
-    exitCode: res.exitCode,
-    signal: res.signal === null ? null : signalName(res.signal),
-    stdout: stdoutBytes.toString('utf8'),
-    stderr: Buffer.from(res.stderr, 'base64').toString('utf8'),
-    stdoutBytes,
-    truncated: res.truncated,
-  };
-  if ((result.exitCode !== 0 || result.signal) && !opts.allowFailure) throw new ProcessError(label, result, opts.failCode);
-  return result;
-}
-
-const ENOENT = 2;
-
-function labelOf(file: string, args: readonly string[]): string {
-  return `${file.split('/').pop()} ${args.slice(0, 3).join(' ')}`.trim();
-}
-
-/** process.env's shape, without the unset keys JSON would drop anyway. */
-function envOf(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
-  return out;
-}
-
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
-function signalName(n: number): NodeJS.Signals {
-  return SIGNAL_NAMES.get(n) ?? 'SIGKILL';
-}
-
-/** The same contract, spawned from Node: for a detached program. */
-function runFromNode(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
-  const max = opts.maxOutputBytes ?? 4 << 20;
-  const label = labelOf(file, args);
+  const label = `${file.split('/').pop()} ${args.slice(0, 3).join(' ')}`.trim();
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(abortError(opts.signal, label));
     const spawnOpts: SpawnOptions = {

@@ -6,16 +6,11 @@
  * util-linux parsing the whole mount table, which grows with every pod). One
  * long-lived helper answers each request in well under a millisecond.
  *
- * It also starts the short-lived programs of the hot paths (runc, CNI plugins, conmon):
- * Node forks the whole daemon for each child (fork(2) copies the page tables of a
- * ~100 MB process; a spawn of /bin/true cost 7 ms quiet, 12–15 ms under load here),
- * while python's subprocess uses vfork(2) (1.5–3 ms for the same).
- *
  * Protocol: one JSON object a line on stdin, {"id": N, "op": "...", ...}; one JSON line
  * a reply on stdout, {"id": N, "ok": true, ...} or {"id": N, "ok": false, "errno": E,
  * "error": "..."}. The syscall ops are served one at a time, in order, on the main
- * thread; run and conmon each get a thread of their own (they wait on a child, with the
- * GIL released), so a slow CNI plugin never holds up a mount.
+ * thread; execfifo gets a thread of its own (it waits on a container's process, with
+ * the GIL released), so a slow start never holds up a mount.
  *
  * Ops:
  *   mount   {source, target, fstype, flags: [names], data}
@@ -26,17 +21,8 @@
  *           `unshare --net=FILE` does), then sets the hostname, brings lo up and writes
  *           the sysctls from inside them, and exits
  *   netdev  {netns}: /proc/net/dev as seen inside that network namespace (setns there
- *           and back: setns(2) moves only the calling thread, the main one, and run/conmon
- *           threads never serve syscall ops, so nothing else sees the switch)
- *   run     {file, args, env, cwd?, input?: base64, timeoutMs?, maxOutputBytes}: runs a
- *           program to its end; {exitCode, signal, stdout, stderr (base64), truncated,
- *           timedOut}. Killed (SIGKILL) at its timeout or on a cancel.
- *   conmon  {file, args, env, cwd, timeoutMs}: starts conmon with a sync and a start pipe
- *           (their fd numbers in _OCI_SYNCPIPE/_OCI_STARTPIPE), in a session of its own,
- *           writes the start byte and waits for the container's pid on the sync pipe:
- *           {pid} or {pid: -1, message, stderr}. conmon double-forks: the monitor outlives
- *           this helper and is reaped by the daemon's subreaper.
- *   cancel  {target}: kills the child of the run/conmon request with that id, if any
+ *           and back: setns(2) moves only the calling thread, the main one, and the
+ *           execfifo threads never serve syscall ops, so nothing else sees the switch)
  *   execfifo {path, pid, timeoutMs}: starts a runc-created container the way `runc start`
  *           does it (libcontainer's exec()): open the container's exec.fifo for reading,
  *           which lets the waiting `runc init` write a byte and exec the process; read to
@@ -67,7 +53,7 @@
  * (their wrappers came with 2.36).
  */
 export const SYS_HELPER_SOURCE = String.raw`
-import base64, ctypes, json, os, select, selectors, signal, socket, struct, subprocess, sys, threading, time, fcntl
+import ctypes, json, os, select, socket, struct, sys, threading, time, fcntl
 libc = ctypes.CDLL(None, use_errno=True)
 # Die with the daemon (PR_SET_PDEATHSIG = 1, SIGKILL); stdin EOF also ends the loop.
 libc.prctl(1, 9)
@@ -206,126 +192,6 @@ def do_netdev(r):
         os.close(target)
         os.close(home)
 
-def b64(data):
-    return base64.b64encode(data).decode()
-
-CHILDREN = {}  # request id -> Popen, for cancel
-CHILDREN_LOCK = threading.Lock()
-
-def track(rid, proc):
-    with CHILDREN_LOCK:
-        CHILDREN[rid] = proc
-
-def untrack(rid):
-    with CHILDREN_LOCK:
-        CHILDREN.pop(rid, None)
-
-def do_run(r):
-    inp = base64.b64decode(r['input']) if r.get('input') is not None else None
-    proc = subprocess.Popen([r['file']] + r['args'], env=r['env'], cwd=r.get('cwd'),
-                            stdin=subprocess.PIPE if inp is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    track(r['id'], proc)
-    timed_out = False
-    try:
-        try:
-            out, err = proc.communicate(inp, timeout=r['timeoutMs'] / 1000.0 if r.get('timeoutMs') else None)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            proc.kill()
-            out, err = proc.communicate()
-        except BrokenPipeError:
-            out, err = proc.communicate()
-    finally:
-        untrack(r['id'])
-    cap = r.get('maxOutputBytes') or (4 << 20)
-    code = proc.returncode
-    return {'exitCode': code if code >= 0 else None, 'signal': -code if code < 0 else None,
-            'stdout': b64(out[:cap]), 'stderr': b64(err[:cap]),
-            'truncated': len(out) > cap or len(err) > cap, 'timedOut': timed_out}
-
-def do_conmon(r):
-    sync_r, sync_w = os.pipe()
-    start_r, start_w = os.pipe()
-    env = dict(r['env'])
-    env['_OCI_SYNCPIPE'] = str(sync_w)
-    env['_OCI_STARTPIPE'] = str(start_r)
-    try:
-        proc = subprocess.Popen([r['file']] + r['args'], env=env, cwd=r.get('cwd'), pass_fds=(sync_w, start_r),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
-    finally:
-        os.close(sync_w)
-        os.close(start_r)
-    track(r['id'], proc)
-    deadline = time.monotonic() + r['timeoutMs'] / 1000.0
-    stderr, buf, found = b'', b'', None
-    sel = selectors.DefaultSelector()
-    try:
-        os.write(start_w, b'0')
-        sel.register(sync_r, selectors.EVENT_READ)
-        sel.register(proc.stderr, selectors.EVENT_READ)
-        sync_open = True
-        while found is None and sync_open:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                proc.kill()
-                return {'pid': -1, 'timedOut': True, 'message': '', 'stderr': stderr.decode(errors='replace')}
-            for key, _ in sel.select(left):
-                if key.fileobj is proc.stderr:
-                    chunk = os.read(proc.stderr.fileno(), 65536)
-                    if not chunk:
-                        sel.unregister(proc.stderr)
-                    elif len(stderr) < 8192:
-                        stderr += chunk
-                    continue
-                chunk = os.read(sync_r, 65536)
-                if not chunk:
-                    sync_open = False
-                    break
-                buf += chunk
-                while found is None and b'\n' in buf:
-                    line, buf = buf.split(b'\n', 1)
-                    line = line.strip()
-                    if not line:
-                        continue
-                    try:
-                        found = json.loads(line)
-                    except ValueError:
-                        continue
-        if found is None:
-            # The sync pipe closed without a pid: let stderr drain a moment so the error says why.
-            end = time.monotonic() + 0.1
-            while proc.stderr.fileno() in [k.fd for k in sel.get_map().values()] and time.monotonic() < end:
-                for key, _ in sel.select(end - time.monotonic()):
-                    chunk = os.read(proc.stderr.fileno(), 65536)
-                    if not chunk:
-                        sel.unregister(proc.stderr)
-                    elif len(stderr) < 8192:
-                        stderr += chunk
-            return {'pid': -1, 'closed': True, 'message': '', 'stderr': stderr.decode(errors='replace')}
-        pid = found.get('data', found.get('pid', -1))
-        return {'pid': pid if isinstance(pid, int) else -1, 'message': found.get('message') or '',
-                'stderr': stderr.decode(errors='replace')}
-    finally:
-        untrack(r['id'])
-        sel.close()
-        os.close(sync_r)
-        os.close(start_w)
-        proc.stderr.close()
-        # The first conmon exits once it has forked the monitor; reap it off this thread's path.
-        threading.Thread(target=proc.wait, daemon=True).start()
-
-def do_cancel(r):
-    with CHILDREN_LOCK:
-        proc = CHILDREN.get(r['target'])
-    if proc is not None:
-        try:
-            proc.kill()
-        except OSError:
-            pass
-    return {'was': proc is not None}
-
 def init_alive(pid):
     try:
         with open('/proc/%d/stat' % pid) as f:
@@ -453,8 +319,8 @@ def do_userns(r):
     return {}
 
 
-OPS = {'mount': do_mount, 'umount': do_umount, 'pin': do_pin, 'netdev': do_netdev, 'run': do_run, 'conmon': do_conmon, 'cancel': do_cancel, 'execfifo': do_execfifo, 'userns': do_userns, 'idmap': do_idmap}
-THREADED = {'run', 'conmon', 'execfifo'}
+OPS = {'mount': do_mount, 'umount': do_umount, 'pin': do_pin, 'netdev': do_netdev, 'execfifo': do_execfifo, 'userns': do_userns, 'idmap': do_idmap}
+THREADED = {'execfifo'}
 out = sys.stdout
 out_lock = threading.Lock()
 

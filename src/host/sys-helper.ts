@@ -20,15 +20,6 @@ export interface SysRequestMap {
   umount: { req: { target: string }; res: { was: boolean; lazy?: boolean } };
   pin: { req: { net?: string; ipc?: string; uts?: string; hostname?: string; sysctls?: [string, string][] }; res: Record<string, never> };
   netdev: { req: { netns: string }; res: { text: string } };
-  run: {
-    req: { file: string; args: readonly string[]; env: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number; maxOutputBytes: number };
-    res: { exitCode: number | null; signal: number | null; stdout: string; stderr: string; truncated: boolean; timedOut: boolean };
-  };
-  conmon: {
-    req: { file: string; args: readonly string[]; env: Record<string, string>; cwd: string; timeoutMs: number };
-    res: { pid: number; message: string; stderr: string; timedOut?: boolean; closed?: boolean };
-  };
-  cancel: { req: { target: number }; res: { was: boolean } };
   execfifo: { req: { path: string; pid: number; timeoutMs: number }; res: { started: boolean } };
   userns: {
     req: { user: string; uidMappings: [number, number, number][]; gidMappings: [number, number, number][]; net?: string; ipc?: string; uts?: string; hostname?: string; sysctls?: [string, string][] };
@@ -36,8 +27,8 @@ export interface SysRequestMap {
   };
   idmap: { req: { source: string; target: string; userns: string }; res: Record<string, never> };
 }
-/** Ops that run or wait on a program: served on a thread of their own, timed by the helper itself. */
-const CHILD_OPS: ReadonlySet<SysOp> = new Set(['run', 'conmon', 'execfifo']);
+/** Ops that wait on a process: served on a thread of their own, timed by the helper itself. */
+const CHILD_OPS: ReadonlySet<SysOp> = new Set(['execfifo']);
 /** How long past a child op's own timeout the helper may take to answer before it is deemed stuck. */
 const CHILD_OP_GRACE_MS = 10_000;
 export type MountFlag = 'ro' | 'nosuid' | 'nodev' | 'noexec' | 'bind' | 'rec';
@@ -80,22 +71,18 @@ class SysHelper {
     }
     const childOp = CHILD_OPS.has(op);
     return new Promise((resolve, reject) => {
-      // A child op carries its own timeout to the helper, which kills the program at it;
-      // the helper itself is only deemed stuck well past that.
+      // A child op carries its own timeout to the helper, which gives up at it; the helper
+      // itself is only deemed stuck well past that.
       const ownTimeout = childOp ? (req as { timeoutMs?: number }).timeoutMs : undefined;
       const timeoutMs = childOp ? (ownTimeout ?? DEFAULT_TIMEOUT_MS * 10) + CHILD_OP_GRACE_MS : (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
       // A syscall that does not return in time: nothing else can be served behind it,
       // so the helper goes and everything in flight fails with it.
       const timer = setTimeout(() => this.#fail(new CricketError('DeadlineExceeded', `${op}: no answer from the mount helper within ${timeoutMs} ms`)), timeoutMs);
-      // An abort does not stop a syscall under way; the caller just stops waiting. A
-      // program under way is killed.
+      // An abort does not stop a syscall or a wait under way; the caller just stops waiting.
       const onAbort = () => {
         const p = this.#pending.get(id);
         if (!p) return;
         this.#settle(id);
-        if (childOp && this.#child === child) {
-          child.stdin.write(`${JSON.stringify({ id: this.#nextId++, op: 'cancel', target: id })}\n`);
-        }
         p.reject(abortError(opts.signal!, op));
       };
       opts.signal?.addEventListener('abort', onAbort, { once: true });

@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import type { OpContext } from '../core/context.js';
 import { abortError, CricketError } from '../core/errors.js';
-import { SysCallError, sysHelper } from '../host/sys-helper.js';
 
 export interface ConmonCreate {
   conmonPath: string;
@@ -70,33 +71,75 @@ export function conmonArgs(o: ConmonCreate): string[] {
  * container's pid once conmon reports it on the sync pipe. conmon first waits for a
  * byte on the start pipe (a hook for moving it into a cgroup before it forks).
  * The monitor outlives the daemon: it is reaped by our subreaper (catatonit).
- *
- * The sys helper starts it (see host/sys-helper-source.ts, op conmon): it vforks where
- * a spawn from Node forks the whole daemon, 5–12 ms of every CreateContainer here.
  */
-export async function createWithConmon(ctx: OpContext, o: ConmonCreate): Promise<number> {
-  if (ctx.signal.aborted) throw abortError(ctx.signal, 'create container');
-  let res;
-  try {
-    res = await sysHelper.request(
-      'conmon',
-      {
-        file: o.conmonPath,
-        args: conmonArgs(o),
-        env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
-        // conmon also drops an "oom" file in its working directory.
-        cwd: o.bundleDir,
-        timeoutMs: o.timeoutMs,
-      },
-      { signal: ctx.signal },
+export function createWithConmon(ctx: OpContext, o: ConmonCreate): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (ctx.signal.aborted) return reject(abortError(ctx.signal, 'create container'));
+    const child = spawn(o.conmonPath, conmonArgs(o), {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+      env: { _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+      // conmon also drops an "oom" file in its working directory.
+      cwd: o.bundleDir,
+      detached: true,
+    });
+    const sync = child.stdio[3] as Readable;
+    const start = child.stdio[4] as Writable;
+    let stderr = '';
+    let buf = '';
+    let settled = false;
+    child.stdout!.on('data', () => {});
+    child.stderr!.on('data', (b: Buffer) => {
+      if (stderr.length < 8192) stderr += b.toString();
+    });
+    const finish = (err: Error | undefined, pid?: number) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      ctx.signal.removeEventListener('abort', onAbort);
+      // conmon keeps its end of the pipes for the container's life; drop ours so the
+      // daemon does not hold them open.
+      sync.destroy();
+      start.destroy();
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+      child.unref();
+      if (err) reject(err);
+      else resolve(pid!);
+    };
+    const timer = setTimeout(() => finish(new CricketError('DeadlineExceeded', `conmon did not report a pid within ${o.timeoutMs} ms`)), o.timeoutMs);
+    const onAbort = () => finish(abortError(ctx.signal, 'create container'));
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    child.once('error', (err) => finish(new CricketError('FailedPrecondition', `cannot run conmon ${o.conmonPath}: ${err.message}`, { cause: err })));
+    child.once('exit', (code) => {
+      // The first conmon exits once it has forked; only a non-zero exit before a pid is a failure.
+      if (code !== 0 && !settled) {
+        setTimeout(() => finish(new CricketError('Internal', `conmon exited with ${code}: ${stderr.trim().slice(-1000)}`)), 50);
+      }
+    });
+    start.on('error', () => {});
+    sync.on('error', () => {});
+    start.write('0');
+    sync.on('data', (b: Buffer) => {
+      buf += b.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        let msg: { data?: number; pid?: number; message?: string };
+        try {
+          msg = JSON.parse(line) as typeof msg;
+        } catch {
+          continue;
+        }
+        const pid = msg.data ?? msg.pid ?? -1;
+        if (pid > 0) return finish(undefined, pid);
+        return finish(new CricketError('Internal', `runtime failed to create the container: ${(msg.message ?? stderr).trim().slice(-1500)}`));
+      }
+    });
+    // Give stderr a moment to drain so the error says why.
+    sync.on('end', () =>
+      setTimeout(() => finish(new CricketError('Internal', `conmon closed the sync pipe without a pid: ${stderr.trim().slice(-1000)}`)), 100),
     );
-  } catch (err) {
-    if (err instanceof SysCallError) throw new CricketError('FailedPrecondition', `cannot run conmon ${o.conmonPath}: ${err.message}`, { cause: err });
-    if (ctx.signal.aborted) throw abortError(ctx.signal, 'create container');
-    throw err;
-  }
-  if (res.pid > 0) return res.pid;
-  if (res.timedOut) throw new CricketError('DeadlineExceeded', `conmon did not report a pid within ${o.timeoutMs} ms`);
-  if (res.closed) throw new CricketError('Internal', `conmon closed the sync pipe without a pid: ${res.stderr.trim().slice(-1000)}`);
-  throw new CricketError('Internal', `runtime failed to create the container: ${(res.message || res.stderr).trim().slice(-1500)}`);
+  });
 }
