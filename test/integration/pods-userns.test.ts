@@ -16,6 +16,7 @@ import { pushBusyboxImage, type PushedImage } from '../helpers/oci-image.js';
 import { makeTestNet, mountsMentioning, type TestNet } from '../helpers/pod-net.js';
 import { imagesConfigToml, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { RUNSC_HANDLER_TOML } from '../helpers/handler.js';
+import { spdyForward, spdyUpgrade } from '../helpers/spdy-client.js';
 
 const A = { containerId: 0, hostId: 200_000, length: 65_536 };
 const B = { containerId: 0, hostId: 300_000, length: 65_536 };
@@ -308,6 +309,57 @@ test('a shared PID namespace is made inside the user namespace; a daemon SIGKILL
 
   await removePod(pod.id);
   assertPodGone(pod.id, [containerId, r.id]);
+});
+
+test('attach and port-forward work in a user-namespaced pod', async () => {
+  const pod = await runPod(podConfig(A));
+  const started: string[] = [];
+  const start = async (name: string, command: string[], extra: DeepPartial<ContainerConfig> = {}) => {
+    const { containerId } = await d.client.call('CreateContainer', {
+      podSandboxId: pod.id,
+      config: { metadata: { name, attempt: 0 }, image: { image: image.ref }, command, logPath: `${name}.log`, ...extra },
+      sandboxConfig: pod.config,
+    });
+    await d.client.call('StartContainer', { containerId });
+    started.push(containerId);
+    return containerId;
+  };
+  const echo = await start('echo', ['sh', '-c', 'while read l; do echo "got:$l"; done'], { stdin: true });
+  await start('server', ['nc', '-ll', '-p', '9000', '-e', '/bin/cat']);
+  // Attach: stdin in, output out, through conmon's socket.
+  const att = await d.client.call('Attach', { containerId: echo, stdin: true, stdout: true });
+  const up = await spdyUpgrade(att.url, ['v4.channel.k8s.io']);
+  assert.ok(up.ok);
+  if (!up.ok) return;
+  up.session.openStream({ streamtype: ['error'] }).end();
+  const stdin = up.session.openStream({ streamtype: ['stdin'] });
+  const stdout = up.session.openStream({ streamtype: ['stdout'] });
+  stdout.end();
+  let out = '';
+  const seen = new Promise<void>((resolve) => stdout.on('data', (b: Buffer) => ((out += b.toString()), out.includes('got:hello') && resolve())));
+  stdin.write('hello\n');
+  await seen;
+  up.session.destroy();
+  // Port-forward into the pod's network namespace (owned by its user namespace); the
+  // server may still be binding, so a refused first try is retried.
+  for (let attempt = 0; ; attempt++) {
+    const { url } = await d.client.call('PortForward', { podSandboxId: pod.id, port: [9000] });
+    const pf = await spdyUpgrade(url, ['portforward.k8s.io']);
+    assert.ok(pf.ok);
+    if (!pf.ok) return;
+    const c = spdyForward(pf.session, 9000, 0);
+    c.data.write('ping');
+    const got = await Promise.race([
+      new Promise<string>((r) => c.data.once('data', (b: Buffer) => r(b.toString()))),
+      c.error.then((e) => `error: ${e}`),
+    ]);
+    pf.session.destroy();
+    if (got === 'ping') break;
+    assert.ok(attempt < 50, `port-forward answered ${got}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await removePod(pod.id);
+  assertPodGone(pod.id, started);
 });
 
 function findFiles(root: string, name: string): string[] {
