@@ -10,6 +10,7 @@ import { makeContainersDeps } from '../../src/services/containers/area.js';
 import { makeCreateContainer } from '../../src/services/containers/create-container.js';
 import { stopContainer } from '../../src/services/containers/lifecycle.js';
 import { makeStartContainer } from '../../src/services/containers/start-container.js';
+import type { Container } from '../../src/services/containers/container-store.js';
 import { EventBus } from '../../src/services/events/event-bus.js';
 import { createReq, ctx, fakeImages, fakePods } from '../helpers/containers-unit.js';
 import { removeDir, tempDir } from '../helpers/daemon.js';
@@ -20,7 +21,7 @@ import { FakeContainerHost } from '../helpers/fake-hosts.js';
 // cgroup counts the OOM kills below it; a SIGKILL exit we did not ask for, with more
 // kills there than at the create, is OOMKilled. Over the fake host (conmon sees nothing).
 
-async function setUp(t: { after(fn: () => void): void }) {
+async function setUp(t: { after(fn: () => Promise<void>): void }) {
   const dir = tempDir('cricket-ctr-sdoom-');
   const base = defaultConfig();
   const config: Config = {
@@ -33,7 +34,11 @@ async function setUp(t: { after(fn: () => void): void }) {
   const pods = fakePods(dir);
   (pods.pod as { cgroupParent: string }).cgroupParent = slicePath('kubepods-burstable-pod1.slice');
   const deps = makeContainersDeps({ config, log: pino({ level: 'silent' }), events: new EventBus(), metrics: NO_METRICS }, { images: fakeImages(host), pods }, host);
-  t.after(() => {
+  const made: Container[] = [];
+  t.after(async () => {
+    // An exit's handling goes on in the background (the runtime's delete): let it finish,
+    // or its exit file lands in a removed dir, made again.
+    await Promise.all(made.map((c) => c.exitHandled));
     deps.exits.close();
     removeDir(dir);
   });
@@ -41,7 +46,9 @@ async function setUp(t: { after(fn: () => void): void }) {
   const run = async (name: string) => {
     const containerId = (await makeCreateContainer(deps)(ctx(), createReq({ metadata: { name, attempt: 0 } }))).containerId!;
     await makeStartContainer(deps)(ctx(), { containerId });
-    return deps.store.get(containerId)!;
+    const c = deps.store.get(containerId)!;
+    made.push(c);
+    return c;
   };
   const exit = async (id: string, code: number) => {
     writeFileSync(join(deps.dirs.exits, id), String(code));
