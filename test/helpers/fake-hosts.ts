@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { join, relative } from 'node:path';
 import { CricketError } from '../../src/core/errors.js';
 import type { OpContext } from '../../src/core/context.js';
-import type { CgroupStats } from '../../src/host/cgroups.js';
+import type { CgroupStats } from '../../src/host/cgroup-stats.js';
 import type { OverlayPaths } from '../../src/host/overlay.js';
 import type { HostFacts } from '../../src/oci/spec.js';
 import type { ConmonCreate } from '../../src/runtime/conmon.js';

@@ -5,19 +5,8 @@ import { join } from 'node:path';
 import { ConfigSchema, defaultConfig } from '../../src/config/schema.js';
 import { CricketError } from '../../src/core/errors.js';
 import { RunPodSandboxRequest } from '../../src/gen/runtime/v1/api.js';
-import {
-  applyLimits,
-  cgroupFsPath,
-  containerCgroupsPath,
-  defaultPodCgroup,
-  ensureCgroup,
-  parsePsi,
-  readCgroupStats,
-  readOomKills,
-  readSwapUsage,
-  slicePath,
-  toCgroupPath,
-} from '../../src/host/cgroups.js';
+import { applyLimits, cgroupFsPath, containerCgroupsPath, defaultPodCgroup, ensureCgroup, slicePath, toCgroupPath } from '../../src/host/cgroups.js';
+import { parsePsi, readCgroupStats, readOomKills, readSwapUsage } from '../../src/host/cgroup-stats.js';
 import { readCgroupMetrics } from '../../src/host/cgroup-metrics.js';
 import { missingPodCgroups } from '../../src/host/pod-cgroups.js';
 import { resolveHandler } from '../../src/runtime/handler.js';

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureCgroup, parseKeyed, readCgroupStats, removeCgroup, toCgroupPath } from '../../src/host/cgroups.js';
+import { ensureCgroup, parseKeyed, removeCgroup, toCgroupPath } from '../../src/host/cgroups.js';
+import { readCgroupStats } from '../../src/host/cgroup-stats.js';
 import { parseNetDev, sysctlKind, sysctlProcPath } from '../../src/host/netns.js';
 import { removeDir, tempDir } from '../helpers/daemon.js';
 

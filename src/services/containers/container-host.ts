@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { applyLimits, readCgroupStats, readOomKills, readSwapUsage, removeLeafCgroup } from '../../host/cgroups.js';
+import { applyLimits, removeLeafCgroup } from '../../host/cgroups.js';
+import { readCgroupStats, readOomKills, readSwapUsage } from '../../host/cgroup-stats.js';
 import { diskUsage } from '../../host/disk-usage.js';
 import { waitUntilSignalReaches } from '../../host/signal-ready.js';
 import { discard, sweepDiscarded } from '../../host/discard.js';

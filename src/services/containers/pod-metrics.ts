@@ -1,7 +1,7 @@
 import { MetricType, type DeepPartial, type Metric, type PodSandboxMetrics } from '../../gen/runtime/v1/api.js';
 import type { StreamHandler, UnaryHandler } from '../../core/rpc.js';
 import type { CgroupMetrics } from '../../host/cgroup-metrics.js';
-import type { CgroupStats } from '../../host/cgroups.js';
+import type { CgroupStats } from '../../host/cgroup-stats.js';
 import type { InterfaceCounters } from '../../host/netns.js';
 import type { OpContext } from '../../core/context.js';
 import type { Container } from './container-store.js';

@@ -1,4 +1,5 @@
-import { readCgroupStats, removeCgroupIfUnused, removeLeafCgroup } from '../../host/cgroups.js';
+import { removeCgroupIfUnused, removeLeafCgroup } from '../../host/cgroups.js';
+import { readCgroupStats } from '../../host/cgroup-stats.js';
 import { ensurePodCgroup, placePodInit, removePodCgroups } from '../../host/pod-cgroups.js';
 import { isMountPoint, netDevCounters, pinNamespaces, unpinNamespace } from '../../host/netns.js';
 import { findPodInit, isPodInit, startPodInit, stopPodInit } from '../../host/pod-init.js';
