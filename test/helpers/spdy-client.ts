@@ -125,3 +125,28 @@ export function spdyForward(session: SpdySession, port: number, requestId: numbe
   });
   return { data, error: text };
 }
+
+/**
+ * Attaches over SPDY (v4.channel.k8s.io) with stdin and stdout, writes `line`, and
+ * resolves with what came out once it contains `expect`; then leaves (the container
+ * keeps running). Rejects if the upgrade is refused.
+ */
+export async function spdyAttachSay(url: string, line: string, expect: string): Promise<string> {
+  const up = await spdyUpgrade(url, ['v4.channel.k8s.io']);
+  if (!up.ok) throw new Error(`attach upgrade refused: ${up.status} ${up.body}`);
+  up.session.openStream({ streamtype: ['error'] }).end();
+  const stdin = up.session.openStream({ streamtype: ['stdin'] });
+  const stdout = up.session.openStream({ streamtype: ['stdout'] });
+  stdout.end();
+  let out = '';
+  const seen = new Promise<void>((resolve) =>
+    stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes(expect)) resolve();
+    }),
+  );
+  stdin.write(line);
+  await seen;
+  up.session.destroy();
+  return out;
+}

@@ -16,7 +16,7 @@ import { pushBusyboxImage, type PushedImage } from '../helpers/oci-image.js';
 import { makeTestNet, mountsMentioning, type TestNet } from '../helpers/pod-net.js';
 import { imagesConfigToml, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { RUNSC_HANDLER_TOML } from '../helpers/handler.js';
-import { spdyForward, spdyUpgrade } from '../helpers/spdy-client.js';
+import { spdyAttachSay, spdyForward, spdyUpgrade } from '../helpers/spdy-client.js';
 
 const A = { containerId: 0, hostId: 200_000, length: 65_536 };
 const B = { containerId: 0, hostId: 300_000, length: 65_536 };
@@ -328,18 +328,7 @@ test('attach and port-forward work in a user-namespaced pod', async () => {
   await start('server', ['nc', '-ll', '-p', '9000', '-e', '/bin/cat']);
   // Attach: stdin in, output out, through conmon's socket.
   const att = await d.client.call('Attach', { containerId: echo, stdin: true, stdout: true });
-  const up = await spdyUpgrade(att.url, ['v4.channel.k8s.io']);
-  assert.ok(up.ok);
-  if (!up.ok) return;
-  up.session.openStream({ streamtype: ['error'] }).end();
-  const stdin = up.session.openStream({ streamtype: ['stdin'] });
-  const stdout = up.session.openStream({ streamtype: ['stdout'] });
-  stdout.end();
-  let out = '';
-  const seen = new Promise<void>((resolve) => stdout.on('data', (b: Buffer) => ((out += b.toString()), out.includes('got:hello') && resolve())));
-  stdin.write('hello\n');
-  await seen;
-  up.session.destroy();
+  assert.match(await spdyAttachSay(att.url, 'hello\n', 'got:hello'), /got:hello/);
   // Port-forward into the pod's network namespace (owned by its user namespace); the
   // server may still be binding, so a refused first try is retried.
   for (let attempt = 0; ; attempt++) {

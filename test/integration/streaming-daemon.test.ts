@@ -10,7 +10,7 @@ import { pushBusyboxImage } from '../helpers/oci-image.js';
 import { makeTestNet } from '../helpers/pod-net.js';
 import { imagesConfigToml, startRegistry } from '../helpers/registry.js';
 import { RUNSC_HANDLER_TOML, TEST_HANDLER } from '../helpers/handler.js';
-import { spdyExec, spdyForward, spdyUpgrade } from '../helpers/spdy-client.js';
+import { spdyAttachSay, spdyExec, spdyForward, spdyUpgrade } from '../helpers/spdy-client.js';
 import { wsConnectRaw, wsExec } from '../helpers/ws-client.js';
 import { SpdySession } from '../../src/streams/spdy/session.js';
 import { createWebSocketStream } from 'ws';
@@ -105,21 +105,7 @@ test(`exec, attach and port-forward against containers run by the daemon (${TEST
 
   await t.test('Attach: stdin in, output out; leaving keeps the container running', async () => {
     const { url } = await d.client.call('Attach', { containerId: echo, stdin: true, stdout: true });
-    const up = await spdyUpgrade(url, ['v4.channel.k8s.io']);
-    assert.ok(up.ok);
-    if (!up.ok) return;
-    up.session.openStream({ streamtype: ['error'] }).end();
-    const stdin = up.session.openStream({ streamtype: ['stdin'] });
-    const stdout = up.session.openStream({ streamtype: ['stdout'] });
-    stdout.end();
-    let out = '';
-    const seen = new Promise<void>((resolve) => stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('got:hello')) resolve();
-    }));
-    stdin.write('hello\n');
-    await seen;
-    up.session.destroy();
+    assert.match(await spdyAttachSay(url, 'hello\n', 'got:hello'), /got:hello/);
     await new Promise((r) => setTimeout(r, 300));
     const st = await d.client.call('ContainerStatus', { containerId: echo });
     assert.equal(st.status!.state, 1, 'still running after detach');
