@@ -18,21 +18,13 @@ import { convertResources, type ResourceFacts } from '../../src/oci/resources.js
 import { defaultSeccompProfile, parseSeccompProfile } from '../../src/oci/seccomp-default.js';
 import { DEFAULT_MASKED_PATHS } from '../../src/oci/security-paths.js';
 import { buildSpec, seccompChoice, type HostFacts, type SpecInput } from '../../src/oci/spec.js';
+import { testFacts } from '../helpers/host-facts.js';
 import { chooseStopSignal, normalizeSignal } from '../../src/oci/stop-signal.js';
 import { resolveUser } from '../../src/oci/user.js';
 import type { SandboxView } from '../../src/services/pods/api.js';
 
 const ALL = CAPABILITY_NAMES.map((n) => `CAP_${n}`);
-const facts: HostFacts = {
-  bounding: new Set(ALL.filter((c) => c !== 'CAP_SYS_RESOURCE')),
-  arch: 'x64',
-  apparmorEnabled: false,
-  cpuCount: 2,
-  cgroupV2: false,
-  ownOomScoreAdj: 0,
-  clampOomScoreAdj: true,
-  hugepageSizes: ['2MB'],
-};
+const facts: HostFacts = testFacts({ bounding: new Set(ALL.filter((c) => c !== 'CAP_SYS_RESOURCE')), hugepageSizes: ['2MB'] });
 
 const sandbox = (extra: Partial<SandboxView> = {}): SandboxView => ({
   id: 'p'.repeat(64),

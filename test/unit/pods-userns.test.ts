@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { defaultConfig } from '../../src/config/schema.js';
 import { CricketError } from '../../src/core/errors.js';
 import { ContainerConfig, NamespaceMode, PodSandboxConfig, RunPodSandboxRequest } from '../../src/gen/runtime/v1/api.js';
-import { buildSpec, type HostFacts } from '../../src/oci/spec.js';
+import { buildSpec } from '../../src/oci/spec.js';
+import { testFacts } from '../helpers/host-facts.js';
 import { planPod } from '../../src/services/pods/validate.js';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -75,16 +76,7 @@ test('a handler that cannot is FailedPrecondition, after the request itself was 
   assert.equal(planPod(req({ mode: NamespaceMode.NODE }, { handler: 'runsc' }), config, 'node').userns, undefined);
 });
 
-const facts: HostFacts = {
-  bounding: new Set(['CAP_CHOWN', 'CAP_KILL']),
-  arch: 'x64',
-  apparmorEnabled: false,
-  cpuCount: 2,
-  cgroupV2: false,
-  ownOomScoreAdj: 0,
-  clampOomScoreAdj: true,
-  hugepageSizes: [],
-};
+const facts = testFacts({ bounding: new Set(['CAP_CHOWN', 'CAP_KILL']) });
 
 test('a container of a user-namespaced pod joins its user namespace first, with the mappings runc 1.1.5 wants', () => {
   const sandbox = {

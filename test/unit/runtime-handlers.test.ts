@@ -4,7 +4,8 @@ import { ConfigSchema } from '../../src/config/schema.js';
 import { CricketError } from '../../src/core/errors.js';
 import { ContainerConfig, MountPropagation, NamespaceMode, PodSandboxConfig, RunPodSandboxRequest, type DeepPartial } from '../../src/gen/runtime/v1/api.js';
 import { allowedPodAnnotations } from '../../src/oci/annotations.js';
-import { buildSpec, type HostFacts } from '../../src/oci/spec.js';
+import { buildSpec } from '../../src/oci/spec.js';
+import { testFacts } from '../helpers/host-facts.js';
 import { resolveHandler, sandboxRuntimeArgs } from '../../src/runtime/handler.js';
 import { checkSandboxContainer } from '../../src/services/containers/sandbox-limits.js';
 import { buildInfraSpec } from '../../src/oci/infra-spec.js';
@@ -42,16 +43,7 @@ test('allowed_annotations: exact keys and "prefix*" only; none by default', () =
   assert.deepEqual(allowedPodAnnotations(pod, []), {});
 });
 
-const facts: HostFacts = {
-  bounding: new Set(['CAP_CHOWN', 'CAP_SYS_ADMIN']),
-  arch: 'x64',
-  apparmorEnabled: false,
-  cpuCount: 2,
-  cgroupV2: false,
-  ownOomScoreAdj: 0,
-  clampOomScoreAdj: true,
-  hugepageSizes: [],
-};
+const facts = testFacts({ bounding: new Set(['CAP_CHOWN', 'CAP_SYS_ADMIN']) });
 function spec(cfg: DeepPartial<ContainerConfig>, handler?: Parameters<typeof buildSpec>[0]['handler'], podPrivileged = false) {
   return buildSpec({
     config: ContainerConfig.fromPartial({ metadata: { name: 'c' }, image: { image: 'i' }, ...cfg }),
